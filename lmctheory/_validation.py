@@ -1,0 +1,253 @@
+"""Input checkers shared by every public function (the scikit-learn ``check_array`` idea).
+
+Every public function of :mod:`lmctheory` validates its arguments with these helpers *before*
+any Numba kernel runs: a kernel indexes raw memory, so an unchecked shape there is memory
+corruption, not an exception. Each checker returns a clean ``float64`` C-contiguous array (or a
+plain Python number) and raises ``TypeError`` / ``ValueError`` whose message names the argument
+and the expected shape or range.
+
+Tolerances (documented here once, cited by the docstrings):
+
+``BASIS_ORTHONORMAL_ATOL = 1e-6``
+    ``basis`` passes when ``max |UᵀU − I_k| ≤ 1e-6``. Loose enough for a basis computed in
+    float32 (rounding ≈ 1e-7) and converted, tight enough to reject an un-normalized matrix.
+``PSD_RTOL = 1e-10``
+    a covariance passes when it is symmetric to ``1e-10 · max|Σ|`` and its smallest eigenvalue
+    is ``≥ −1e-10 · max(1, λ_max)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Iterable, Sequence
+
+import numpy as np
+
+BASIS_ORTHONORMAL_ATOL = 1e-6
+PSD_RTOL = 1e-10
+
+__all__ = [
+    "BASIS_ORTHONORMAL_ATOL",
+    "PSD_RTOL",
+    "check_array",
+    "check_basis",
+    "check_same_shape",
+    "check_scalar",
+    "check_probability",
+    "check_lam",
+    "check_int",
+    "check_psd",
+    "check_permutation",
+    "check_choice",
+    "check_seed",
+]
+
+
+def _describe(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"array of dtype {x.dtype} and shape {x.shape}"
+    return f"{type(x).__name__}"
+
+
+def check_array(
+    x,
+    name: str,
+    *,
+    ndim: int | Sequence[int] | None = None,
+    shape: Sequence[int | None] | None = None,
+    min_rows: int = 1,
+    min_cols: int = 1,
+    allow_nonfinite: bool = False,
+    copy: bool = False,
+) -> np.ndarray:
+    """Convert ``x`` to a finite float64 C-contiguous array and check its shape.
+
+    Parameters
+    ----------
+    x : array_like
+        Real numeric input (bool, int, float of any width). Complex, object and string input
+        raise ``TypeError``.
+    name : str
+        The argument's name, used in every message.
+    ndim : int or sequence of int, optional
+        Allowed numbers of dimensions.
+    shape : sequence of (int or None), optional
+        Expected shape; ``None`` entries are free. Implies ``ndim``.
+    min_rows, min_cols : int
+        Minimum length of axis 0 (and axis 1 for 2-D input). ``min_rows=2`` is used where a
+        *pair* of rows is needed.
+    allow_nonfinite : bool
+        If False (default), NaN or ±inf raise ``ValueError``.
+    copy : bool
+        Always return a fresh array.
+    """
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got {_describe(x)}")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor: accept, convert on CPU
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be a numeric array, got {_describe(x)}: {exc}") from None
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating)
+        or np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must be a real numeric array, got {_describe(arr)}")
+    if shape is not None:
+        ndim = len(shape)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{a}-D" for a in allowed)
+            exp = f" {tuple('?' if s is None else s for s in shape)}" if shape is not None else ""
+            raise ValueError(f"{name} must be {want}{exp}, got shape {arr.shape}")
+    if shape is not None:
+        for axis, (got, want) in enumerate(zip(arr.shape, shape)):
+            if want is not None and got != want:
+                exp = tuple("?" if s is None else s for s in shape)
+                raise ValueError(
+                    f"{name} must have shape {exp} (axis {axis} = {want}), got shape {arr.shape}"
+                )
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if arr.ndim >= 1 and arr.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got shape {arr.shape}")
+    if arr.ndim >= 2 and arr.shape[1] < min_cols:
+        raise ValueError(f"{name} needs at least {min_cols} columns, got shape {arr.shape}")
+    out = np.array(arr, dtype=np.float64, order="C", copy=True) if copy else np.ascontiguousarray(
+        arr, dtype=np.float64
+    )
+    if not allow_nonfinite and not np.all(np.isfinite(out)):
+        bad = "NaN" if np.isnan(out).any() else "inf"
+        raise ValueError(f"{name} contains {bad}; all entries must be finite")
+    return out
+
+
+def check_basis(basis, name: str = "basis", *, atol: float = BASIS_ORTHONORMAL_ATOL) -> np.ndarray:
+    """Check an orthonormal basis ``U`` of shape ``(d, k)`` with ``1 ≤ k ≤ d`` and ``UᵀU = I_k``.
+
+    Orthonormality tolerance: ``max |UᵀU − I_k| ≤ atol`` (default ``1e-6``, see module doc).
+    """
+    U = check_array(basis, name, ndim=2)
+    d, k = U.shape
+    if k > d:
+        raise ValueError(f"{name} must have shape (d, k) with k <= d, got k={k} > d={d}")
+    err = np.max(np.abs(U.T @ U - np.eye(k)))
+    if not err <= atol:
+        raise ValueError(
+            f"{name} must have orthonormal columns (max |UᵀU - I| <= {atol:g}), got {err:.3g}"
+        )
+    return U
+
+
+def check_same_shape(arrays: dict, expected: tuple | None = None) -> tuple:
+    """Check that the named arrays share one shape; return it."""
+    items = list(arrays.items())
+    ref_name, ref = items[0]
+    ref_shape = expected if expected is not None else ref.shape
+    for nm, a in items:
+        if a.shape != tuple(ref_shape):
+            raise ValueError(
+                f"{nm} must have the same shape as {ref_name} {tuple(ref_shape)}, got {a.shape}"
+            )
+    return tuple(ref_shape)
+
+
+def check_scalar(
+    x,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_inf: bool = False,
+) -> float:
+    """Check a real scalar in ``[low, high]`` (open ends if not inclusive); return a float."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
+        if isinstance(x, np.ndarray) and x.ndim == 0 and np.issubdtype(x.dtype, np.number):
+            x = x.item()
+        else:
+            raise TypeError(f"{name} must be a real number, got {_describe(x)}")
+    v = float(x)
+    if np.isnan(v) or (np.isinf(v) and not allow_inf):
+        raise ValueError(f"{name} must be finite, got {v}")
+    lo_br = "[" if low_inclusive else "("
+    hi_br = "]" if high_inclusive else ")"
+    rng = f"{lo_br}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi_br}"
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        raise ValueError(f"{name} must lie in {rng}, got {v}")
+    if high is not None and (v > high or (v == high and not high_inclusive)):
+        raise ValueError(f"{name} must lie in {rng}, got {v}")
+    return v
+
+
+def check_probability(x, name: str = "delta") -> float:
+    """A failure probability in the open interval ``(0, 1)``."""
+    return check_scalar(x, name, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+
+
+def check_lam(lam, name: str = "lam") -> np.ndarray | float:
+    """Interpolation weight(s) in ``[0, 1]``: a float for scalar input, else a 1-D float64 array."""
+    if np.ndim(lam) == 0:
+        return check_scalar(lam, name, low=0.0, high=1.0)
+    arr = check_array(lam, name, ndim=1)
+    if np.any(arr < 0.0) or np.any(arr > 1.0):
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{arr.min()}, {arr.max()}]")
+    return arr
+
+
+def check_int(x, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer (Python or NumPy) in ``[low, high]``."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {_describe(x)}")
+    v = int(x)
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be >= {low}, got {v}")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be <= {high}, got {v}")
+    return v
+
+
+def check_psd(cov, name: str = "cov", *, dim: int | None = None, rtol: float = PSD_RTOL) -> np.ndarray:
+    """A symmetric positive semidefinite ``(dim, dim)`` matrix (tolerance: see module doc)."""
+    C = check_array(cov, name, shape=(dim, dim) if dim is not None else None, ndim=2)
+    if C.shape[0] != C.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {C.shape}")
+    scale = max(1.0, float(np.max(np.abs(C))))
+    if np.max(np.abs(C - C.T)) > rtol * scale:
+        raise ValueError(f"{name} must be symmetric")
+    C = 0.5 * (C + C.T)
+    lo = float(np.linalg.eigvalsh(C)[0])
+    if lo < -rtol * scale:
+        raise ValueError(f"{name} must be positive semidefinite, smallest eigenvalue {lo:.3g}")
+    return C
+
+
+def check_permutation(perm, n: int, name: str = "perm") -> np.ndarray:
+    """A permutation of ``range(n)`` as an int64 array of shape ``(n,)``."""
+    arr = np.asarray(perm)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array (a permutation of 0..{n - 1}), got {_describe(arr)}")
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    if not np.array_equal(np.sort(arr), np.arange(n)):
+        raise ValueError(f"{name} must be a permutation of 0..{n - 1}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_choice(x, name: str, choices: Iterable[str]) -> str:
+    """One of a fixed set of strings."""
+    choices = tuple(choices)
+    if not isinstance(x, str):
+        raise TypeError(f"{name} must be a string, one of {choices}, got {_describe(x)}")
+    if x not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {x!r}")
+    return x
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A non-negative integer seed (explicit seeds keep every Monte Carlo result reproducible)."""
+    return check_int(seed, name, low=0, high=2**63 - 1)
