@@ -14,6 +14,8 @@ Core modules (one per family of quantities; formulas and IDs refer to ``THEORY.m
 ``chord``        chord deviations and the LMC barrier bounds (§7)
 ``width``        weak additivity, reciprocal orthogonality, LEWC (§9)
 ``symmetry``     the symmetry hierarchy checks (§10)
+``alignment``    activation / weight matching, Procrustes, linear CKA (§10)
+``synthetic``    seeded generators of bases and asymmetric layers (Table 1)
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _CORE_MODULES = (
     "chord",
     "width",
     "symmetry",
+    "alignment",
+    "synthetic",
 )
 
 
