@@ -1,0 +1,19 @@
+"""Module-level job functions for tests/test_sweep.py (process pools and clusters pickle them)."""
+
+import os
+
+
+def square(config):
+    if config.get("fail"):
+        raise RuntimeError("deliberate failure")
+    marker = config.get("marker_dir")
+    if marker:  # count real executions, to prove cached jobs are not recomputed
+        with open(os.path.join(marker, f"ran_{config['x']}"), "a") as fh:
+            fh.write("x")
+    return {"y": config["x"] ** 2}
+
+
+def arrays(config):
+    import numpy as np
+
+    return {"v": np.arange(config["n"], dtype=float)}
