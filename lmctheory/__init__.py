@@ -16,6 +16,10 @@ Core modules (one per family of quantities; formulas and IDs refer to ``THEORY.m
 ``symmetry``     the symmetry hierarchy checks (§10)
 ``alignment``    activation / weight matching, Procrustes, linear CKA (§10)
 ``synthetic``    seeded generators of bases and asymmetric layers (Table 1)
+``distributed``  all-pairs costs on a user's Dask or Ray cluster
+
+Support modules: ``cache`` (atomic on-disk result cache), ``sweep`` (cached job runner, local or
+on a cluster), ``kernels`` (Numba), ``nn`` (torch bridge), ``figures``, ``bench``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ _CORE_MODULES = (
     "symmetry",
     "alignment",
     "synthetic",
+    "distributed",
 )
 
 
