@@ -200,6 +200,8 @@ def run_jobs(
                         f.cancel()
                     raise fail(i, exc) from exc
                 finish(i, value)
+                # drop the result from the cluster: a later worker loss must not trigger a recompute
+                fut.release()
         elif where == "ray":
             remote = client.remote(_call)
             refs = {remote.remote(fn, configs[i]): i for i in pending}

@@ -1,11 +1,15 @@
 """Module-level job functions for tests/test_sweep.py (process pools and clusters pickle them)."""
 
 import os
+import time
 
 
 def square(config):
     if config.get("fail"):
         raise RuntimeError("deliberate failure")
+    if config.get("die_after") is not None:  # simulate a lost node: the worker process dies
+        time.sleep(config["die_after"])
+        os._exit(1)
     marker = config.get("marker_dir")
     if marker:  # count real executions, to prove cached jobs are not recomputed
         with open(os.path.join(marker, f"ran_{config['x']}"), "a") as fh:
