@@ -251,3 +251,25 @@ def check_choice(x, name: str, choices: Iterable[str]) -> str:
 def check_seed(seed, name: str = "seed") -> int:
     """A non-negative integer seed (explicit seeds keep every Monte Carlo result reproducible)."""
     return check_int(seed, name, low=0, high=2**63 - 1)
+
+
+def check_weight_list(weights, name: str = "weights", *, min_layers: int = 1, in_dim: int | None = None) -> list:
+    """The weight matrices ``[W_1, …, W_L]`` of an MLP, each ``(out, in)``, with chained shapes.
+
+    ``W_ℓ.shape[1] == W_{ℓ−1}.shape[0]``; ``in_dim`` (if given) fixes ``W_1.shape[1]``. Returns a new
+    list of float64 arrays (a single 2-D array is not accepted: wrap it in a list).
+    """
+    if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)):
+        raise TypeError(f"{name} must be a list of 2-D weight matrices (out, in), got {_describe(weights)}")
+    if len(weights) < min_layers:
+        raise ValueError(f"{name} must hold at least {min_layers} weight matrices, got {len(weights)}")
+    out = []
+    for ell, w in enumerate(weights):
+        W = check_array(w, f"{name}[{ell}]", ndim=2)
+        want_in = in_dim if ell == 0 else out[-1].shape[0]
+        if want_in is not None and W.shape[1] != want_in:
+            raise ValueError(
+                f"{name}[{ell}] must have shape (?, {want_in}) to chain with the previous layer/input, got {W.shape}"
+            )
+        out.append(W)
+    return out

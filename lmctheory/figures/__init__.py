@@ -53,7 +53,11 @@ _MODULES = (
     "fig03_gram",
     "fig04_center_gap",
     "fig05_cost_geometry",
-    "fig06_10_trained",
+    "fig06_swap_costs",
+    "fig07_coherence",
+    "fig08_matching_objective",
+    "fig09_interpolation",
+    "fig10_lewc_width",
 )
 
 

@@ -202,6 +202,12 @@ class RenderResult:
     message: str = ""
 
 
+def _close_all() -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def render_figure(spec: FigureSpec, out_dir: Path, ctx: FigureContext) -> RenderResult:
     """Compute, draw and save one figure; never raises for an unavailable dependency.
 
@@ -219,7 +225,11 @@ def render_figure(spec: FigureSpec, out_dir: Path, ctx: FigureContext) -> Render
     try:
         out = spec.func(ctx)
     except FigureUnavailable as exc:
+        _close_all()
         return RenderResult(spec, "unavailable", time.perf_counter() - t0, message=str(exc))
+    except BaseException:
+        _close_all()  # a half-drawn figure must not leak into the next one
+        raise
     caption = out.caption.strip()
     if out.notes:
         caption += "\n\n" + "\n".join(out.notes)

@@ -45,6 +45,7 @@ FIGSIZES = {
     "single": (6.4, 4.4),
     "wide": (11.0, 4.4),
     "grid": (11.0, 7.6),
+    "xgrid": (15.0, 7.6),
 }
 PALETTE = "colorblind"
 

@@ -1,0 +1,353 @@
+"""Aligning two networks: activation / weight matching, orthogonal Procrustes, linear CKA.
+
+THEORY.md §10 ("Alignment", "Linear CKA"); [NI] Q2 (activation matching and its objective against the
+identity and random permutations); Ainsworth et al. 2023, *Git Re-Basin* (weight matching).
+
+Permutation convention (used by every function here)
+----------------------------------------------------
+A permutation is an int array ``perm`` of shape ``(n,)`` and **unit ``perm[i]`` of model b is matched
+to unit ``i`` of model a**. Applying it to model b means reindexing b's units with ``perm``:
+``acts_b[:, perm]`` lines up with ``acts_a``, and a hidden layer becomes
+``W_ℓ ← W_ℓ[perm_ℓ][:, perm_{ℓ−1}]``, i.e. ``P_ℓ W_ℓ P_{ℓ−1}ᵀ`` with ``(P x)_i = x[perm[i]]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ._validation import check_array, check_int, check_permutation, check_seed, check_weight_list
+
+__all__ = [
+    "MatchingResult",
+    "activation_correlation",
+    "activation_matching",
+    "weight_matching",
+    "permute_mlp",
+    "orthogonal_procrustes",
+    "linear_cka",
+]
+
+#: a unit is treated as constant when its centered norm is below this fraction of its raw norm
+#: (mean subtraction of a constant column leaves rounding residue ~1e-16, which must not turn
+#: into a spurious correlation of ±1)
+CONSTANT_UNIT_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class MatchingResult:
+    """Result of :func:`activation_matching`.
+
+    Attributes
+    ----------
+    perm : ndarray of int64, shape (n,)
+        Unit ``perm[i]`` of model b is matched to unit ``i`` of model a (``acts_b[:, perm]`` ≈ ``acts_a``).
+    objective_optimal : float
+        ``⟨P, C⟩_F = Σ_i C[i, perm[i]]`` for the optimal permutation.
+    objective_identity : float
+        ``Σ_i C[i, i]`` (no reassignment).
+    objective_random_mean, objective_random_std : float
+        Mean and (population, ``ddof=0``) standard deviation of ``Σ_i C[i, π(i)]`` over ``n_random``
+        uniformly random permutations ``π``.
+    correlation : ndarray, shape (n, n)
+        The Pearson correlation matrix ``C`` that was matched.
+    """
+
+    perm: np.ndarray
+    objective_optimal: float
+    objective_identity: float
+    objective_random_mean: float
+    objective_random_std: float
+    correlation: np.ndarray
+
+
+def _centered_unit_columns(A: np.ndarray) -> np.ndarray:
+    """Columns centered and scaled to unit norm; constant columns become exactly zero."""
+    m = np.max(np.abs(A), axis=0)
+    A = A / np.where(m == 0.0, 1.0, m)  # per-column scaling: no overflow in the norms below
+    Ac = A - A.mean(axis=0)
+    norm = np.linalg.norm(Ac, axis=0)
+    raw = np.linalg.norm(A, axis=0)
+    const = norm <= CONSTANT_UNIT_RTOL * raw
+    scale = np.where(const, 1.0, norm)
+    out = Ac / scale
+    out[:, const] = 0.0
+    return out
+
+
+def activation_correlation(acts_a, acts_b) -> np.ndarray:
+    """Pearson correlations between the units of two activation matrices.
+
+    ``C[i, j] = corr(a_{:,i}, b_{:,j}) = ⟨ā_i, b̄_j⟩ / (‖ā_i‖ ‖b̄_j‖)`` with ``ā, b̄`` the column-centered
+    activations (THEORY.md §10 "Alignment"; [NI] Q2).
+
+    A constant unit (centered norm ≤ ``CONSTANT_UNIT_RTOL``·raw norm) has no defined correlation; it
+    gets correlation **0** with every unit, so matching treats it as uninformative.
+
+    Parameters
+    ----------
+    acts_a : array_like, shape (N, n_a)
+        Activations of model a: rows are inputs, columns are units. ``N ≥ 2``.
+    acts_b : array_like, shape (N, n_b)
+        Activations of model b on the same inputs.
+
+    Returns
+    -------
+    C : ndarray, shape (n_a, n_b)
+        Entries in ``[−1, 1]``.
+    """
+    A = check_array(acts_a, "acts_a", ndim=2, min_rows=2)
+    B = check_array(acts_b, "acts_b", ndim=2, min_rows=2)
+    if A.shape[0] != B.shape[0]:
+        raise ValueError(
+            f"acts_a and acts_b must have the same number of rows (inputs), got {A.shape} and {B.shape}"
+        )
+    C = _centered_unit_columns(A).T @ _centered_unit_columns(B)
+    return np.clip(C, -1.0, 1.0)
+
+
+def activation_matching(acts_a, acts_b, *, n_random: int = 100, seed: int = 0) -> MatchingResult:
+    """Match the units of model b to those of model a by maximal total activation correlation.
+
+    ``perm = argmax_π Σ_i C[i, π(i)] = argmax_P ⟨P, C⟩_F`` with ``C`` from
+    :func:`activation_correlation`, solved exactly by ``scipy.optimize.linear_sum_assignment``
+    (maximize). The objective of the optimum is compared with the identity and with ``n_random``
+    random permutations (THEORY.md §10 "Alignment"; [NI] Q2).
+
+    Parameters
+    ----------
+    acts_a, acts_b : array_like, shape (N, n)
+        Activations of the two models on the same ``N ≥ 2`` inputs (same width ``n``).
+    n_random : int, default 100
+        Number of uniformly random permutations for the baseline (``≥ 1``).
+    seed : int, default 0
+        Seed of the random permutations.
+
+    Returns
+    -------
+    MatchingResult
+        ``perm[i]`` is the unit of b matched to unit ``i`` of a.
+    """
+    C = activation_correlation(acts_a, acts_b)
+    n_a, n_b = C.shape
+    if n_a != n_b:
+        raise ValueError(f"acts_a and acts_b must have the same number of units (columns), got {n_a} and {n_b}")
+    n_random = check_int(n_random, "n_random", low=1)
+    rng = np.random.default_rng(check_seed(seed))
+    rows, cols = linear_sum_assignment(C, maximize=True)
+    perm = np.empty(n_a, dtype=np.int64)
+    perm[rows] = cols
+    idx = np.arange(n_a)
+    rand = np.array([C[idx, rng.permutation(n_a)].sum() for _ in range(n_random)])
+    return MatchingResult(
+        perm=perm,
+        objective_optimal=float(C[idx, perm].sum()),
+        objective_identity=float(np.trace(C)),
+        objective_random_mean=float(rand.mean()),
+        objective_random_std=float(rand.std()),
+        correlation=C,
+    )
+
+
+def _check_biases(biases, weights, name):
+    if biases is None:
+        return None
+    if isinstance(biases, np.ndarray) or not isinstance(biases, (list, tuple)):
+        raise TypeError(f"{name} must be None or a list of 1-D bias vectors, got {type(biases).__name__}")
+    if len(biases) != len(weights):
+        raise ValueError(f"{name} must hold one bias vector per layer ({len(weights)}), got {len(biases)}")
+    return [
+        check_array(b, f"{name}[{ell}]", shape=(W.shape[0],)) for ell, (b, W) in enumerate(zip(biases, weights))
+    ]
+
+
+def _check_perms(perms, weights, name="perms"):
+    if isinstance(perms, np.ndarray) and perms.ndim == 1 and len(weights) == 2:
+        perms = [perms]
+    if not isinstance(perms, (list, tuple)):
+        raise TypeError(f"{name} must be a list of {len(weights) - 1} hidden-unit permutations")
+    if len(perms) != len(weights) - 1:
+        raise ValueError(
+            f"{name} must hold one permutation per hidden layer ({len(weights) - 1}), got {len(perms)}"
+        )
+    return [check_permutation(p, weights[ell].shape[0], f"{name}[{ell}]") for ell, p in enumerate(perms)]
+
+
+def permute_mlp(weights, biases, perms):
+    """Apply hidden-unit permutations to an MLP (function-preserving, T-S1).
+
+    ``W_ℓ ← P_ℓ W_ℓ P_{ℓ−1}ᵀ``, ``b_ℓ ← P_ℓ b_ℓ`` with ``P_0 = P_L = I`` (inputs and outputs keep their
+    order), where ``(P_ℓ x)_i = x[perm_ℓ[i]]``: in index form ``W_ℓ[perm_ℓ][:, perm_{ℓ−1}]``.
+    For any elementwise activation the permuted network computes the same function
+    (THEORY.md §10, T-S1; Ainsworth et al. 2023).
+
+    Parameters
+    ----------
+    weights : list of L arrays, shapes (n_ℓ, n_{ℓ−1})
+    biases : list of L arrays, shapes (n_ℓ,), or None
+    perms : list of L−1 int arrays, shapes (n_ℓ,)
+        One permutation per hidden layer, convention of this module (``perm[i]`` = old unit that
+        becomes unit ``i``).
+
+    Returns
+    -------
+    (weights, biases) : (list of ndarray, list of ndarray or None)
+        New arrays; the inputs are not modified.
+    """
+    W = check_weight_list(weights, "weights")
+    b = _check_biases(biases, W, "biases")
+    P = _check_perms(perms, W)
+    full = [None] + P + [None]  # identity at the input and the output
+    newW, newb = [], []
+    for ell, Wl in enumerate(W):
+        rows, cols = full[ell + 1], full[ell]
+        Wn = Wl if rows is None else Wl[rows]
+        Wn = Wn if cols is None else Wn[:, cols]
+        newW.append(np.ascontiguousarray(Wn))
+        if b is not None:
+            newb.append(b[ell].copy() if rows is None else b[ell][rows])
+    return newW, (newb if b is not None else None)
+
+
+def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_iter: int = 100, seed: int = 0):
+    """Weight matching of two MLPs (Ainsworth et al. 2023, *Git Re-Basin*, Alg. 1).
+
+    Finds hidden-unit permutations ``π = (perm_1, …, perm_{L−1})`` of model b that (locally) maximize
+    ``Σ_ℓ ⟨W_ℓ^a, P_ℓ W_ℓ^b P_{ℓ−1}ᵀ⟩_F + Σ_ℓ ⟨b_ℓ^a, P_ℓ b_ℓ^b⟩`` (``P_0 = P_L = I``). Each ``perm_ℓ`` appears in
+    layers ℓ and ℓ+1; with the others fixed it is a linear assignment on
+    ``G[i, j] = ⟨W_ℓ^a[i,:], W_ℓ^b[j, perm_{ℓ−1}]⟩ + b_ℓ^a[i] b_ℓ^b[j] + ⟨W_{ℓ+1}^a[:, i], W_{ℓ+1}^b[perm_{ℓ+1}, j]⟩``.
+    Coordinate descent from the identity, visiting layers in a random order (``seed``) each sweep; a
+    layer's permutation is replaced only if the objective improves by more than ``1e-12·(1 + |obj|)``
+    (so ties cannot cycle); stops after a sweep without change or ``max_iter`` sweeps
+    (THEORY.md §10 "Alignment").
+
+    Parameters
+    ----------
+    weights_a, weights_b : list of L arrays, shapes (n_ℓ, n_{ℓ−1})
+        Same shapes for both models. ``L = 1`` has no hidden layer and gives ``[]``.
+    biases_a, biases_b : list of L arrays (n_ℓ,), optional
+        Used only if both are given.
+    max_iter : int, default 100
+    seed : int, default 0
+
+    Returns
+    -------
+    perms : list of L−1 int64 arrays
+        ``perms[ℓ−1][i]`` is the unit of b's hidden layer ℓ matched to unit ``i`` of a; apply with
+        ``permute_mlp(weights_b, biases_b, perms)``.
+    """
+    Wa = check_weight_list(weights_a, "weights_a")
+    Wb = check_weight_list(weights_b, "weights_b")
+    if len(Wa) != len(Wb):
+        raise ValueError(f"weights_a and weights_b must have the same number of layers, got {len(Wa)} and {len(Wb)}")
+    for ell, (x, y) in enumerate(zip(Wa, Wb)):
+        if x.shape != y.shape:
+            raise ValueError(f"weights_b[{ell}] must have the shape of weights_a[{ell}] {x.shape}, got {y.shape}")
+    ba = _check_biases(biases_a, Wa, "biases_a")
+    bb = _check_biases(biases_b, Wb, "biases_b")
+    use_bias = ba is not None and bb is not None
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    rng = np.random.default_rng(check_seed(seed))
+    L = len(Wa)
+    perms = [np.arange(W.shape[0], dtype=np.int64) for W in Wa[:-1]]
+    if L == 1:
+        return []
+
+    def gain(k):  # G for hidden layer k+1 (index k in perms), given the other perms
+        prev = perms[k - 1] if k > 0 else None
+        nxt = perms[k + 1] if k + 1 < L - 1 else None
+        Wb_in = Wb[k] if prev is None else Wb[k][:, prev]
+        G = Wa[k] @ Wb_in.T
+        if use_bias:
+            G = G + np.outer(ba[k], bb[k])
+        Wb_out = Wb[k + 1] if nxt is None else Wb[k + 1][nxt]
+        return G + Wa[k + 1].T @ Wb_out
+
+    for _ in range(max_iter):
+        changed = False
+        for k in rng.permutation(L - 1):
+            G = gain(k)
+            idx = np.arange(G.shape[0])
+            old = G[idx, perms[k]].sum()
+            rows, cols = linear_sum_assignment(G, maximize=True)
+            cand = np.empty_like(perms[k])
+            cand[rows] = cols
+            new = G[idx, cand].sum()
+            if new > old + 1e-12 * (1.0 + abs(old)):
+                perms[k] = cand
+                changed = True
+        if not changed:
+            break
+    return perms
+
+
+def orthogonal_procrustes(A, B) -> np.ndarray:
+    """Orthogonal Procrustes: ``O = argmin_{OᵀO = I} ‖A O − B‖_F = U Vᵀ`` where ``AᵀB = U S Vᵀ`` (SVD).
+
+    THEORY.md §10 "Alignment" (rotation alignment of representations, [GLMC]).
+
+    Parameters
+    ----------
+    A, B : array_like, shape (N, p)
+        Rows are paired samples (e.g. the activations of two models on the same inputs).
+
+    Returns
+    -------
+    O : ndarray, shape (p, p)
+        Orthogonal; ``A @ O`` is the best rotation/reflection of ``A`` onto ``B``.
+    """
+    A = check_array(A, "A", ndim=2)
+    B = check_array(B, "B", ndim=2)
+    if A.shape != B.shape:
+        raise ValueError(f"B must have the same shape as A {A.shape}, got {B.shape}")
+    U, _, Vt = np.linalg.svd(A.T @ B)
+    return U @ Vt
+
+
+def _unit_centered(X):
+    """Column-centered ``X`` scaled to Frobenius norm 1, or None if ``X`` is constant over rows."""
+    m = np.max(np.abs(X))
+    if m == 0.0:
+        return None
+    X = X / m
+    Xc = X - X.mean(axis=0)
+    nx = np.linalg.norm(Xc)
+    if nx <= CONSTANT_UNIT_RTOL * np.linalg.norm(X):
+        return None
+    return Xc / nx
+
+
+def linear_cka(X, Y) -> float:
+    """Linear centered kernel alignment ``CKA(X, Y) = ‖ȲᵀX̄‖_F² / (‖X̄ᵀX̄‖_F ‖ȲᵀȲ‖_F)``.
+
+    ``X̄, Ȳ`` are the column-centered activations (THEORY.md §10 "Linear CKA"; [MC]; Kornblith et al.
+    2019). Invariant to orthogonal maps and isotropic scaling of either side; value in ``[0, 1]``.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, p)
+    Y : array_like, shape (N, q)
+        Activations on the same ``N ≥ 2`` inputs.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If either matrix is constant over the inputs (the ratio is 0/0).
+    """
+    X = check_array(X, "X", ndim=2, min_rows=2)
+    Y = check_array(Y, "Y", ndim=2, min_rows=2)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X and Y must have the same number of rows (inputs), got {X.shape} and {Y.shape}")
+    # scale first: the fourth powers in the formula overflow/underflow for extreme magnitudes
+    Xc, Yc = _unit_centered(X), _unit_centered(Y)
+    if Xc is None or Yc is None:
+        raise ValueError("X and Y must not be constant over the inputs (linear CKA is 0/0 there)")
+    num = np.linalg.norm(Yc.T @ Xc) ** 2
+    den = np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc)
+    return float(min(1.0, num / den))

@@ -1,0 +1,303 @@
+"""Softmax temperature calibration and calibrated barriers of permutation-free merges ([LEWC], THEORY.md §9).
+
+Under LEWC the merged logits at ``λ = 1/2`` are ``≈ 2^{−L}(f_a + f_b)``: an ensemble scaled down by a
+constant. The scale changes the cross-entropy but not the argmax, so the *loss* barrier of an
+unaligned merge can be large while its accuracy is intact. [LEWC] removes the scale by an inverse
+temperature ``τ > 0`` fitted per model on a held-out split (20% of the test set) and reports the
+barrier of ``softmax(τ·logits)`` on the rest.
+
+- :func:`softmax_nll`, :func:`fit_temperature` — ``τ* = argmin_τ NLL(τ·logits)``;
+- :func:`calibration_split` — the 20% / 80% split of the test set;
+- :func:`calibrated_barriers` — loss/accuracy along ``θ_λ = λθ_a + (1−λ)θ_b`` before and after
+  calibration, with the endpoint ensembles (logit and probability averages) for comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .._validation import check_array, check_lam, check_scalar, check_seed
+
+__all__ = [
+    "TAU_BOUNDS",
+    "softmax_nll",
+    "fit_temperature",
+    "calibration_split",
+    "CalibratedBarriers",
+    "calibrated_barriers",
+]
+
+#: search range of the inverse temperature (contains τ = 1; a merged 4-layer net needs τ ≈ 2^{L−1} = 8)
+TAU_BOUNDS = (1e-3, 1e3)
+
+
+def _check_logits_labels(logits, y):
+    Z = check_array(logits, "logits", ndim=2)
+    yy = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if yy.dtype == object or not (np.issubdtype(yy.dtype, np.integer)):
+        if np.issubdtype(yy.dtype, np.floating) and np.all(np.isfinite(yy)) and np.all(yy == np.round(yy)):
+            yy = yy.astype(np.int64)
+        else:
+            raise TypeError(f"y must hold integer class labels, got dtype {yy.dtype}")
+    if yy.shape != (Z.shape[0],):
+        raise ValueError(f"y must have shape ({Z.shape[0]},) to match logits {Z.shape}, got {yy.shape}")
+    if yy.min() < 0 or yy.max() >= Z.shape[1]:
+        raise ValueError(f"y must hold labels in [0, {Z.shape[1] - 1}], got values in [{yy.min()}, {yy.max()}]")
+    return Z, yy.astype(np.int64)
+
+
+def _nll(Z: np.ndarray, y: np.ndarray, tau: float) -> float:
+    from scipy.special import logsumexp
+
+    S = tau * Z
+    return float(np.mean(logsumexp(S, axis=1) - S[np.arange(len(y)), y]))
+
+
+def softmax_nll(logits, y, tau: float = 1.0) -> float:
+    """Mean negative log-likelihood ``(1/N) Σ_n [logsumexp(τ z_n) − τ z_{n, y_n}]`` of ``softmax(τ·logits)``.
+
+    Parameters
+    ----------
+    logits : array_like or torch.Tensor, shape (N, C)
+    y : array_like or torch.Tensor of int, shape (N,)
+    tau : float > 0
+        Inverse temperature.
+    """
+    Z, yy = _check_logits_labels(logits, y)
+    tau = check_scalar(tau, "tau", low=0.0, low_inclusive=False)
+    return _nll(Z, yy, tau)
+
+
+def fit_temperature(logits, y, *, bounds: tuple = TAU_BOUNDS, xatol: float = 1e-6) -> float:
+    """Inverse temperature ``τ* = argmin_{τ ∈ bounds} NLL(softmax(τ·logits), y)`` (THEORY.md §9, [LEWC]).
+
+    ``NLL(τ)`` is convex in ``τ`` (log-sum-exp of functions linear in ``τ`` minus a linear term), hence
+    unimodal in ``log τ``: a bounded scalar search on ``log τ`` (``scipy.optimize.minimize_scalar``,
+    method ``"bounded"``) finds it. ``τ = 1`` lies in the range and is kept whenever the search result is
+    not strictly better, so calibration never increases the NLL on the split it was fitted on.
+
+    Parameters
+    ----------
+    logits : array_like or torch.Tensor, shape (N, C)
+    y : integer labels, shape (N,)
+    bounds : (float, float)
+        ``0 < τ_lo ≤ 1 ≤ τ_hi``.
+    xatol : float
+        Absolute tolerance on ``log τ``.
+
+    Returns
+    -------
+    float
+        ``τ*``; at a bound when the NLL is monotone in ``τ`` (e.g. separable data: ``τ_hi``).
+    """
+    from scipy.optimize import minimize_scalar
+
+    Z, yy = _check_logits_labels(logits, y)
+    if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2):
+        raise TypeError(f"bounds must be a pair (tau_lo, tau_hi), got {bounds!r}")
+    lo = check_scalar(bounds[0], "bounds[0]", low=0.0, high=1.0, low_inclusive=False)
+    hi = check_scalar(bounds[1], "bounds[1]", low=1.0)
+    xatol = check_scalar(xatol, "xatol", low=0.0, low_inclusive=False)
+    if lo == hi:
+        return 1.0
+    res = minimize_scalar(lambda s: _nll(Z, yy, float(np.exp(s))), bounds=(np.log(lo), np.log(hi)),
+                          method="bounded", options={"xatol": xatol})
+    tau = float(np.exp(res.x))
+    cands = [(1.0, _nll(Z, yy, 1.0)), (tau, _nll(Z, yy, tau)), (lo, _nll(Z, yy, lo)), (hi, _nll(Z, yy, hi))]
+    # keep τ = 1 on ties; the bound candidates catch a flat-end stop of the bounded search
+    best = min(cands, key=lambda t: t[1])
+    return 1.0 if best[1] >= cands[0][1] else float(best[0])
+
+
+def calibration_split(X, y, fraction: float = 0.2, seed: int = 0):
+    """Random split of a test set into a calibration part (``fraction``; [LEWC]: 20%) and the rest.
+
+    Returns ``(X_cal, y_cal, X_eval, y_eval)`` (torch tensors; the calibration part has
+    ``max(1, round(fraction·N))`` rows and the evaluation part at least one).
+    """
+    if not isinstance(X, torch.Tensor):
+        X = torch.as_tensor(check_array(X, "X", ndim=2), dtype=torch.float32)
+    if not isinstance(y, torch.Tensor):
+        y = torch.as_tensor(np.asarray(y))
+    if X.ndim != 2 or y.shape[:1] != X.shape[:1]:
+        raise ValueError(f"X must be (N, d) and y (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
+    fraction = check_scalar(fraction, "fraction", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    N = X.shape[0]
+    if N < 2:
+        raise ValueError(f"need at least 2 rows to split, got {N}")
+    n_cal = min(N - 1, max(1, int(round(fraction * N))))
+    perm = torch.as_tensor(np.random.default_rng(check_seed(seed)).permutation(N))
+    cal, ev = perm[:n_cal], perm[n_cal:]
+    return X[cal], y[cal], X[ev], y[ev]
+
+
+@dataclass(frozen=True)
+class CalibratedBarriers:
+    """Loss and accuracy along ``θ_λ = λθ_a + (1−λ)θ_b`` before/after temperature calibration ([LEWC]).
+
+    ``λ`` weights model ``a`` (``λ = 1``: model a, ``λ = 0``: model b). Losses are mean cross-entropy on
+    the evaluation split; ``τ`` is fitted per model of the path on the calibration split. Barriers follow
+    :func:`lmctheory.nn.training.barriers` (chord between the endpoints; THEORY.md §10); accuracy in
+    fractions, accuracy barriers in percentage points.
+
+    Attributes
+    ----------
+    lams, loss, acc, loss_calibrated, taus : ndarray (K,)
+    nll_cal, nll_cal_calibrated : ndarray (K,)
+        NLL on the calibration split at ``τ = 1`` and at ``τ*`` (the latter never larger).
+    barrier_lin, barrier_lin_calibrated, barrier_max, barrier_max_calibrated : float
+    acc_barrier_lin, acc_barrier_max : float
+        Calibration (``τ > 0``) does not change the argmax, so these hold before and after.
+    midpoint_loss_barrier, midpoint_loss_barrier_calibrated : float
+        ``𝓛(1/2) − (𝓛(0) + 𝓛(1))/2``.
+    midpoint_acc_drop : float
+        ``100·((A(0) + A(1))/2 − A(1/2))``.
+    ensemble_logit_loss, ensemble_logit_acc, ensemble_logit_loss_calibrated : ndarray (K,)
+        Logit ensemble ``λ f_a + (1−λ) f_b`` (calibrated on the same split).
+    ensemble_prob_loss, ensemble_prob_acc : ndarray (K,)
+        Probability ensemble ``λ softmax(f_a) + (1−λ) softmax(f_b)``.
+    """
+
+    lams: np.ndarray
+    loss: np.ndarray
+    acc: np.ndarray
+    loss_calibrated: np.ndarray
+    taus: np.ndarray
+    nll_cal: np.ndarray
+    nll_cal_calibrated: np.ndarray
+    barrier_lin: float
+    barrier_lin_calibrated: float
+    barrier_max: float
+    barrier_max_calibrated: float
+    acc_barrier_lin: float
+    acc_barrier_max: float
+    midpoint_loss_barrier: float
+    midpoint_loss_barrier_calibrated: float
+    midpoint_acc_drop: float
+    ensemble_logit_loss: np.ndarray
+    ensemble_logit_acc: np.ndarray
+    ensemble_logit_loss_calibrated: np.ndarray
+    ensemble_prob_loss: np.ndarray
+    ensemble_prob_acc: np.ndarray
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (arrays as lists)."""
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in asdict(self).items()}
+
+    def at(self, lam: float) -> dict:
+        """The per-λ entries at grid point ``lam`` (nearest)."""
+        i = int(np.argmin(np.abs(self.lams - lam)))
+        return {k: float(v[i]) for k, v in asdict(self).items() if isinstance(v, np.ndarray)}
+
+
+@torch.no_grad()
+def _logits(model, X) -> np.ndarray:
+    was = model.training
+    model.eval()
+    out = model(X)
+    model.train(was)
+    return out.double().cpu().numpy()
+
+
+def _acc(Z, y) -> float:
+    return float(np.mean(np.argmax(Z, axis=1) == y))
+
+
+def calibrated_barriers(
+    model_a,
+    model_b,
+    X_cal,
+    y_cal,
+    X_eval,
+    y_eval,
+    lams=None,
+    *,
+    bn_data=None,
+    tau_bounds: tuple = TAU_BOUNDS,
+) -> CalibratedBarriers:
+    """Barriers of the permutation-free merge path before and after softmax temperature calibration.
+
+    For each ``λ`` in ``lams`` the merged model ``θ_λ = λθ_a + (1−λ)θ_b``
+    (:func:`lmctheory.nn.width.merge_models`; BatchNorm statistics recomputed on ``bn_data``) gets its own
+    ``τ_λ = fit_temperature(logits_cal, y_cal)``; the evaluation loss is ``NLL(τ_λ·logits_eval)``
+    (THEORY.md §9 "Temperature calibration"; [LEWC]: calibration on 20% of the test set, see
+    :func:`calibration_split`). The endpoint ensembles are reported at the same ``λ``.
+
+    Parameters
+    ----------
+    model_a, model_b : WidthMLP
+        Same architecture.
+    X_cal, y_cal : torch.Tensor
+        Calibration split (labels int64).
+    X_eval, y_eval : torch.Tensor
+        Evaluation split.
+    lams : array_like, optional
+        Grid in [0, 1] containing 0 and 1 (default 11 points); ``1/2`` is added when missing.
+    bn_data : torch.Tensor, optional
+        Inputs for :func:`~lmctheory.nn.width.recompute_batchnorm` (required for models with BatchNorm;
+        [LEWC] uses the training set).
+    tau_bounds : (float, float)
+        Search range of :func:`fit_temperature`.
+    """
+    from .training import barriers
+    from .width import _check_X, _check_pair, merge_models, recompute_batchnorm
+
+    _check_pair(model_a, model_b)
+    X_cal = _check_X(X_cal, model_a, "X_cal")
+    X_eval = _check_X(X_eval, model_a, "X_eval")
+    yc = _check_logits_labels(np.zeros((X_cal.shape[0], model_a.dims[-1])), y_cal)[1]
+    ye = _check_logits_labels(np.zeros((X_eval.shape[0], model_a.dims[-1])), y_eval)[1]
+    if model_a.batchnorm:
+        if bn_data is None:
+            raise ValueError("models with BatchNorm need bn_data (e.g. the training inputs) to recompute "
+                             "the statistics of each merged model")
+        bn_data = _check_X(bn_data, model_a, "bn_data")
+    lams = np.linspace(0.0, 1.0, 11) if lams is None else np.atleast_1d(check_lam(np.asarray(lams, float)))
+    lams = np.unique(np.concatenate([lams, [0.5]]))
+    if lams[0] != 0.0 or lams[-1] != 1.0:
+        raise ValueError("lams must contain the endpoints 0 and 1")
+    fa_c, fb_c = _logits(model_a, X_cal), _logits(model_b, X_cal)
+    fa_e, fb_e = _logits(model_a, X_eval), _logits(model_b, X_eval)
+    from scipy.special import softmax
+
+    pa, pb = softmax(fa_e, axis=1), softmax(fb_e, axis=1)
+    rows = {k: [] for k in ("loss", "acc", "loss_cal", "tau", "nll_c", "nll_c_cal", "el", "ea", "elc", "pl", "pa")}
+    for lam in lams:
+        merged = merge_models(model_a, model_b, float(lam))
+        if model_a.batchnorm:
+            recompute_batchnorm(merged, bn_data)
+        zc, ze = _logits(merged, X_cal), _logits(merged, X_eval)
+        tau = fit_temperature(zc, yc, bounds=tau_bounds)
+        rows["loss"].append(_nll(ze, ye, 1.0))
+        rows["acc"].append(_acc(ze, ye))
+        rows["loss_cal"].append(_nll(ze, ye, tau))
+        rows["tau"].append(tau)
+        rows["nll_c"].append(_nll(zc, yc, 1.0))
+        rows["nll_c_cal"].append(_nll(zc, yc, tau))
+        ens_c = lam * fa_c + (1 - lam) * fb_c
+        ens_e = lam * fa_e + (1 - lam) * fb_e
+        rows["el"].append(_nll(ens_e, ye, 1.0))
+        rows["ea"].append(_acc(ens_e, ye))
+        rows["elc"].append(_nll(ens_e, ye, fit_temperature(ens_c, yc, bounds=tau_bounds)))
+        pe = lam * pa + (1 - lam) * pb
+        rows["pl"].append(float(-np.mean(np.log(np.maximum(pe[np.arange(len(ye)), ye], np.finfo(float).tiny)))))
+        rows["pa"].append(_acc(pe, ye))
+    r = {k: np.asarray(v, float) for k, v in rows.items()}
+    b = barriers(lams, r["loss"], r["acc"])
+    bc = barriers(lams, r["loss_cal"])
+    mid = int(np.flatnonzero(lams == 0.5)[0])
+    return CalibratedBarriers(
+        lams=lams, loss=r["loss"], acc=r["acc"], loss_calibrated=r["loss_cal"], taus=r["tau"],
+        nll_cal=r["nll_c"], nll_cal_calibrated=r["nll_c_cal"],
+        barrier_lin=b["barrier_lin"], barrier_lin_calibrated=bc["barrier_lin"],
+        barrier_max=b["barrier_max"], barrier_max_calibrated=bc["barrier_max"],
+        acc_barrier_lin=b["acc_barrier_lin"], acc_barrier_max=b["acc_barrier_max"],
+        midpoint_loss_barrier=float(r["loss"][mid] - 0.5 * (r["loss"][0] + r["loss"][-1])),
+        midpoint_loss_barrier_calibrated=float(r["loss_cal"][mid] - 0.5 * (r["loss_cal"][0] + r["loss_cal"][-1])),
+        midpoint_acc_drop=float(100 * (0.5 * (r["acc"][0] + r["acc"][-1]) - r["acc"][mid])),
+        ensemble_logit_loss=r["el"], ensemble_logit_acc=r["ea"], ensemble_logit_loss_calibrated=r["elc"],
+        ensemble_prob_loss=r["pl"], ensemble_prob_acc=r["pa"],
+    )

@@ -1,0 +1,259 @@
+"""Training, evaluation and linear interpolation of torch models (THEORY.md §7 eq. 29, §10 barriers).
+
+Interpolation acts on the state dict: every floating-point entry is mixed,
+``θ(λ) = (1−λ)θ_A + λθ_B``. For :class:`~lmctheory.nn.AsymmetricLinear` layers the buffers ``F``
+and ``D`` are architecture and must be identical in both models (checked); mixing ``W`` then mixes
+the effective weights ``F + D ⊙ W`` exactly the same way (eq. 29).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._validation import check_choice, check_int, check_lam, check_scalar, check_seed
+from .layers import AsymmetricLinear
+
+__all__ = ["train", "evaluate", "interpolate", "interpolate_state_dicts", "InterpolationResult", "barriers"]
+
+
+def _loss_fn(loss: str):
+    return nn.functional.cross_entropy if loss == "ce" else _mse
+
+
+def _mse(out, y):
+    if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
+        out = out[:, 0]
+    return nn.functional.mse_loss(out, y.to(out.dtype))
+
+
+def _check_xy(X, y):
+    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"X and y must be torch tensors, got {type(X).__name__} and {type(y).__name__}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (N, d), got shape {tuple(X.shape)}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have {X.shape[0]} rows like X, got shape {tuple(y.shape)}")
+    if X.shape[0] == 0:
+        raise ValueError("X must not be empty")
+
+
+def train(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-2,
+    batch_size: int = 128,
+    optimizer: str = "adamw",
+    loss: str = "ce",
+    seed: int = 0,
+    momentum: float = 0.9,
+    progress: bool = False,
+) -> dict:
+    """Minibatch training in place; deterministic for a given ``seed`` (shuffling generator).
+
+    Parameters
+    ----------
+    model : nn.Module
+    X : torch.Tensor (N, d) ; y : torch.Tensor (N,)
+        Class labels (int64) for ``loss="ce"``; targets for ``loss="mse"`` (a model output of
+        shape ``(N, 1)`` is squeezed).
+    epochs, lr, weight_decay, batch_size : training hyper-parameters.
+    optimizer : {"adamw", "sgd"}
+        ``sgd`` uses ``momentum`` and coupled weight decay.
+    loss : {"ce", "mse"}
+    seed : int
+        Seed of the minibatch order.
+
+    Returns
+    -------
+    dict
+        ``{"loss": [mean training loss per epoch], "epochs": epochs}``.
+    """
+    _check_xy(X, y)
+    epochs = check_int(epochs, "epochs", low=0)
+    lr = check_scalar(lr, "lr", low=0.0, low_inclusive=False)
+    weight_decay = check_scalar(weight_decay, "weight_decay", low=0.0)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    optimizer = check_choice(optimizer, "optimizer", ("adamw", "sgd"))
+    loss = check_choice(loss, "loss", ("ce", "mse"))
+    gen = torch.Generator().manual_seed(check_seed(seed))
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    lf = _loss_fn(loss)
+    N = X.shape[0]
+    hist = []
+    from tqdm.auto import tqdm
+
+    model.train()
+    for _ in tqdm(range(epochs), disable=not progress, desc="train", leave=False):
+        perm = torch.randperm(N, generator=gen)
+        total = 0.0
+        for s in range(0, N, batch_size):
+            idx = perm[s:s + batch_size]
+            opt.zero_grad(set_to_none=True)
+            out = model(X[idx])
+            lv = lf(out, y[idx])
+            lv.backward()
+            opt.step()
+            total += float(lv.detach()) * len(idx)
+        hist.append(total / N)
+    model.eval()
+    return {"loss": hist, "epochs": epochs}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> tuple[float, float]:
+    """``(mean loss, accuracy)`` on ``(X, y)``; accuracy is a fraction in [0, 1] (NaN for ``mse``)."""
+    _check_xy(X, y)
+    loss = check_choice(loss, "loss", ("ce", "mse"))
+    was = model.training
+    model.eval()
+    out = model(X)
+    model.train(was)
+    lv = float(_loss_fn(loss)(out, y))
+    acc = float((out.argmax(1) == y).float().mean()) if loss == "ce" else float("nan")
+    return lv, acc
+
+
+def interpolate_state_dicts(sd_a: dict, sd_b: dict, lam: float) -> dict:
+    """``(1−λ)·sd_a + λ·sd_b`` on floating-point entries (eq. 29). Non-float entries and the
+    architecture buffers ``F``/``D`` of asymmetric layers must be equal in both (``ValueError``)."""
+    lam = check_scalar(lam, "lam", low=0.0, high=1.0)
+    if sd_a.keys() != sd_b.keys():
+        raise ValueError("state dicts have different keys: the models do not share an architecture")
+    out = {}
+    for k, a in sd_a.items():
+        b = sd_b[k]
+        if a.shape != b.shape:
+            raise ValueError(f"state dict entry {k!r} has shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        is_arch = k.endswith(".F") or k.endswith(".D")
+        if is_arch or not torch.is_floating_point(a):
+            if not torch.equal(a, b):
+                raise ValueError(f"state dict entry {k!r} differs between the models but is architecture "
+                                 "(fixed F/D buffers or integer state): build the pair with the same mask_seed")
+            out[k] = a.clone()
+        else:
+            out[k] = (1.0 - lam) * a + lam * b
+    return out
+
+
+@dataclass(frozen=True)
+class InterpolationResult:
+    """Loss/accuracy along ``θ(λ) = (1−λ)θ_A + λθ_B`` and its barriers (THEORY.md §10).
+
+    Attributes
+    ----------
+    lams, loss, acc : ndarray (L,)
+        Grid and measured loss / accuracy (fraction; NaN for ``mse``).
+    barrier_lin : float
+        ``max_λ [𝓛(λ) − ((1−λ)𝓛(0) + λ𝓛(1))]`` (Frankle/Entezari).
+    barrier_max : float
+        ``max_λ 𝓛(λ) − max(𝓛(0), 𝓛(1))`` ([MC] §6).
+    acc_barrier_lin, acc_barrier_max : float
+        The same for accuracy drops, in percentage points:
+        ``100·max_λ[((1−λ)A(0) + λA(1)) − A(λ)]`` and ``100·(min(A(0), A(1)) − min_λ A(λ))``.
+    midpoint_acc_drop : float
+        ``100·((A(0) + A(1))/2 − A(1/2))`` in percentage points (λ = 1/2 evaluated exactly).
+    midpoint_loss_barrier : float
+        ``𝓛(1/2) − (𝓛(0) + 𝓛(1))/2``.
+    """
+
+    lams: np.ndarray
+    loss: np.ndarray
+    acc: np.ndarray
+    barrier_lin: float
+    barrier_max: float
+    acc_barrier_lin: float
+    acc_barrier_max: float
+    midpoint_acc_drop: float
+    midpoint_loss_barrier: float
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (arrays as lists)."""
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in asdict(self).items()}
+
+
+def barriers(lams, loss, acc=None) -> dict:
+    """Barrier numbers of a curve (see :class:`InterpolationResult`); ``lams`` must include 0 and 1."""
+    lams = np.asarray(lams, float)
+    loss = np.asarray(loss, float)
+    i0, i1 = int(np.argmin(lams)), int(np.argmax(lams))
+    if lams[i0] != 0.0 or lams[i1] != 1.0:
+        raise ValueError("lams must contain the endpoints 0 and 1")
+    chord = (1 - lams) * loss[i0] + lams * loss[i1]
+    out = {"barrier_lin": float(np.max(loss - chord)), "barrier_max": float(np.max(loss) - max(loss[i0], loss[i1]))}
+    if acc is not None:
+        acc = np.asarray(acc, float)
+        achord = (1 - lams) * acc[i0] + lams * acc[i1]
+        out["acc_barrier_lin"] = float(100 * np.max(achord - acc))
+        out["acc_barrier_max"] = float(100 * (min(acc[i0], acc[i1]) - np.min(acc)))
+    return out
+
+
+def _check_pair(model_a, model_b):
+    for ma, mb in zip(model_a.modules(), model_b.modules()):
+        if type(ma) is not type(mb):
+            raise ValueError(f"models differ in structure: {type(ma).__name__} vs {type(mb).__name__}")
+        if isinstance(ma, AsymmetricLinear) and not (torch.equal(ma.F, mb.F) and torch.equal(ma.D, mb.D)):
+            raise ValueError("asymmetric layers of the two models have different F/D: build both with the same mask_seed")
+
+
+@torch.no_grad()
+def interpolate(
+    model_a: nn.Module,
+    model_b: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    lams=None,
+    loss: str = "ce",
+) -> InterpolationResult:
+    """Evaluate the linear path between two models of one architecture (eq. 29).
+
+    Parameters
+    ----------
+    model_a, model_b : nn.Module
+        Same architecture; asymmetric layers must share ``F`` and ``D``.
+    X, y : evaluation data.
+    lams : array_like, optional
+        Grid in [0, 1] containing 0 and 1 (default ``np.linspace(0, 1, 11)``). λ = 1/2 is
+        evaluated in addition when not on the grid (for :attr:`~InterpolationResult.midpoint_acc_drop`).
+    loss : {"ce", "mse"}
+    """
+    lams = np.linspace(0.0, 1.0, 11) if lams is None else np.sort(np.atleast_1d(check_lam(np.asarray(lams, float))))
+    if lams[0] != 0.0 or lams[-1] != 1.0:
+        raise ValueError("lams must contain the endpoints 0 and 1")
+    _check_pair(model_a, model_b)
+    sd_a, sd_b = model_a.state_dict(), model_b.state_dict()
+    probe = copy.deepcopy(model_a)
+    L, A = [], []
+
+    def at(lam):
+        probe.load_state_dict(interpolate_state_dicts(sd_a, sd_b, float(lam)))
+        return evaluate(probe, X, y, loss)
+
+    for lam in lams:
+        lv, av = at(lam)
+        L.append(lv)
+        A.append(av)
+    L, A = np.array(L), np.array(A)
+    hit = np.isclose(lams, 0.5, atol=1e-12)
+    mid_l, mid_a = (L[hit][0], A[hit][0]) if hit.any() else at(0.5)
+    b = barriers(lams, L, A)
+    return InterpolationResult(
+        lams=lams, loss=L, acc=A,
+        barrier_lin=b["barrier_lin"], barrier_max=b["barrier_max"],
+        acc_barrier_lin=b["acc_barrier_lin"], acc_barrier_max=b["acc_barrier_max"],
+        midpoint_acc_drop=float(100 * ((A[0] + A[-1]) / 2 - mid_a)),
+        midpoint_loss_barrier=float(mid_l - (L[0] + L[-1]) / 2),
+    )

@@ -1,0 +1,344 @@
+"""Subspace basis from data, coherence, tail energy, projected centers and their gaps.
+
+THEORY.md §1–§4, §8 ([NI] eq. (5), (11), (17); Lemma E.1). Rows of every ``(n, d)`` array are
+neurons (or samples for ``X``); ``basis`` is an orthonormal ``U ∈ R^{d×k}`` (checked by
+:func:`lmctheory._validation.check_basis`, tolerance ``1e-6``).
+
+Closest pair of centers (``method``): ``kdtree`` — a ``scipy.spatial.cKDTree`` nearest-neighbour
+query (``k=2``, all workers, with ``distance_upper_bound`` set from the closest pair of a seeded
+1/8 subsample, recursively), fast for small ``k`` (default for ``k ≤ KDTREE_MAX_K``); ``blocked`` —
+row blocks of squared distances in GEMM form ``‖x‖² + ‖y‖² − 2xᵀy`` (after centering), then every
+row whose GEMM-form minimum lies within twice the rounding margin (``4(k+2)ε·2max‖x‖²`` plus the
+centering rounding) of the overall minimum is re-scanned exactly by a Numba kernel (default for
+larger ``k``; ``O(n²k)`` at BLAS speed); ``sweep`` — a parallel Numba sort-and-sweep along the
+leading principal direction (fast when the centers are spread along one direction, ``O(n²k)``
+scalar work in the worst case). The returned gap is always recomputed from
+coordinate differences, so duplicates give an exact 0. Inputs are first scaled by a power of two
+(exact) so that squared gaps of centers of size ~1e-160 or ~1e160 neither underflow nor overflow;
+a gap below ~1e-154·max|v| (far below rounding of the centers themselves) may still come out as 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import check_array, check_basis, check_int, check_scalar
+
+__all__ = [
+    "subspace_basis",
+    "leverage_scores",
+    "subspace_coherence",
+    "tail_energy",
+    "projected_centers",
+    "pairwise_center_gaps",
+    "min_center_gap",
+    "closest_center_pair",
+]
+
+#: Largest center dimension ``k`` for which the closest pair uses a k-d tree.
+KDTREE_MAX_K = 10
+
+
+def subspace_basis(X, explained_variance=0.9):
+    """PCA basis of the centered rows of ``X`` ([NI] §6/F.7; THEORY.md §2 "Subspace basis from data";
+    no T-ID — an estimation procedure, not a statement).
+
+    With ``X_c = X − 1 x̄ᵀ = A Σ Bᵀ`` (thin SVD, singular values ``s_1 ≥ s_2 ≥ …``), the basis is the
+    first ``k`` right-singular vectors, ``k = min{ k : Σ_{l≤k} s_l² / Σ_l s_l² ≥ explained_variance }``.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d)
+        Samples (activations) as rows, ``N ≥ 2``.
+    explained_variance : float in (0, 1], default 0.9
+        Target fraction of the total variance.
+
+    Returns
+    -------
+    basis : ndarray, shape (d, k)
+        Orthonormal columns (signs fixed so the largest-magnitude entry of each column is positive).
+    ratio : float
+        Explained-variance ratio reached, ``Σ_{l≤k} s_l² / Σ_l s_l² ≥ explained_variance``.
+
+    Notes
+    -----
+    The coherence of an estimated basis is biased upward by sampling noise unless ``N ≫ d``
+    (THEORY.md §12).
+
+    Raises
+    ------
+    ValueError
+        If the centered data has zero variance, or on bad shapes / non-finite values.
+    """
+    X = check_array(X, "X", ndim=2, min_rows=2)
+    ev = check_scalar(explained_variance, "explained_variance", low=0.0, high=1.0,
+                      low_inclusive=False)
+    Xc = X - X.mean(axis=0)
+    _, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+    var = s * s
+    total = var.sum()
+    if not total > 0.0 or s[0] <= 1e-12 * max(1.0, float(np.max(np.abs(X)))):
+        raise ValueError("X has zero variance after centering; no subspace can be estimated")
+    cum = np.cumsum(var) / total
+    # tolerance on the target so that explained_variance=1 is reachable despite rounding
+    k = int(np.searchsorted(cum, ev - 1e-12, side="left")) + 1
+    k = min(k, len(s))
+    B = Vt[:k].T.copy()
+    idx = np.argmax(np.abs(B), axis=0)
+    B *= np.sign(B[idx, np.arange(k)])
+    return B, float(cum[k - 1])
+
+
+def leverage_scores(basis):
+    """Leverage scores ``ℓ_j = ‖Uᵀe_j‖₂² = ‖u_j‖²`` (THEORY.md §3; [NI] eq. (11)).
+
+    Parameters
+    ----------
+    basis : array_like, shape (d, k)
+        Orthonormal ``U``.
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        Values in ``[0, 1]`` summing to ``k``.
+    """
+    U = check_basis(basis)
+    return np.einsum("ij,ij->i", U, U)
+
+
+def subspace_coherence(basis) -> float:
+    """Coherence ``ν(U) = max_j ‖Uᵀe_j‖₂²`` ([NI] eq. (11); THEORY.md §3).
+
+    Basis-independent (the largest leverage score of ``span(U)``); ``k/d ≤ ν(U) ≤ 1``.
+
+    Parameters
+    ----------
+    basis : array_like, shape (d, k)
+
+    Returns
+    -------
+    float
+    """
+    return float(np.max(leverage_scores(basis)))
+
+
+def tail_energy(X, r) -> float:
+    """Tail energy ``τ_r = Σ_{j>r} λ_j`` of ``Σ = E[xxᵀ]`` (Lemma E.1; T-E.1).
+
+    ``Σ`` is the *uncentered* empirical second moment ``XᵀX/N``; ``τ_r = E‖x − U_rU_rᵀx‖²`` with
+    ``U_r`` its top-``r`` eigenvectors. Computed from the singular values of ``X/√N``
+    (``λ_j = s_j²/N``), clipped at 0.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, d)
+        Samples as rows.
+    r : int, 0 ≤ r ≤ d
+        Number of kept directions.
+
+    Returns
+    -------
+    float
+    """
+    X = check_array(X, "X", ndim=2)
+    N, d = X.shape
+    r = check_int(r, "r", low=0, high=d)
+    s = np.linalg.svd(X, compute_uv=False)
+    lam = s * s / N
+    return float(max(0.0, lam[r:].sum()))
+
+
+def _check_fixed_basis(fixed, basis):
+    U = check_basis(basis)
+    F = check_array(fixed, "fixed", ndim=2)
+    if F.shape[1] != U.shape[0]:
+        raise ValueError(
+            f"fixed must have shape (n, {U.shape[0]}) to match basis (d, k) = {U.shape}, got {F.shape}"
+        )
+    return F, U
+
+
+def projected_centers(fixed, basis):
+    """Projected centers ``v_i = Uᵀ f_i`` ([NI] eq. (5); THEORY.md §1).
+
+    Parameters
+    ----------
+    fixed : array_like, shape (n, d)
+        Fixed centers ``F`` (row ``i`` is ``f_i``).
+    basis : array_like, shape (d, k)
+        Orthonormal ``U``.
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+    """
+    F, U = _check_fixed_basis(fixed, basis)
+    return F @ U
+
+
+def _pow2_scaled(V):
+    """``V / 2^e`` with ``max|V / 2^e| ∈ [0.5, 1)`` (exact), so squared gaps neither over- nor underflow."""
+    m = float(np.max(np.abs(V)))
+    if m == 0.0:
+        return V, 0.0
+    scale = float(np.ldexp(1.0, int(np.frexp(m)[1])))
+    return (V / scale if scale != 1.0 else V), scale
+
+
+def _check_centers(centers, min_rows=2):
+    return check_array(centers, "centers", ndim=2, min_rows=min_rows)
+
+
+def pairwise_center_gaps(centers):
+    """All gaps ``G[i, j] = ‖v_i − v_j‖₂`` (THEORY.md §4, eq. (17)).
+
+    Parameters
+    ----------
+    centers : array_like, shape (n, k)
+        Projected centers ``v_i`` (e.g. from :func:`projected_centers`).
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+        Symmetric, zero diagonal.
+    """
+    from .kernels.gaps import pairwise_gaps
+
+    V, scale = _pow2_scaled(_check_centers(centers, min_rows=1))
+    out = np.empty((V.shape[0], V.shape[0]))
+    if scale == 0.0:
+        out[:] = 0.0
+        return out
+    pairwise_gaps(V, out)
+    if scale != 1.0:
+        out *= scale
+    return out
+
+
+_GEMM_BLOCK = 2048
+# |fl(‖x‖² + ‖y‖² − 2xᵀy) − ‖x − y‖²| ≤ _GEMM_ERR_C · (k + 2) · ε · (‖x‖² + ‖y‖²) (standard dot-product
+# rounding bound, with slack); pairs within that margin of the GEMM minimum are re-checked exactly.
+_GEMM_ERR_C = 4.0
+
+
+_KDTREE_SUBSAMPLE_MIN = 4096
+
+
+def _kdtree_gap(V, seed=0):
+    """``(dist to second neighbour (n,), its index)`` of every row, queried with an upper bound.
+
+    The closest-pair distance of a random subsample (1/8 of the rows, recursively) is an upper
+    bound on ``δ_min``; querying with it lets the tree stop early (≈5× faster at n = 1e5, k = 8).
+    """
+    from scipy.spatial import cKDTree
+
+    n = V.shape[0]
+    bound = np.inf
+    if n > _KDTREE_SUBSAMPLE_MIN:
+        sub = np.sort(np.random.default_rng(seed).choice(n, n // 8, replace=False))
+        d_sub, _ = _kdtree_gap(V[sub], seed + 1)
+        # slack: the same pair's distance, recomputed by the tree, must stay inside the bound
+        # floor: the tree compares squared distances strictly, and 1e-150² is still a normal float
+        bound = max(float(d_sub.min()) * (1.0 + 1e-9), 1e-150)
+    dist, idx = cKDTree(V).query(V, k=2, workers=-1, distance_upper_bound=bound)
+    return dist[:, 1], idx
+
+
+def _closest_kdtree(V):
+    d2nd, idx = _kdtree_gap(V)
+    i = int(np.argmin(d2nd))
+    # with duplicates the tree may list the point itself second
+    j = int(idx[i, 1]) if idx[i, 1] != i else int(idx[i, 0])
+    return i, j
+
+
+def _closest_sweep(V):
+    from .kernels.gaps import min_gap_sorted
+
+    n, k = V.shape
+    Vc = V - V.mean(axis=0)
+    direction = np.linalg.svd(Vc[: min(n, 20000)], full_matrices=False)[2][0]
+    key = np.ascontiguousarray(V @ direction)
+    # rounding of the keys, so that pruning never drops the true closest pair
+    key_err = 2.0 * (k + 2) * np.finfo(np.float64).eps * float(np.sqrt(np.max(np.einsum("ij,ij->i", V, V))))
+    _, i, j = min_gap_sorted(V, key, np.inf, key_err)
+    return int(i), int(j)
+
+
+def _closest_blocked(V):
+    from .kernels.gaps import block_row_min, rows_exact_min
+
+    n, k = V.shape
+    X = V - V.mean(axis=0)  # distances are shift-invariant; centering shrinks the rounding margin
+    sq = np.einsum("ij,ij->i", X, X)
+    eps = np.finfo(np.float64).eps
+    margin = _GEMM_ERR_C * (k + 2) * eps * 2.0 * float(sq.max())
+    # the rounding of the centering itself moves each row by ≤ ε(‖v_i‖ + ‖mean‖) (slack 2)
+    shift = 2.0 * eps * (float(np.sqrt(np.max(np.einsum("ij,ij->i", V, V)))) + float(np.linalg.norm(V.mean(axis=0))))
+    margin += 2.0 * (2.0 * np.sqrt(float(sq.max()))) * (2.0 * shift) + (2.0 * shift) ** 2
+    rowmin = np.empty(n)
+    for i0 in range(0, n, _GEMM_BLOCK):
+        i1 = min(n, i0 + _GEMM_BLOCK)
+        block_row_min(X[i0:i1] @ X[i0:].T, sq, i0, rowmin)
+    # the true closest pair (i*, j*) has rowmin[i*] ≤ δ² + margin ≤ min(rowmin) + 2·margin
+    rows = np.flatnonzero(rowmin <= rowmin.min() + 2.0 * margin).astype(np.int64)
+    d2 = np.empty(rows.shape[0])
+    partner = np.empty(rows.shape[0], np.int64)
+    rows_exact_min(V, rows, d2, partner)  # exact on the original rows
+    t = int(np.argmin(d2))
+    return int(rows[t]), int(partner[t])
+
+
+_METHODS = ("auto", "kdtree", "sweep", "blocked")
+
+
+def _closest(V, method):
+    from ._validation import check_choice
+
+    method = check_choice(method, "method", _METHODS)
+    V, scale = _pow2_scaled(V)
+    if scale == 0.0:  # all centers are 0
+        return 0, 1, 0.0
+    if method == "auto":
+        method = "kdtree" if V.shape[1] <= KDTREE_MAX_K else "blocked"
+    i, j = {"kdtree": _closest_kdtree, "sweep": _closest_sweep, "blocked": _closest_blocked}[method](V)
+    # recompute from differences: exact 0 for duplicates, no tree / GEMM rounding
+    gap = float(np.sqrt(np.sum((V[i] - V[j]) ** 2))) * scale
+    return min(i, j), max(i, j), gap
+
+
+def min_center_gap(centers, *, method="auto") -> float:
+    """Minimum projected center gap ``δ_min = min_{i≠j} ‖v_i − v_j‖₂`` (THEORY.md §4, T-C.5).
+
+    Parameters
+    ----------
+    centers : array_like, shape (n, k), n ≥ 2
+    method : {"auto", "kdtree", "sweep", "blocked"}
+        Closest-pair algorithm (module docstring); all are exact. ``auto``: ``kdtree`` for
+        ``k ≤ KDTREE_MAX_K``, else ``blocked``.
+
+    Returns
+    -------
+    float
+        ``0.0`` if two centers coincide.
+    """
+    return _closest(_check_centers(centers), method)[2]
+
+
+def closest_center_pair(centers, *, method="auto"):
+    """The closest pair of projected centers (the cheapest transposition, T-C.5).
+
+    Parameters
+    ----------
+    centers : array_like, shape (n, k), n ≥ 2
+    method : {"auto", "kdtree", "sweep", "blocked"}
+        As in :func:`min_center_gap`.
+
+    Returns
+    -------
+    i, j : int
+        ``i < j`` with ``‖v_i − v_j‖₂ = δ_min`` (one such pair if several tie).
+    gap : float
+        ``δ_min``.
+    """
+    return _closest(_check_centers(centers), method)

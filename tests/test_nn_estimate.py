@@ -1,0 +1,136 @@
+"""Realization-cost estimates on torch layers agree with the core (T-10, T-E.4, T-E.5)."""
+
+import numpy as np
+import pytest
+import torch
+
+import lmctheory as lt
+from lmctheory.nn import AsymmetricLinear, make_mlp
+from lmctheory.nn.estimate import (estimate_all_layers, estimate_realization_costs, record_layer_inputs,
+                                   ridge_realization_cost)
+from lmctheory.synthetic import asymmetric_layer, random_basis
+
+
+def _subspace_inputs(N, d, k, seed=0):
+    rng = np.random.default_rng(seed)
+    U = random_basis(d, k, seed=seed)
+    z = rng.standard_normal((N, k)) * np.linspace(2.0, 1.0, k)
+    return z @ U.T, U, z
+
+
+@pytest.mark.parametrize("mode", ["wasym", "syre", "sparse", "standard"])
+def test_layer_estimate_equals_core(mode):
+    torch.manual_seed(0)
+    kw = {"wasym": dict(fixed_per_row=3), "sparse": dict(keep_prob=0.7)}.get(mode, {})
+    layer = AsymmetricLinear(16, 10, mode, **kw)
+    X, U, _ = _subspace_inputs(300, 16, 5)
+    est = estimate_realization_costs(layer, torch.as_tensor(X, dtype=torch.float32), 0.999)
+    E, F, D = layer.export()
+    Ub, ratio = lt.subspace_basis(np.asarray(torch.as_tensor(X, dtype=torch.float32), float), 0.999)
+    C = lt.realization_costs(E, F, D, Ub)
+    assert est.k == Ub.shape[1] == 5 and np.isclose(est.ratio, ratio)
+    np.testing.assert_allclose(est.costs, C, rtol=1e-10)
+    np.testing.assert_allclose(est.swap_costs, lt.swap_costs(C), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.centers, lt.projected_centers(F, Ub), atol=1e-12)
+    np.testing.assert_allclose(est.gram_spectra, lt.gram_spectra(D, Ub), atol=1e-12)
+    assert np.isclose(est.coherence, lt.subspace_coherence(Ub))
+    assert np.isclose(est.min_center_gap, lt.min_center_gap(est.centers))
+    # the same numbers from the explicit tuple and from a known basis
+    est2 = estimate_realization_costs((E, F, D), X, 0.999)
+    np.testing.assert_allclose(est2.costs, est.costs, rtol=1e-6)
+    est3 = estimate_realization_costs(layer, X, basis=U)
+    np.testing.assert_allclose(est3.costs, lt.realization_costs(E, F, D, U), rtol=1e-10)
+    assert np.isnan(est3.ratio)
+
+
+def test_nn_linear_is_standard_layer():
+    lin = torch.nn.Linear(12, 6)
+    X, U, _ = _subspace_inputs(200, 12, 4, seed=1)
+    est = estimate_realization_costs(lin, X, basis=U)
+    W = lin.weight.detach().double().numpy()
+    np.testing.assert_allclose(est.costs, lt.realization_costs(W, np.zeros_like(W), np.ones_like(W), U), rtol=1e-10)
+    # standard layer: R_i(a_j) = ‖a_j‖² (S_i = I, v_i = 0)
+    A = W @ U
+    np.testing.assert_allclose(est.costs, np.broadcast_to((A ** 2).sum(1), (6, 6)), rtol=1e-8)
+
+
+def test_record_and_all_layers():
+    m = make_mlp(8, 12, 3, n_layers=3, kind="wmlp", seed=0)
+    X = torch.randn(150, 8, generator=torch.Generator().manual_seed(0))
+    rec = record_layer_inputs(m, X)
+    assert list(rec) == ["layers.0", "layers.1", "layers.2"]
+    np.testing.assert_allclose(rec["layers.0"], X.double().numpy())
+    assert rec["layers.1"].shape == (150, 12)
+    with torch.no_grad():
+        _, hidden = m(X, return_hidden=True)
+    np.testing.assert_allclose(rec["layers.2"], hidden[-1].double().numpy())
+    ests = estimate_all_layers(m, X, 0.9)
+    assert list(ests) == list(rec) and ests["layers.2"].costs.shape == (3, 3)
+    assert all(e.ratio >= 0.9 for e in ests.values())
+
+
+def test_estimate_bad_inputs():
+    layer = AsymmetricLinear(10, 4, "wasym")
+    with pytest.raises(ValueError, match=r"\(N, 10\)"):
+        estimate_realization_costs(layer, np.random.randn(50, 9))
+    with pytest.raises(TypeError, match="nn.Linear"):
+        estimate_realization_costs(torch.nn.Conv1d(1, 1, 1), np.random.randn(50, 10))
+    with pytest.raises(ValueError, match="too few samples"):
+        estimate_realization_costs(layer, np.random.default_rng(0).standard_normal((4, 10)), 0.999)
+    with pytest.raises(ValueError, match="explained_variance"):
+        estimate_realization_costs(layer, np.random.randn(50, 10), 1.5)
+    with pytest.raises(ValueError, match="at least 2 neurons"):
+        estimate_realization_costs(torch.nn.Linear(10, 1), np.random.randn(50, 10))
+    with pytest.raises(ValueError, match="finite"):
+        estimate_realization_costs(layer, np.full((50, 10), np.nan))
+    with pytest.raises(TypeError, match="record"):
+        record_layer_inputs(torch.nn.ReLU(), torch.randn(3, 2))
+
+
+def test_ridge_identity_is_thm_e4_equality_and_ridgeless_limit():
+    lay = asymmetric_layer(6, 12, "wasym", fixed_per_row=3, sigma_f=1.0, seed=2)
+    X, U, z = _subspace_inputs(400, 12, 4, seed=3)
+    E, F, D = lay.effective, lay.fixed, lay.diag
+    i, j = 0, 1
+    g = X @ E[j]  # neuron j's (linear) function
+    Sz = z.T @ z / len(z)
+    for gamma in (1e-1, 1.0):
+        rc = ridge_realization_cost((E, F, D), i, g, X, gamma, "identity", bias=None)
+        want = lt.relaxed_cost_bound(U.T @ E[j], F[i], D[i], U, Sz, gamma)
+        assert np.isclose(rc.cost, want, rtol=1e-8)
+        assert np.isclose(rc.cost, rc.fit / gamma + rc.norm)
+    hard = lt.realization_costs(E, F, D, U)[i, j]
+    small = ridge_realization_cost((E, F, D), i, g, X, 1e-9, "identity", bias=None).cost
+    assert np.isclose(small, hard, rtol=1e-4)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "relu", "tanh"])
+def test_ridge_nonlinear_is_bounded_by_feasible_points(activation):
+    lay = asymmetric_layer(5, 10, "syre", sigma_f=0.5, seed=4)
+    X, U, _ = _subspace_inputs(300, 10, 3, seed=5)
+    E, F, D = lay.effective, lay.fixed, lay.diag
+    act = {"gelu": torch.nn.functional.gelu, "relu": torch.relu, "tanh": torch.tanh}[activation]
+    gi = act(torch.as_tensor(X @ E[0])).numpy()
+    own = ridge_realization_cost((E, F, D), 0, gi, X, 0.05, activation)
+    w_own = lay.trainable[0]
+    assert own.method == "lbfgs" and own.cost <= w_own @ w_own + 1e-8  # w_i itself is feasible with fit 0
+    gj = act(torch.as_tensor(X @ E[1])).numpy()
+    start = np.zeros(10)
+    other = ridge_realization_cost((E, F, D), 0, gj, X, 0.05, activation, init=start, bias=0.0)
+    fit0 = float(np.mean((act(torch.as_tensor(X @ F[0])).numpy() - gj) ** 2))
+    assert other.cost <= fit0 / 0.05 + 1e-8  # never worse than its starting point
+
+
+def test_ridge_bad_inputs():
+    lay = AsymmetricLinear(5, 3)
+    X = np.random.randn(20, 5)
+    with pytest.raises(ValueError, match="target_fn_values"):
+        ridge_realization_cost(lay, 0, np.zeros(19), X, 1.0)
+    with pytest.raises(ValueError, match="neuron"):
+        ridge_realization_cost(lay, 3, np.zeros(20), X, 1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        ridge_realization_cost(lay, 0, np.zeros(20), X, 0.0)
+    with pytest.raises(ValueError, match="activation"):
+        ridge_realization_cost(lay, 0, np.zeros(20), X, 1.0, "softsign")
+    with pytest.raises(ValueError, match="bias"):
+        ridge_realization_cost(lay, 0, np.zeros(20), X, 1.0, bias="fixed")

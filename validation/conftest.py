@@ -1,0 +1,111 @@
+"""Shared machinery of the property-based theorem checks (THEORY.md §11).
+
+* puts this folder on ``sys.path`` so the test modules can ``import checks, strategies`` whether
+  pytest is started as ``pytest validation/`` or ``python -m pytest tests validation`` from the root;
+* registers the hypothesis profiles ``ci`` (default: derandomized, modest example counts, no
+  example database written into the repository) and ``thorough`` (``LMCTHEORY_PROFILE=thorough``);
+* provides the session fixture ``theorem_report`` that the checks feed with observed
+  left-side / right-side ratios, identity errors and violation counts, and prints the tightness
+  table with ``--theorem-report`` (JSON with ``--theorem-report-json PATH`` or the environment
+  variable ``LMCTHEORY_THEOREM_REPORT_JSON``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import checks  # noqa: E402  (needs the path above)
+
+# ----------------------------------------------------------------------------- hypothesis profiles
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    print_blob=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=400,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+PROFILE = os.environ.get("LMCTHEORY_PROFILE", "ci")
+if PROFILE not in ("ci", "thorough"):
+    raise pytest.UsageError(f"LMCTHEORY_PROFILE must be 'ci' or 'thorough', got {PROFILE!r}")
+settings.load_profile(PROFILE)
+# the statistical checks scale their number of instances with the profile (THEORY.md §11)
+checks.STAT_SCALE = 1 if PROFILE == "ci" else 5
+
+
+# ----------------------------------------------------------------------------- options and report
+def pytest_addoption(parser):
+    group = parser.getgroup("lmctheory")
+    group.addoption(
+        "--theorem-report",
+        action="store_true",
+        default=False,
+        help="print a per-theorem table: instances, worst ratio lhs/rhs, violation rate vs delta",
+    )
+    group.addoption(
+        "--theorem-report-json",
+        action="store",
+        default=os.environ.get("LMCTHEORY_THEOREM_REPORT_JSON"),
+        metavar="PATH",
+        help="also write the per-theorem table as JSON to PATH",
+    )
+
+
+@pytest.fixture(scope="session")
+def theorem_report():
+    """The session-wide :class:`checks.TheoremRecorder` (one per pytest run)."""
+    return checks.RECORDER
+
+
+def _fmt(x, nd=4):
+    if x is None:
+        return "-"
+    if isinstance(x, float) and (math.isinf(x) or math.isnan(x)):
+        return str(x)
+    return f"{x:.{nd}g}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    table = checks.RECORDER.table()
+    path = config.getoption("--theorem-report-json", default=None)
+    if path:
+        Path(path).write_text(json.dumps({"profile": PROFILE, "theorems": table}, indent=2, sort_keys=True))
+        terminalreporter.write_line(f"theorem report written to {path}")
+    if not config.getoption("--theorem-report", default=False):
+        return
+    tr = terminalreporter
+    tr.section("THEORY.md tightness report (profile %s)" % PROFILE)
+    header = f"{'ID':<15} {'kind':<9} {'instances':>9} {'worst ratio':>12} {'worst err':>10} {'violations':>12} {'rate':>9} {'delta':>9}  note"
+    tr.write_line(header)
+    tr.write_line("-" * len(header))
+    for tid in sorted(table, key=checks.theorem_sort_key):
+        for key, row in sorted(table[tid].items()):
+            kind = row["kind"]
+            viol = f"{row['violations']}/{row['trials']}" if row.get("trials") else "-"
+            tr.write_line(
+                f"{tid:<15} {kind:<9} {row['instances']:>9} {_fmt(row.get('worst_ratio')):>12} "
+                f"{_fmt(row.get('worst_error'), 3):>10} {viol:>12} {_fmt(row.get('rate'), 3):>9} "
+                f"{_fmt(row.get('delta'), 3):>9}  {key}"
+            )
+    missing = sorted(set(checks.THEOREM_IDS) - set(table), key=checks.theorem_sort_key)
+    if missing:
+        tr.write_line("IDs with no recorded instance in this run: " + ", ".join(missing))

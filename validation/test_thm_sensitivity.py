@@ -1,0 +1,212 @@
+"""§4–5 of THEORY.md: swap-cost identity (T-16), output-permutation sensitivity (T-4.5, T-C.5),
+input reindexing (T-4.7, T-4.8a).
+
+Independent route: costs by linear solves / pseudo-inverses built here, Δ_out and Δ_in summed from
+their definitions, all permutations enumerated for T-C.5.
+"""
+
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import checks
+import strategies as S
+
+
+def _terms(out):
+    """(center, cross, mismatch) of a ``SwapCostDecomposition``; its ``total`` must be their sum."""
+    t = np.array([out.center, out.cross, out.mismatch], float)
+    if abs(out.total - t.sum()) > 1e-12 * (1 + np.abs(t).sum()):
+        checks.fail("T-16", f"SwapCostDecomposition.total = {out.total} ≠ center + cross + mismatch = {t.sum()}")
+    return t
+
+
+def _pair(out, centers=None, coeffs=None, perm=None, mu=None, eps=None):
+    """(leading, radius) of a ``SensitivityApproximation``; for T-4.5 its other fields are compared with
+    their definitions (relative 1e-9)."""
+    if centers is not None:
+        D = centers[perm] - centers
+        R = coeffs - centers
+        moved = perm != np.arange(len(perm))
+        want = dict(delta_fro_sq=float(np.sum(D**2)), inner=float(np.sum(D * R[perm] * moved[:, None])),
+                    residual_fro=float(np.sqrt(np.sum(R[moved] ** 2))), kappa=eps / ((1 - eps) * mu),
+                    n_moved=int(moved.sum()))
+        for k, v in want.items():
+            got = float(getattr(out, k))
+            if abs(got - v) > 1e-9 * (1 + abs(v) + float(np.sum(R**2)) + want["delta_fro_sq"]):
+                checks.fail("T-4.5", f"SensitivityApproximation.{k} = {got}, definition {v}")
+    return float(out.leading), float(out.radius)
+
+
+# ------------------------------------------------------------------------------------------ T-16
+
+@pytest.mark.theorem("T-16")
+@given(lay=S.invertible_layers(cond_max=1e5, modes=("wasym", "syre", "scaled", "standard")))
+def test_T_16_swap_cost_identity(lay, theorem_report):
+    """T-16 (eq. 16): ``Δ_ij`` from the realization costs equals center + cross + metric-mismatch terms
+    for every pair (relative 1e-8 of the sum of |terms|); the package's decomposition equals eq. 16."""
+    costs = checks.core("costs")
+    gram = checks.core("gram")
+    sens = checks.core("sensitivity")
+    V, A = lay.centers, lay.coefficients
+    grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
+    C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
+    assume(np.all(np.isfinite(C)))
+    sw = np.asarray(costs.swap_costs(C))
+    err = checks.check_swap_identity(lambda v, a, g, i, j: _terms(sens.swap_cost_decomposition(v, a, g, i, j)),
+                                     sw, V, A, grams)
+    theorem_report.error("T-16", err, key="Δ_ij = center + cross + mismatch")
+
+
+# ------------------------------------------------------------------------------------------ T-4.5
+
+def _mus(lay, mu_design):
+    lam = np.linalg.eigvalsh(checks.ref_grams(lay.diag, lay.basis))
+    return [("μ = E[d²]", mu_design), ("μ = midrange", 0.5 * (lam[:, -1].max() + lam[:, 0].min()))]
+
+
+@pytest.mark.theorem("T-4.5")
+@given(inst=S.near_isotropic_layers(), data=st.data())
+def test_T_4_5_output_sensitivity(inst, data, theorem_report):
+    """T-4.5: ``|Δ_out(π) − (1/μ)(‖Δ^π‖² + 2⟨Δ^π, ΠR_π⟩)| ≤ κ_ε Σ_moved(…)`` and the η-bracket, for random
+    ``π ≠ id`` and two choices of ``μ`` (``ε < 1``); the package's approximation and bounds equal the
+    THEORY.md forms (1e-9), ``permutation_sensitivity`` equals ``Σ_i C[i,π(i)] − C[i,i]``."""
+    lay, mu_design = inst
+    sens = checks.core("sensitivity")
+    costs = checks.core("costs")
+    gram = checks.core("gram")
+    n = lay.effective.shape[0]
+    perm = data.draw(S.permutations(n))
+    V, A = lay.centers, lay.coefficients
+    grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
+    C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
+    dout = float(sens.permutation_sensitivity(C, perm))
+    want = float(np.sum(C[np.arange(n), perm] - np.diag(C)))
+    if abs(dout - want) > 1e-9 * (1 + np.abs(C).sum()):
+        checks.fail("T-4.5", f"permutation_sensitivity = {dout}, Σ_i C[i,π(i)] − C[i,i] = {want}")
+    Dpi = np.asarray(sens.center_differences(V, perm))
+    if not np.allclose(Dpi, V[perm] - V, rtol=1e-12, atol=1e-12):
+        checks.fail("T-4.5", "center_differences ≠ v_π(i) − v_i")
+    for label, mu in _mus(lay, mu_design):
+        if not checks.eps_of(grams, mu) < 1:
+            continue
+        r1, rup, rlo = checks.check_output_sensitivity(
+            lambda v, a, p, m, e: _pair(sens.permutation_sensitivity_approximation(v, a, p, m, e), v, a, p, m, e),
+            sens.permutation_sensitivity_bounds, V, A, grams, perm, mu, C=C)
+        if r1 is not None:
+            theorem_report.ratio("T-4.5", r1, key=f"|Δ_out − approx| / κ_ε Σ ({label})")
+        theorem_report.ratio("T-4.5", rup, key="Δ_out / upper")
+        theorem_report.ratio("T-4.5", rlo, key="lower / Δ_out")
+
+
+@pytest.mark.theorem("T-4.5")
+@given(inst=S.near_isotropic_layers(center_dominated=True, eps_max=0.3), data=st.data())
+def test_T_4_5_center_dominated_transpositions(inst, data, theorem_report):
+    """T-4.5 in the center-dominated regime (targeted: ``σ_F ≫`` trainable, ``ε < 0.3``), transpositions
+    only: the first inequality and the η-bracket, where the bracket is informative (``η`` small)."""
+    lay, mu = inst
+    sens = checks.core("sensitivity")
+    gram = checks.core("gram")
+    n = lay.effective.shape[0]
+    i = data.draw(st.integers(0, n - 1))
+    j = data.draw(st.integers(0, n - 1).filter(lambda x: x != i))
+    perm = np.arange(n)
+    perm[i], perm[j] = j, i
+    grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
+    r1, rup, rlo = checks.check_output_sensitivity(
+        lambda v, a, p, m, e: _pair(sens.permutation_sensitivity_approximation(v, a, p, m, e)),
+        sens.permutation_sensitivity_bounds, lay.centers, lay.coefficients, grams, perm, mu)
+    if r1 is not None:
+        theorem_report.ratio("T-4.5", r1, key="|Δ_out − approx| / κ_ε Σ (center-dominated τ)")
+    theorem_report.ratio("T-4.5", rup, key="Δ_out / upper (center-dominated τ)")
+    theorem_report.ratio("T-4.5", rlo, key="lower / Δ_out (center-dominated τ)")
+
+
+# ------------------------------------------------------------------------------------------ T-C.5
+
+@pytest.mark.theorem("T-C.5")
+@given(inst=S.near_isotropic_layers(n=st.integers(2, 5)))
+def test_T_C_5_min_reassignment(inst, theorem_report):
+    """T-C.5: ``‖Δ^π‖_F² ≥ |moved(π)|δ_min² ≥ 2δ_min²`` for all ``π ≠ id`` and
+    ``min_{π≠id} Δ_out(π) ≥ (2δ_min²/μ)[1 − 2η − (ε/(1−ε))((1+η)² + η²)]`` (all ``n!`` permutations;
+    relative 1e-9). ``min_reassignment_lower_bound`` equals the THEORY.md form (1e-10)."""
+    lay, mu = inst
+    sens = checks.core("sensitivity")
+    gram = checks.core("gram")
+    costs = checks.core("costs")
+    grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
+    C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
+    r = checks.check_min_reassignment(sens.min_reassignment_lower_bound, lay.centers, lay.coefficients, grams, mu, C=C)
+    if r is None:
+        theorem_report.error("T-C.5", 0.0, key="‖Δ^π‖² ≥ |moved| δ_min² only (bracket ≤ 0)")
+    else:
+        theorem_report.ratio("T-C.5", r, key="lower bound / min_π Δ_out")
+
+
+# ------------------------------------------------------------------------------------------ T-4.7
+
+@pytest.mark.theorem("T-4.7")
+@given(inst=S.near_isotropic_layers(eps_max=0.8), data=st.data())
+def test_T_4_7_input_sensitivity(inst, data, theorem_report):
+    """T-4.7: ``Δ_in(ρ)`` (package) equals the definition (relative 1e-8), and
+    ``|Δ_in(ρ) − (1/μ)(‖Δ^ρ‖² − 2⟨Δ^ρ, R⟩)| ≤ κ_ε Σ_i(‖r_i − Δ^ρ_i‖² + ‖r_i‖²)`` with ``ε`` over
+    ``S_i`` and ``S_i^ρ``. ``input_center_differences`` equals ``Uᵀ(f_i[perm] − f_i)`` (package convention
+    ``P_ρᵀf = f[perm]``; checks.py uses ``P_ρU = U[perm⁻¹]`` for the same ρ)."""
+    lay, mu = inst
+    sens = checks.core("sensitivity")
+    d = lay.basis.shape[0]
+    perm = data.draw(S.permutations(d))  # package convention: P_ρᵀ f = f[perm]
+    inv = np.argsort(perm)  # checks.py convention: P_ρ U = U[inv] for the same ρ
+    Drho = np.asarray(sens.input_center_differences(lay.fixed, lay.basis, perm))
+    want = lay.fixed[:, perm] @ lay.basis - lay.centers
+    if not np.allclose(Drho, want, rtol=1e-10, atol=1e-10 * max(1, np.abs(want).max())):
+        checks.fail("T-4.7", "input_center_differences ≠ Uᵀ(f_i[perm] − f_i)")
+    if not np.allclose(want, lay.fixed @ checks.reindexed(lay.basis, inv) - lay.centers, rtol=1e-10, atol=1e-10):
+        checks.fail("T-4.7", "internal: conventions of checks.py and the package disagree")
+    _, _, _, Sg, Sp = checks.input_sensitivity_parts(lay.effective, lay.fixed, lay.diag, lay.basis, inv)
+    assume(max(checks.eps_of(Sg, mu), checks.eps_of(Sp, mu)) < 1)
+    r = checks.check_input_sensitivity(
+        lambda E, F, D, U, p: sens.input_sensitivity(E, F, D, U, np.argsort(p)),
+        lambda E, F, D, U, p, m, e: _pair(sens.input_sensitivity_approximation(E, F, D, U, np.argsort(p), m, e)),
+        lay, inv, mu)
+    theorem_report.ratio("T-4.7", r if r is not None else [], key="|Δ_in − approx| / κ_ε Σ")
+
+
+# ------------------------------------------------------------------------------------------ T-4.8a
+
+@pytest.mark.theorem("T-4.8a")
+@given(lay=S.layers(d=st.integers(2, 12)), data=st.data())
+def test_T_4_8a_transposition_rank_one(lay, data, theorem_report):
+    """T-4.8a (eq. 27): ``Δ^τ = (F_q − F_p)(u_p − u_q)ᵀ`` (rank one), ``‖Δ^τ‖² = ‖F_p − F_q‖²‖u_p − u_q‖²``
+    and ``‖u_p − u_q‖² ≤ min(2, 4ν)`` (relative 1e-10)."""
+    sens = checks.core("sensitivity")
+    d = lay.basis.shape[0]
+    p = data.draw(st.integers(0, d - 1))
+    q = data.draw(st.integers(0, d - 1).filter(lambda x: x != p))
+    e, r = checks.check_transposition_identity(sens.coordinate_transposition_differences, lay.fixed, lay.basis, p, q)
+    fro = float(sens.coordinate_transposition_fro_sq(lay.fixed, lay.basis, p, q))
+    want = float(np.sum((lay.fixed[:, p] - lay.fixed[:, q]) ** 2) * np.sum((lay.basis[p] - lay.basis[q]) ** 2))
+    if abs(fro - want) > 1e-10 * max(1.0, want):
+        checks.fail("T-4.8a", f"coordinate_transposition_fro_sq = {fro}, ‖F_p − F_q‖²‖u_p − u_q‖² = {want}")
+    theorem_report.error("T-4.8a", e, key="Δ^τ rank-one identity")
+    theorem_report.ratio("T-4.8a", r, key="‖u_p − u_q‖² / min(2, 4ν)")
+
+
+@pytest.mark.theorem("T-4.8a")
+@given(d=st.integers(2, 12), data=st.data())
+def test_T_4_8a_coherence_cap_tight(d, data, theorem_report):
+    """T-4.8a targeted: coordinate-aligned bases make ``‖u_p − u_q‖² = 2`` (cap attained); the
+    bound ``‖u_p − u_q‖² ≤ min(2, 4ν)`` is checked on ``coherent_basis(mix)`` over the whole range."""
+    from lmctheory.synthetic import coherent_basis
+
+    k = data.draw(st.integers(1, d))
+    mix = data.draw(st.sampled_from([0.0, 0.05, 0.5, 1.0]))
+    U = coherent_basis(d, k, mix, seed=data.draw(S.seeds))
+    nu = checks.ref_coherence(U)
+    G = np.sum((U[:, None] - U[None]) ** 2, axis=2)
+    cap = min(2.0, 4 * nu)
+    if G.max() > cap + 1e-12:
+        checks.fail("T-4.8a", f"max ‖u_p − u_q‖² = {G.max()} > min(2, 4ν) = {cap}")
+    theorem_report.ratio("T-4.8a", G.max() / cap, key="‖u_p − u_q‖² / min(2, 4ν)")
