@@ -63,8 +63,12 @@ def test_relu_moment_special_values_and_mc():
     assert abs(s.mean() - relu_gaussian_moment(1.5, 0.7, rho)) < 5 * s.std() / np.sqrt(s.size)
 
 
+# the covariance-form reference squares the scales; keep them where the square does not underflow
+_scale = st.one_of(st.just(0.0), st.floats(1e-70, 10))
+
+
 @settings(max_examples=40, deadline=None)
-@given(sx=st.floats(0, 10), sy=st.floats(0, 10), c=st.floats(-1, 1))
+@given(sx=_scale, sy=_scale, c=st.floats(-1, 1))
 def test_relu_moment_matches_naive(sx, sy, c):
     assert relu_gaussian_moment(sx, sy, c) == pytest.approx(
         naive_relu_moment_cov(sx * sx, sy * sy, c * sx * sy), rel=1e-12, abs=1e-14

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lmctheory.kernels.gaps import min_gap_sorted, pairwise_gaps
@@ -76,6 +76,8 @@ def test_min_gap_all_methods_match_naive(X, method):
 def test_sweep_kernel_with_bound(X):
     key = np.ascontiguousarray(X[:, 0])  # a coordinate: an exact 1-Lipschitz projection
     m, _ = naive_min_gap(X)
+    # the raw kernel works on squared gaps; the public API rescales first (documented limit ~1e-154)
+    assume(m == 0 or m > 1e-150)
     best2, i, j = min_gap_sorted(X, key, np.inf, 0.0)
     np.testing.assert_allclose(np.sqrt(best2), m, rtol=1e-13)
     # a valid (tight) bound still finds the pair
