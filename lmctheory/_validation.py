@@ -116,8 +116,9 @@ def check_array(
         raise ValueError(f"{name} needs at least {min_rows} rows, got shape {arr.shape}")
     if arr.ndim >= 2 and arr.shape[1] < min_cols:
         raise ValueError(f"{name} needs at least {min_cols} columns, got shape {arr.shape}")
-    out = np.array(arr, dtype=np.float64, order="C", copy=True) if copy else np.ascontiguousarray(
-        arr, dtype=np.float64
+    # np.asarray keeps 0-d input 0-d (np.ascontiguousarray would promote it to shape (1,))
+    out = np.array(arr, dtype=np.float64, order="C", copy=True) if copy else np.asarray(
+        arr, dtype=np.float64, order="C"
     )
     if not allow_nonfinite and not np.all(np.isfinite(out)):
         bad = "NaN" if np.isnan(out).any() else "inf"
@@ -273,3 +274,16 @@ def check_weight_list(weights, name: str = "weights", *, min_layers: int = 1, in
             )
         out.append(W)
     return out
+
+
+def check_weight_list_pair(weights_a, weights_b, names=("weights_a", "weights_b")) -> tuple[list, list]:
+    """Two MLPs' weight lists (see :func:`check_weight_list`) with the same number of layers and equal shapes."""
+    na, nb = names
+    Wa = check_weight_list(weights_a, na)
+    Wb = check_weight_list(weights_b, nb)
+    if len(Wa) != len(Wb):
+        raise ValueError(f"{na} and {nb} must have the same number of layers, got {len(Wa)} and {len(Wb)}")
+    for ell, (x, y) in enumerate(zip(Wa, Wb)):
+        if x.shape != y.shape:
+            raise ValueError(f"{nb}[{ell}] must have the shape of {na}[{ell}] {x.shape}, got {y.shape}")
+    return Wa, Wb

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import check_array, check_int, check_permutation, check_seed, check_weight_list
+from ._validation import check_array, check_int, check_permutation, check_seed, check_weight_list, check_weight_list_pair
 
 __all__ = [
     "MatchingResult",
@@ -238,13 +238,7 @@ def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_i
         ``perms[ℓ−1][i]`` is the unit of b's hidden layer ℓ matched to unit ``i`` of a; apply with
         ``permute_mlp(weights_b, biases_b, perms)``.
     """
-    Wa = check_weight_list(weights_a, "weights_a")
-    Wb = check_weight_list(weights_b, "weights_b")
-    if len(Wa) != len(Wb):
-        raise ValueError(f"weights_a and weights_b must have the same number of layers, got {len(Wa)} and {len(Wb)}")
-    for ell, (x, y) in enumerate(zip(Wa, Wb)):
-        if x.shape != y.shape:
-            raise ValueError(f"weights_b[{ell}] must have the shape of weights_a[{ell}] {x.shape}, got {y.shape}")
+    Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     ba = _check_biases(biases_a, Wa, "biases_a")
     bb = _check_biases(biases_b, Wb, "biases_b")
     use_bias = ba is not None and bb is not None

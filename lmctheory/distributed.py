@@ -93,7 +93,9 @@ def realization_costs_distributed(
     blocks = row_blocks(n, n_blocks)
 
     if where == "dask":
-        shared = client.scatter(arrays, broadcast=True)
+        # hash=False: content-hashed keys would be shared with a previous call's futures, whose release
+        # can drop the data under this call's tasks ("lost dependencies")
+        shared = client.scatter(arrays, broadcast=True, hash=False)
         futures = [client.submit(_block, *shared, rows, rtol, pure=False) for rows in blocks]
         parts = client.gather(futures)
     else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_lam, check_scalar, check_seed, check_weight_list
+from ._validation import check_array, check_int, check_lam, check_scalar, check_seed, check_weight_list, check_weight_list_pair
 from .chord import MonteCarloEstimate
 
 __all__ = [
@@ -186,14 +186,7 @@ def _check_X(X, weights):
 
 
 def _check_two(weights_a, weights_b):
-    Wa = check_weight_list(weights_a, "weights_a")
-    Wb = check_weight_list(weights_b, "weights_b")
-    if len(Wa) != len(Wb):
-        raise ValueError(f"weights_a and weights_b must have the same number of layers, got {len(Wa)} and {len(Wb)}")
-    for ell, (x, y) in enumerate(zip(Wa, Wb)):
-        if x.shape != y.shape:
-            raise ValueError(f"weights_b[{ell}] must have the shape of weights_a[{ell}] {x.shape}, got {y.shape}")
-    return Wa, Wb
+    return check_weight_list_pair(weights_a, weights_b)
 
 
 def _forward(W, X):
