@@ -269,6 +269,15 @@ def _lam_merge_scalar(lam):
     return float(lam)
 
 
+def _endpoint_and_merged_forwards(weights_a, weights_b, X, lam):
+    """Validated inputs and the layer outputs of θ_a, θ_b and the merge θ_λ = λθ_a + (1−λ)θ_b on X."""
+    Wa, Wb = _check_two(weights_a, weights_b)
+    Xa = _check_X(X, Wa)
+    lam = _lam_merge_scalar(lam)
+    Wl = [lam * a + (1.0 - lam) * b for a, b in zip(Wa, Wb)]
+    return Wa, Wb, Wl, lam, _forward(Wa, Xa), _forward(Wb, Xa), _forward(Wl, Xa)
+
+
 def lewc_cosine(weights_a, weights_b, X, lam: float = 0.5):
     """LEWC cosine per layer ([LEWC], THEORY.md §9).
 
@@ -287,11 +296,7 @@ def lewc_cosine(weights_a, weights_b, X, lam: float = 0.5):
     ndarray, shape (L,)
         NaN for a layer where no input has a defined cosine.
     """
-    Wa, Wb = _check_two(weights_a, weights_b)
-    Xa = _check_X(X, Wa)
-    lam = _lam_merge_scalar(lam)
-    za, zb = _forward(Wa, Xa), _forward(Wb, Xa)
-    zm = _forward([lam * a + (1.0 - lam) * b for a, b in zip(Wa, Wb)], Xa)
+    Wa, Wb, _, lam, za, zb, zm = _endpoint_and_merged_forwards(weights_a, weights_b, X, lam)
     out = np.empty(len(Wa))
     for ell in range(1, len(Wa) + 1):
         c = _cosine_rows(zm[ell], lam**ell * za[ell] + (1.0 - lam) ** ell * zb[ell])
@@ -361,14 +366,11 @@ def lewc_error_recursion(weights_a, weights_b, X, lam: float = 0.5) -> LEWCRecur
     -------
     LEWCRecursion
     """
-    Wa, Wb = _check_two(weights_a, weights_b)
-    Xa = _check_X(X, Wa)
-    lam = _lam_merge_scalar(lam)
+    Wa, Wb, Wl, lam, za, zb, zm = _endpoint_and_merged_forwards(weights_a, weights_b, X, lam)
     mu = 1.0 - lam
     L = len(Wa)
+    Xa = za[0]  # z_0 = X
     N = Xa.shape[0]
-    Wl = [lam * a + mu * b for a, b in zip(Wa, Wb)]
-    za, zb, zm = _forward(Wa, Xa), _forward(Wb, Xa), _forward(Wl, Xa)
     E = [None] + [zm[ell] - lam**ell * za[ell] - mu**ell * zb[ell] for ell in range(1, L + 1)]
     err = np.stack([np.linalg.norm(E[ell], axis=1) for ell in range(1, L + 1)])
     scale = np.stack(

@@ -195,12 +195,9 @@ def swap_stats(delta: np.ndarray, C: np.ndarray, tau: float, rng) -> dict:
 # one job: train a pair, interpolate, measure swap costs of both models at layers 1–3
 def _job(cfg: dict) -> dict:
     """Sweep job (module-level, picklable): one BLAS/torch thread, whatever pool runs it."""
-    import torch
-    from threadpoolctl import threadpool_limits
+    from paper_checks.common import run_single_threaded
 
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        return _job_impl(cfg)
+    return run_single_threaded(_job_impl, cfg)
 
 
 def _job_impl(cfg: dict) -> dict:

@@ -148,12 +148,9 @@ def train_students(X, y, masks, seeds, *, width, lr, weight_decay, epochs, batch
 
 def _job(cfg: dict) -> dict:
     """Sweep job (module-level, picklable): one BLAS/torch thread, whatever pool runs it."""
-    import torch
-    from threadpoolctl import threadpool_limits
+    from paper_checks.common import run_single_threaded
 
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        return _job_impl(cfg)
+    return run_single_threaded(_job_impl, cfg)
 
 
 def _job_impl(cfg: dict) -> dict:

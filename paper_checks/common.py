@@ -253,6 +253,17 @@ def results_to_json(results: list[ClaimResult], path: str | Path, **meta) -> Pat
 
 # -- small statistics helpers shared by the claims ------------------------------------------------
 
+def run_single_threaded(fn: Callable[[dict], dict], cfg: dict) -> dict:
+    """Run one sweep job with one torch thread and one BLAS thread, whatever pool runs it (so parallel
+    jobs on a 2-core machine do not oversubscribe)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        return fn(cfg)
+
+
 def spearman(x, y) -> float:
     """Spearman rank correlation (NaN when fewer than 3 points or a constant input)."""
     x, y = np.asarray(x, float), np.asarray(y, float)

@@ -389,3 +389,13 @@ def test_sweep_dataset_options():
     assert _dataset({"dataset": "digits"}).X_test.shape == (450, 64)
     with pytest.raises(ValueError, match="dataset"):
         _dataset({"dataset": "mnist"})
+
+
+def test_public_names_resolve_from_lmctheory_nn():
+    import lmctheory.nn as lnn
+    from lmctheory.nn import calibration, width
+
+    for name in lnn.__all__:
+        assert getattr(lnn, name) is not None
+    assert lnn.make_width_mlp is width.make_width_mlp
+    assert lnn.fit_temperature is calibration.fit_temperature

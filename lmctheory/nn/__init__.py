@@ -9,6 +9,9 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``training``  :func:`train`, :func:`evaluate`, :func:`interpolate`
 ``matching``  :func:`collect_activations`, :func:`activation_match`, :func:`permute_model`
 ``estimate``  :func:`estimate_realization_costs`, :func:`estimate_all_layers`, :func:`ridge_realization_cost`
+``width``     [LEWC] bias-free MLPs: :func:`make_width_mlp`, :func:`train_width_model`, :func:`merge_models`,
+              :func:`layer_measurements`, :func:`weight_match_models`, :func:`procrustes_align`, :func:`cka_matrix`
+``calibration`` temperature scaling: :func:`fit_temperature`, :func:`calibrated_barriers`
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ _LAZY = {
     "matching": ("collect_activations", "activation_match", "permute_model", "to_standard"),
     "estimate": ("RealizationEstimate", "RidgeCost", "estimate_realization_costs", "record_layer_inputs",
                  "estimate_all_layers", "ridge_realization_cost"),
+    "width": ("WidthMLP", "make_width_mlp", "to_weight_list", "from_weight_list", "train_width_model",
+              "merge_models", "recompute_batchnorm", "hidden_outputs", "LayerMeasurements", "layer_measurements",
+              "weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align", "cka_matrix"),
+    "calibration": ("softmax_nll", "fit_temperature", "calibration_split", "CalibratedBarriers",
+                    "calibrated_barriers"),
 }
 
 __all__ = [
