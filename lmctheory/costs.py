@@ -32,7 +32,8 @@ computed directly from ``r_i = Uᵀ(w̃_i − f_i)`` (no cancellation, even when
 ``S_i = I + U_Jᵀdiag(d_J² − 1)U_J`` is a low-rank update of the identity: for a binary mask
 ``S_i⁻¹ = I + U_Jᵀ(I_m − U_JU_Jᵀ)⁻¹U_J`` (Woodbury, an ``m×m`` Cholesky, ``spec(S_i) =
 spec(I_m − U_JU_Jᵀ) ∪ {1}``); the eigen fallback uses a thin QR of ``U_Jᵀ`` and an ``m×m``
-eigenproblem. Otherwise ``S_i`` is built densely, all rows of a chunk in one GEMM on packed
+eigenproblem. The identity ``UᵀU = I`` behind it is used only when ``max|UᵀU − I| ≤ LOWRANK_ORTHO_TOL``
+(``1e-12``; :func:`check_basis` admits ``1e-6``), so the low-rank and dense paths agree. Otherwise ``S_i`` is built densely, all rows of a chunk in one GEMM on packed
 triangles.
 
 *Determinism.* OpenBLAS results change in the last bit with the matrix shapes and its thread
@@ -68,6 +69,9 @@ __all__ = [
 EIG_TOL_C = 10.0
 CANCEL_GAMMA_PER_K = 4.0
 CANCEL_ACC = 1e-10
+# the low-rank formula S_i = I + U_Jᵀdiag(d_J² − 1)U_J assumes UᵀU = I; check_basis admits 1e-6, so a
+# basis further from orthonormal than this takes the dense path (S_i = Uᵀdiag(d_i²)U exactly as given)
+LOWRANK_ORTHO_TOL = 1e-12
 _BLOCK_BYTES = 64 * 2**20  # memory budget of one row block of L
 #: set to a dict to accumulate per-stage wall times of realization_costs (used by the benchmark)
 _PROFILE = None
@@ -129,6 +133,7 @@ class _Plan:
         self.k = U.shape[1]
         self.K = self.k * (self.k + 1) // 2
         self._Uk = None
+        self.lowrank_ok = bool(np.max(np.abs(U.T @ U - np.eye(self.k)), initial=0.0) <= LOWRANK_ORTHO_TOL)
         self.pool = None  # a ThreadPoolExecutor for the per-neuron kernel, set by the caller
         self.n_threads = _n_threads()
 
@@ -156,6 +161,8 @@ class _Plan:
         dense_pos = np.full(b, -2, dtype=np.int64)
         off = dsq[sl] != 1.0
         dense = np.count_nonzero(off, axis=1) >= k
+        if not self.lowrank_ok:
+            dense[:] = True
         binary = ~np.any(off & (dsq[sl] != 0.0), axis=1)
         idx = np.arange(lo - c0, hi - c0)
         dense_pos[idx] = np.where(dense, idx, np.where(binary, -3, -1))
@@ -292,8 +299,9 @@ def self_costs(effective, fixed, diag, basis, *, rtol=1e-8) -> np.ndarray:
     effective, fixed, diag : array_like, shape (n, d)
     basis : array_like, shape (d, k)
     rtol : float, default 1e-8
-        Range-membership tolerance (``+inf`` if ``r_i`` leaves ``range(S_i)``, which only rounding
-        or an inconsistent ``effective`` can cause).
+        Range-membership tolerance (``+inf`` if ``r_i`` leaves ``range(S_i)``: an ``effective`` not of the
+        form ``F + D ⊙ W``, rounding, or a genuine component of ``r_i`` along an eigenvalue of ``S_i``
+        below the §12 cutoff ``10·k·ε₆₄·λ_max``, which counts as null).
 
     Returns
     -------

@@ -298,7 +298,7 @@ def permutation_sensitivity_bounds(delta_fro_sq, mu, eps, eta):
     Returns
     -------
     (lower, upper) : tuple of float
-        ``lower`` may be negative (then vacuous).
+        ``lower`` may be negative, which is still informative: ``Δ_out`` itself can be negative.
     """
     dfs = check_scalar(delta_fro_sq, "delta_fro_sq", low=0.0)
     mu, eps = _mu_eps(mu, eps)

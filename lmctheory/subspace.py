@@ -58,7 +58,8 @@ def subspace_basis(X, explained_variance=0.9):
     basis : ndarray, shape (d, k)
         Orthonormal columns (signs fixed so the largest-magnitude entry of each column is positive).
     ratio : float
-        Explained-variance ratio reached, ``Σ_{l≤k} s_l² / Σ_l s_l² ≥ explained_variance``.
+        Explained-variance ratio reached, ``Σ_{l≤k} s_l² / Σ_l s_l² ≥ explained_variance − 4rε₆₄``
+        (``r = min(N, d)``; the slack only absorbs rounding of the cumulative sum).
 
     Notes
     -----
@@ -80,8 +81,8 @@ def subspace_basis(X, explained_variance=0.9):
     if not total > 0.0 or s[0] <= 1e-12 * max(1.0, float(np.max(np.abs(X)))):
         raise ValueError("X has zero variance after centering; no subspace can be estimated")
     cum = np.cumsum(var) / total
-    # tolerance on the target so that explained_variance=1 is reachable despite rounding
-    k = int(np.searchsorted(cum, ev - 1e-12, side="left")) + 1
+    # slack of the cumulative sum's rounding only, so that explained_variance=1 is reachable
+    k = int(np.searchsorted(cum, ev - 4.0 * len(s) * np.finfo(float).eps, side="left")) + 1
     k = min(k, len(s))
     B = Vt[:k].T.copy()
     idx = np.argmax(np.abs(B), axis=0)

@@ -431,3 +431,27 @@ def test_bench_runner_smoke(monkeypatch, tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown benchmark"):
         bench.run_all(quick=True, only=["no_such_bench"])
     capsys.readouterr()
+
+
+def test_low_rank_and_dense_paths_agree_on_a_basis_off_orthonormal_by_1e_7():
+    """The low-rank mask formula assumes UᵀU = I; a basis admitted by check_basis (1e-6) but not exactly
+    orthonormal must give the costs of S_i = Uᵀdiag(d_i²)U, like the dense path and min_norm_weights."""
+    from lmctheory.costs import min_norm_weights, realization_costs
+
+    U = np.zeros((6, 3))
+    U[0, 0] = U[2, 1] = U[4, 2] = 1.0
+    U *= 1.0 - 4e-7
+    D = np.ones((2, 6))
+    D[0, 0] = 0.0  # one masked coordinate: eligible for the low-rank path
+    F = np.zeros((2, 6))
+    E = np.zeros((2, 6))
+    E[1, 0] = 1.0
+    E[0, 2] = 0.5
+    D2 = D.copy()
+    D2[0, [1, 3, 5]] = 0.5  # off the support: same S_0, but forces the dense path
+    c_low = realization_costs(E, F, D, U)
+    c_dense = realization_costs(E, F, D2, U)
+    assert np.isinf(c_dense[0, 1]) and np.isinf(c_low[0, 1])
+    np.testing.assert_allclose(c_low, c_dense, rtol=1e-12)
+    with pytest.raises(ValueError, match="realiz"):
+        min_norm_weights(E[1] @ U, F[0], D[0], U)

@@ -261,3 +261,12 @@ def test_kdtree_subsample_bound_path():
     assert closest_center_pair(X, method="kdtree")[:2] == (17, 4321)
     Xg = rng.integers(0, 3, (6000, 4)).astype(float)  # many duplicates
     assert min_center_gap(Xg, method="kdtree") == 0.0
+
+
+def test_subspace_basis_full_variance_keeps_a_tiny_genuine_direction():
+    # variances 18 : 2 : 2e-12 — the third direction is real, so explained_variance=1 needs k = 3
+    X = np.array([[3, 0, 0], [-3, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1e-6], [0, 0, -1e-6]], float)
+    basis, ratio = subspace_basis(X, explained_variance=1.0)
+    assert basis.shape == (3, 3) and ratio == pytest.approx(1.0, abs=1e-15)
+    basis, ratio = subspace_basis(X, explained_variance=0.9 + 5e-13)
+    assert basis.shape[1] == 2 and ratio >= 0.9 + 5e-13
