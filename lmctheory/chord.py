@@ -48,6 +48,7 @@ __all__ = [
     "center_dominance",
     "center_dominated_chord_bound",
     "smooth_chord_bound",
+    "center_dominated_smooth_chord_bound",
     "barrier_bound",
 ]
 
@@ -419,6 +420,19 @@ def center_dominance(w0, w1, fixed, cov):
     return eta
 
 
+def _center_dominated_inputs(fixed, cov, eta):
+    """Validated per-neuron ``η_i ∈ [0, 1)`` and ``‖f_i‖²_Σ`` of the center-dominated bounds."""
+    F = check_array(fixed, "fixed", ndim=2)
+    S = check_psd(cov, "cov", dim=F.shape[1])
+    if np.ndim(eta) == 0:
+        e = np.full(F.shape[0], check_scalar(eta, "eta", low=0.0, high=1.0, high_inclusive=False))
+    else:
+        e = check_array(eta, "eta", shape=(F.shape[0],))
+        if np.any(e < 0) or np.any(e >= 1):
+            raise ValueError(f"eta must lie in [0, 1) (center-dominated regime), got values in [{e.min()}, {e.max()}]")
+    return e, np.maximum(np.einsum("ij,jk,ik->i", F, S, F), 0.0)
+
+
 def center_dominated_chord_bound(fixed, cov, eta) -> float:
     """Center-dominated bound eq. (31) ([NI] §5, THEORY.md §7) on ``sup_λ Δ_φ(λ)`` (ReLU, ``x ~ N(0, Σ)``).
 
@@ -440,15 +454,7 @@ def center_dominated_chord_bound(fixed, cov, eta) -> float:
     -------
     float
     """
-    F = check_array(fixed, "fixed", ndim=2)
-    S = check_psd(cov, "cov", dim=F.shape[1])
-    if np.ndim(eta) == 0:
-        e = np.full(F.shape[0], check_scalar(eta, "eta", low=0.0, high=1.0, high_inclusive=False))
-    else:
-        e = check_array(eta, "eta", shape=(F.shape[0],))
-        if np.any(e < 0) or np.any(e >= 1):
-            raise ValueError(f"eta must lie in [0, 1) (center-dominated regime), got values in [{e.min()}, {e.max()}]")
-    fn2 = np.maximum(np.einsum("ij,jk,ik->i", F, S, F), 0.0)
+    e, fn2 = _center_dominated_inputs(fixed, cov, eta)
     per = 0.25 * (1.0 + e) ** 2 * _sin_minus_theta_cos(2.0 * np.arcsin(e)) / math.pi * fn2
     return float(np.sum(per))
 
@@ -482,6 +488,35 @@ def smooth_chord_bound(w0, w1, cov, lam, beta):
     s2 = np.maximum(np.einsum("ij,jk,ik->i", D, S, D), 0.0)
     out = (0.75 * beta**2 * (lams * (1.0 - lams)) ** 2)[:, None] * (s2 * s2)[None, :]
     return out[0] if scalar else out
+
+
+def center_dominated_smooth_chord_bound(fixed, cov, eta, beta) -> np.ndarray:
+    """Center-dominated corollary of T-D.1 ([NI] Thm. D.1, THEORY.md §7), ``|σ''| ≤ β``, ``x ~ N(0, Σ)``.
+
+    ``sup_λ Δ_i(λ) ≤ (3/4) β² η_i⁴ ‖f_i‖_Σ⁴`` when ``‖w̃_i⁽ᶜ⁾ − f_i‖_Σ ≤ η_i‖f_i‖_Σ`` for ``c = 0, 1``
+    (then ``‖w̃_i⁽¹⁾ − w̃_i⁽⁰⁾‖_Σ ≤ 2η_i‖f_i‖_Σ`` and ``λ²(1−λ)² ≤ 1/16`` in :func:`smooth_chord_bound`).
+
+    Parameters
+    ----------
+    fixed : array_like, shape (n, d)
+        Fixed centers ``F``.
+    cov : array_like, shape (d, d)
+        Symmetric PSD.
+    eta : float or array_like of shape (n,)
+        Center dominance in ``[0, 1)`` (e.g. from :func:`center_dominance`).
+    beta : float or str
+        Curvature bound ``β ≥ 0``, or an activation name in :data:`ACTIVATION_CURVATURE`.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Per-neuron bounds on ``sup_λ Δ_i(λ)``; their sum bounds ``sup_λ Δ_φ(λ)``.
+    """
+    e, fn2 = _center_dominated_inputs(fixed, cov, eta)
+    if isinstance(beta, str):
+        beta = ACTIVATION_CURVATURE[check_choice(beta, "beta", tuple(ACTIVATION_CURVATURE))]
+    beta = check_scalar(beta, "beta", low=0.0)
+    return 0.75 * beta**2 * e**4 * fn2**2
 
 
 def barrier_bound(output_chord, lipschitz: float = math.sqrt(2.0)) -> float:

@@ -77,8 +77,10 @@ def estimate_job(cfg: dict) -> dict:
         maha, ridge, surrogate, fits = [], [], [], []
         for i, j in pick:
             g = torch.nn.functional.gelu(torch.as_tensor(sub @ E[j] + b[j])).numpy()
-            rc = ridge_realization_cost(layer, int(i), g, sub, cfg["gamma"], "gelu", steps=cfg["lbfgs_steps"])
-            lin = ridge_realization_cost(layer, int(i), sub @ E[j] + b[j], sub, cfg["gamma"], "identity")
+            rc = ridge_realization_cost(layer, int(i), g, sub, cfg["gamma"], "gelu", bias="free",
+                                        steps=cfg["lbfgs_steps"])
+            lin = ridge_realization_cost(layer, int(i), sub @ E[j] + b[j], sub, cfg["gamma"], "identity",
+                                         bias="free")
             maha.append(est.costs[i, j])
             ridge.append(rc.cost)
             surrogate.append(lin.cost)

@@ -384,6 +384,25 @@ def test_bite_T_D_1():
          beta, beta / 2)
 
 
+
+def test_bite_T_D_1_center_dominated():
+    """T-D.1 center-dominated: ``3/4 → 3/8`` is caught by the formula comparison and, as a bound, by the
+    inequality on the quadratic activation (where it is attained); ``η⁴ → η²`` passes the inequality (it
+    is weaker) but not the formula comparison."""
+    f = np.array([[0.6, -0.8]])
+    eta, beta = 0.3, 1.0
+    quad = lambda x: 0.5 * beta * x * x  # noqa: E731
+    w0, w1 = (1 - eta) * f, (1 + eta) * f
+    half = lambda F, c, e, b: checks.ref_center_dominated_smooth_bound(F, c, e, b) / 2  # noqa: E731
+    both(lambda fn: checks.check_center_dominated_smooth(fn, quad, beta, w0, w1, f, np.eye(2), [0.5]),
+         checks.ref_center_dominated_smooth_bound, half)
+    squared = lambda F, c, e, b: 0.75 * b**2 * np.asarray(e) ** 2 * np.einsum("ij,jk,ik->i", F, c, F) ** 2  # noqa: E731
+    both(lambda fn: checks.check_center_dominated_smooth(fn, quad, beta, w0, w1, f, np.eye(2), [0.5]),
+         checks.ref_center_dominated_smooth_bound, squared)
+    # the inequality alone (formula comparison against itself) catches the halved constant
+    both(lambda fn: checks.check_center_dominated_smooth(fn, quad, beta, w0, w1, f, np.eye(2), [0.5], rtol=np.inf),
+         checks.ref_center_dominated_smooth_bound, half)
+
 def test_bite_T_5_2():
     """T-5.2: on a two-class path whose midpoint collapses the logits (a real excess loss; measured
     excess/bound = 0.36), ``L = √2 → √2/4`` is caught; the correct ``√2`` passes."""

@@ -439,3 +439,21 @@ def test_bad_inputs():
         gaussian_relu_chord_deviation("abc", w1, cov, 0.5)
     with pytest.raises(ValueError, match="w0"):
         gaussian_relu_chord_deviation(w0[0], w1[0], cov, 0.5)
+
+
+def test_center_dominated_smooth_bound_is_smooth_bound_at_worst_endpoints():
+    from lmctheory.chord import center_dominated_smooth_chord_bound, smooth_chord_bound
+
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((4, 3))
+    cov = np.diag([1.0, 2.0, 0.5])
+    eta = np.array([0.0, 0.1, 0.4, 0.9])
+    got = center_dominated_smooth_chord_bound(F, cov, eta, "tanh")
+    want = smooth_chord_bound((1 - eta)[:, None] * F, (1 + eta)[:, None] * F, cov, 0.5, "tanh")
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    with pytest.raises(ValueError, match="eta"):
+        center_dominated_smooth_chord_bound(F, cov, 1.0, 1.0)
+    with pytest.raises(ValueError, match="beta"):
+        center_dominated_smooth_chord_bound(F, cov, 0.5, -1.0)
+    with pytest.raises(ValueError, match="beta"):
+        center_dominated_smooth_chord_bound(F, cov, 0.5, "relu")

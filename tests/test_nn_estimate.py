@@ -111,7 +111,7 @@ def test_ridge_nonlinear_is_bounded_by_feasible_points(activation):
     E, F, D = lay.effective, lay.fixed, lay.diag
     act = {"gelu": torch.nn.functional.gelu, "relu": torch.relu, "tanh": torch.tanh}[activation]
     gi = act(torch.as_tensor(X @ E[0])).numpy()
-    own = ridge_realization_cost((E, F, D), 0, gi, X, 0.05, activation)
+    own = ridge_realization_cost((E, F, D), 0, gi, X, 0.05, activation, bias="free")
     w_own = lay.trainable[0]
     assert own.method == "lbfgs" and own.cost <= w_own @ w_own + 1e-8  # w_i itself is feasible with fit 0
     gj = act(torch.as_tensor(X @ E[1])).numpy()
@@ -134,3 +134,16 @@ def test_ridge_bad_inputs():
         ridge_realization_cost(lay, 0, np.zeros(20), X, 1.0, "softsign")
     with pytest.raises(ValueError, match="bias"):
         ridge_realization_cost(lay, 0, np.zeros(20), X, 1.0, bias="fixed")
+
+
+def test_ridge_default_is_def_e3_without_bias():
+    lay = asymmetric_layer(6, 12, "wasym", fixed_per_row=3, sigma_f=1.0, seed=2)
+    X, U, z = _subspace_inputs(400, 12, 4, seed=3)
+    X = X + U @ np.array([1.0, -0.5, 0.0, 0.0])  # uncentred inputs on span(U): a free bias helps
+    E, F, D = lay.effective, lay.fixed, lay.diag
+    g = X @ E[1]
+    default = ridge_realization_cost((E, F, D), 0, g, X, 1.0, "identity").cost
+    assert default == ridge_realization_cost((E, F, D), 0, g, X, 1.0, "identity", bias=None).cost
+    Sz = (X @ U).T @ (X @ U) / len(X)
+    assert np.isclose(default, lt.relaxed_cost_bound(U.T @ E[1], F[0], D[0], U, Sz, 1.0), rtol=1e-8)
+    assert ridge_realization_cost((E, F, D), 0, g, X, 1.0, "identity", bias="free").cost < default

@@ -1201,6 +1201,42 @@ def check_smooth_chord_bound(bound_fn, act, beta, w0, w1, cov, lams, *, rtol=1e-
     return worst
 
 
+
+def ref_center_dominated_smooth_bound(fixed, cov, eta, beta):
+    """T-D.1, center-dominated: ``sup_λ Δ_i ≤ (3/4) β² η_i⁴ ‖f_i‖_Σ⁴`` (per neuron)."""
+    F = np.atleast_2d(fixed)
+    e = np.broadcast_to(np.asarray(eta, float), (F.shape[0],))
+    return 0.75 * beta**2 * e**4 * np.einsum("ij,jk,ik->i", F, cov, F) ** 2
+
+
+def check_center_dominated_smooth(bound_fn, act, beta, w0, w1, fixed, cov, lams, *, rtol=1e-9):
+    """T-D.1 center-dominated corollary: with ``η_i = max_c ‖w̃_i^{(c)} − f_i‖_Σ / ‖f_i‖_Σ`` (computed
+    here), ``bound_fn(fixed, cov, η, β)`` equals the THEORY.md form to ``rtol`` and ``Δ_i(λ)``
+    (Gauss–Hermite quadrature) ``≤ bound_i`` at every ``λ`` (slack ``1e-7`` relative + ``1e-14``).
+    Returns the worst ratio ``Δ_i(λ) / bound_i``."""
+    tid = "T-D.1"
+    F = np.atleast_2d(fixed)
+    nf = np.sqrt(np.einsum("ij,jk,ik->i", F, cov, F))
+    d0 = np.sqrt(np.einsum("ij,jk,ik->i", w0 - F, cov, w0 - F))
+    d1 = np.sqrt(np.einsum("ij,jk,ik->i", w1 - F, cov, w1 - F))
+    eta = np.maximum(d0, d1) / nf
+    if np.any(eta >= 1):
+        return None
+    b = np.atleast_1d(np.asarray(bound_fn(F, cov, eta, beta), float))
+    want = ref_center_dominated_smooth_bound(F, cov, eta, beta)
+    if b.shape != want.shape or np.any(np.abs(b - want) > rtol * np.abs(want) + 1e-300):
+        fail(tid, f"center-dominated bound {b[:3]} differs from (3/4)β²η⁴‖f‖⁴_Σ = {want[:3]}")
+    worst = 0.0
+    for lam in lams:
+        dlt = quad_chord(act, w0, w1, cov, lam)
+        if np.any(dlt > b * (1 + 1e-7) + 1e-14):
+            i = int(np.argmax(dlt - b))
+            fail(tid, f"λ={lam}, neuron {i}: Δ_i = {dlt[i]:.8g} > (3/4)β²η⁴‖f‖⁴_Σ = {b[i]:.8g} (η={eta[i]:.4g})")
+        ok = b > 1e-14
+        if ok.any():
+            worst = max(worst, float(np.max(dlt[ok] / b[ok])))
+    return worst
+
 def check_barrier(bound_fn, lams, losses, loss0, loss1, output_chords):
     """T-5.2: for every ``λ`` of the path, ``𝓛(θ_λ) − (1−λ)𝓛_0 − λ𝓛_1 ≤ bound_fn(Δ_out(λ))`` (the
     package's ``barrier_bound`` with ``L = √2``), hence ``B ≤ sup_λ bound``; slack ``1e-9``

@@ -191,6 +191,44 @@ def test_T_D_1_tight_near_zero_gelu(d, scale, seed, theorem_report):
     theorem_report.ratio("T-D.1", r, key="Δ_i / bound (gelu near 0, targeted)")
 
 
+@pytest.mark.theorem("T-D.1")
+@given(n=st.integers(1, 3), d=st.integers(1, 4), eta=st.sampled_from([0.05, 0.2, 0.5, 0.9]),
+       act=st.sampled_from(["gelu", "tanh", "softplus"]), seed=S.seeds)
+def test_T_D_1_center_dominated(n, d, eta, act, seed, theorem_report):
+    """T-D.1 center-dominated: ``sup_λ Δ_i ≤ (3/4)β²η⁴‖f_i‖⁴_Σ`` for endpoints ``w̃^{(c)} = f + e_c`` with
+    ``‖e_c‖_Σ ≤ η‖f‖_Σ``; ``Δ_i`` by quadrature at 9 values of λ; the package form equals THEORY.md (1e-9)."""
+    chord = checks.core("chord")
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((n, d))
+    A = rng.standard_normal((d, d))
+    cov = A @ A.T / d + 0.1 * np.eye(d)
+    nf = np.sqrt(np.einsum("ij,jk,ik->i", F, cov, F))
+    ws = []
+    for _ in range(2):
+        e = rng.standard_normal((n, d))
+        ne = np.sqrt(np.einsum("ij,jk,ik->i", e, cov, e))
+        ws.append(F + e * (eta * rng.uniform(0.5, 1.0, n) * nf / ne)[:, None])
+    r = checks.check_center_dominated_smooth(chord.center_dominated_smooth_chord_bound, checks.ACTIVATIONS[act],
+                                             float(chord.ACTIVATION_CURVATURE[act]), ws[0], ws[1], F, cov,
+                                             np.linspace(0.1, 0.9, 9))
+    theorem_report.ratio("T-D.1", r, key=f"center-dominated: sup Δ_i / (3/4)β²η⁴‖f‖⁴ ({act})")
+
+
+@pytest.mark.theorem("T-D.1")
+@given(d=st.integers(1, 4), eta=st.sampled_from([0.1, 0.3, 0.6]), beta=st.sampled_from([0.5, 1.0, 2.0]),
+       seed=S.seeds)
+def test_T_D_1_center_dominated_tight_for_quadratic(d, eta, beta, seed, theorem_report):
+    """T-D.1 center-dominated, targeted: ``σ(x) = (β/2)x²`` has ``σ'' ≡ β`` and endpoints ``(1 ∓ η)f``
+    make every step of the proof an equality at ``λ = 1/2`` (ratio 1 up to quadrature error)."""
+    chord = checks.core("chord")
+    f = np.random.default_rng(seed).standard_normal((1, d))
+    r = checks.check_center_dominated_smooth(chord.center_dominated_smooth_chord_bound, lambda x: 0.5 * beta * x * x,
+                                             beta, (1 - eta) * f, (1 + eta) * f, f, np.eye(d), [0.5, 0.3])
+    if abs(r - 1.0) > 1e-6:
+        checks.fail("T-D.1", f"quadratic σ at λ=1/2 should attain the center-dominated bound; ratio {r}")
+    theorem_report.ratio("T-D.1", r, key="center-dominated: quadratic σ (tight, targeted)")
+
+
 # ------------------------------------------------------------------------------------------ T-C.7, T-C.8
 
 LIPSCHITZ = {"relu": 1.0, "identity": 1.0, "tanh": 1.0, "softplus": 1.0, "leaky_relu": 1.0}

@@ -8,8 +8,9 @@ activations, estimate the support basis ``U`` as the PCA subspace reaching ``exp
 
 *Ridge estimate* (:func:`ridge_realization_cost`, Def. E.3):
 ``R_i^γ(g) = min_{w,b} (1/γ)·mean_n (σ((f_i + d_i ⊙ w)ᵀx_n + b) − g(x_n))² + ‖w‖²``
-on the recorded inputs ``x_n`` (``b``: see ``bias``). For σ = identity this is a ridge regression
-solved in closed form; by Thm. E.4 it then equals ``cᵀ(S_i + γΣ_z⁻¹)⁻¹c`` when the inputs lie
+on the recorded inputs ``x_n`` (``b``: see ``bias``; the default ``bias=None`` is Def. E.3 as stated, with
+no bias). For σ = identity this is a ridge regression solved in closed form; by Thm. E.4 it then
+(with ``bias=None``) equals ``cᵀ(S_i + γΣ_z⁻¹)⁻¹c`` when the inputs lie
 exactly on ``span(U)`` (and tends to the hard cost as ``γ → 0``, T-E.5). For GELU/ReLU/tanh the
 objective is non-convex: it is minimized by L-BFGS (strong-Wolfe line search, float64) started
 from the closed-form linear-surrogate solution, or from ``init`` ([NI] start from trained weights).
@@ -226,7 +227,7 @@ def _act(name):
 
 
 def ridge_realization_cost(layer_or_arrays, neuron: int, target_fn_values, inputs, gamma: float,
-                           activation: str = "identity", *, bias="free", init=None, steps: int = 100
+                           activation: str = "identity", *, bias=None, init=None, steps: int = 100
                            ) -> RidgeCost:
     """Relaxed realization cost ``R_i^γ(g)`` of neuron ``i``'s class (Def. E.3) by ridge regression.
 
@@ -246,9 +247,10 @@ def ridge_realization_cost(layer_or_arrays, neuron: int, target_fn_values, input
         Relaxation ``γ``.
     activation : {"identity", "relu", "gelu", "tanh"}
         ``identity``: closed-form ridge (exact minimizer). Otherwise L-BFGS in float64.
-    bias : "free", float or None
-        ``"free"``: an unpenalized bias is optimized too (for ``identity`` by centering);
-        a float: that fixed bias; ``None``: no bias (same as 0).
+    bias : None, float or "free", default None
+        ``None``: no bias (Def. E.3 as stated; same as 0); a float: that fixed bias; ``"free"``: an
+        unpenalized bias is optimized too (for ``identity`` by centering) — for layers trained with
+        biases, where it gives a lower cost than Def. E.3 on uncentred inputs.
     init : array_like (d,), optional
         Starting ``w`` of the non-linear optimization (default: the linear-surrogate solution).
     steps : int
