@@ -14,6 +14,14 @@ Tolerances (documented here once, cited by the docstrings):
 ``PSD_RTOL = 1e-10``
     a covariance passes when it is symmetric to ``1e-10 · max|Σ|`` and its smallest eigenvalue
     is ``≥ −1e-10 · max(1, λ_max)``.
+``MAX_ABS = 1e100``
+    supported magnitude of the array entries of functions that form squares and products of
+    entries (chord deviations, sensitivities, subspace PCA, layer measurements): they stay finite in
+    float64. Larger entries raise ``ValueError`` (rescale the input) instead of returning NaN.
+    Scale-invariant functions (e.g. ``activation_correlation``) accept any finite input.
+``MAX_ABS_COSTS = 1e50``
+    the same for the inputs of the realization-cost and Gram functions, which invert ``S_i``
+    (entries ``~ d²``) and square ``S_i⁻¹`` in the certified Cholesky.
 """
 
 from __future__ import annotations
@@ -25,11 +33,16 @@ import numpy as np
 
 BASIS_ORTHONORMAL_ATOL = 1e-6
 PSD_RTOL = 1e-10
+MAX_ABS = 1e100
+MAX_ABS_COSTS = 1e50
 
 __all__ = [
     "BASIS_ORTHONORMAL_ATOL",
     "PSD_RTOL",
+    "MAX_ABS",
+    "MAX_ABS_COSTS",
     "check_array",
+    "check_bool",
     "check_basis",
     "check_same_shape",
     "check_scalar",
@@ -41,6 +54,10 @@ __all__ = [
     "check_choice",
     "check_seed",
 ]
+
+
+def _fmt_shape(shape) -> str:
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _describe(x) -> str:
@@ -59,6 +76,7 @@ def check_array(
     min_cols: int = 1,
     allow_nonfinite: bool = False,
     copy: bool = False,
+    max_abs: float | None = None,
 ) -> np.ndarray:
     """Convert ``x`` to a finite float64 C-contiguous array and check its shape.
 
@@ -80,6 +98,8 @@ def check_array(
         If False (default), NaN or ±inf raise ``ValueError``.
     copy : bool
         Always return a fresh array.
+    max_abs : float or None, default None
+        Largest supported ``|entry|`` (``MAX_ABS``, ``MAX_ABS_COSTS``: module doc); ``None``: no limit.
     """
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got {_describe(x)}")
@@ -101,12 +121,12 @@ def check_array(
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
             want = " or ".join(f"{a}-D" for a in allowed)
-            exp = f" {tuple('?' if s is None else s for s in shape)}" if shape is not None else ""
+            exp = f" {_fmt_shape(shape)}" if shape is not None else ""
             raise ValueError(f"{name} must be {want}{exp}, got shape {arr.shape}")
     if shape is not None:
         for axis, (got, want) in enumerate(zip(arr.shape, shape)):
             if want is not None and got != want:
-                exp = tuple("?" if s is None else s for s in shape)
+                exp = _fmt_shape(shape)
                 raise ValueError(
                     f"{name} must have shape {exp} (axis {axis} = {want}), got shape {arr.shape}"
                 )
@@ -123,6 +143,11 @@ def check_array(
     if not allow_nonfinite and not np.all(np.isfinite(out)):
         bad = "NaN" if np.isnan(out).any() else "inf"
         raise ValueError(f"{name} contains {bad}; all entries must be finite")
+    if max_abs is not None:
+        m = float(np.max(np.abs(out[np.isfinite(out)]), initial=0.0))
+        if m > max_abs:
+            raise ValueError(f"{name} has entries of magnitude {m:.3g} > {max_abs:g}, beyond the supported range "
+                             "(float64 products would overflow); rescale the input")
     return out
 
 
@@ -190,9 +215,20 @@ def check_probability(x, name: str = "delta") -> float:
     return check_scalar(x, name, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
 
 
+def check_bool(x, name: str) -> bool:
+    """A Python or NumPy bool (no truthy strings or numbers)."""
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {_describe(x)}")
+    return bool(x)
+
+
 def check_lam(lam, name: str = "lam") -> np.ndarray | float:
     """Interpolation weight(s) in ``[0, 1]``: a float for scalar input, else a 1-D float64 array."""
-    if np.ndim(lam) == 0:
+    try:
+        nd = np.ndim(lam)
+    except Exception as exc:  # ragged lists
+        raise TypeError(f"{name} must be a number or a 1-D array of numbers, got {_describe(lam)}: {exc}") from None
+    if nd == 0:
         return check_scalar(lam, name, low=0.0, high=1.0)
     arr = check_array(lam, name, ndim=1)
     if np.any(arr < 0.0) or np.any(arr > 1.0):
@@ -214,7 +250,7 @@ def check_int(x, name: str, *, low: int | None = None, high: int | None = None) 
 
 def check_psd(cov, name: str = "cov", *, dim: int | None = None, rtol: float = PSD_RTOL) -> np.ndarray:
     """A symmetric positive semidefinite ``(dim, dim)`` matrix (tolerance: see module doc)."""
-    C = check_array(cov, name, shape=(dim, dim) if dim is not None else None, ndim=2)
+    C = check_array(cov, name, shape=(dim, dim) if dim is not None else None, ndim=2, max_abs=MAX_ABS)
     if C.shape[0] != C.shape[1]:
         raise ValueError(f"{name} must be square, got shape {C.shape}")
     scale = max(1.0, float(np.max(np.abs(C))))
@@ -266,7 +302,7 @@ def check_weight_list(weights, name: str = "weights", *, min_layers: int = 1, in
         raise ValueError(f"{name} must hold at least {min_layers} weight matrices, got {len(weights)}")
     out = []
     for ell, w in enumerate(weights):
-        W = check_array(w, f"{name}[{ell}]", ndim=2)
+        W = check_array(w, f"{name}[{ell}]", ndim=2, max_abs=MAX_ABS)
         want_in = in_dim if ell == 0 else out[-1].shape[0]
         if want_in is not None and W.shape[1] != want_in:
             raise ValueError(

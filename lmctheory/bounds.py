@@ -16,6 +16,7 @@ from scipy.special import gammaln, logsumexp
 
 from ._validation import (
     check_array,
+    check_bool,
     check_basis,
     check_int,
     check_probability,
@@ -131,18 +132,20 @@ def unit_ball_volume(k, log=False) -> float:
     float
     """
     k = check_int(k, "k", low=1)
+    log = check_bool(log, "log")
     lv = 0.5 * k * math.log(math.pi) - float(gammaln(0.5 * k + 1.0))
     return lv if log else math.exp(lv)
 
 
 def _log_pair_min_sum(densities, log_densities):
     """``log Σ_{i<j} min(ρ_i, ρ_j)`` in O(n log n): sorted ascending, ``ρ_(m)`` is the min of ``n − m`` pairs."""
+    log_densities = check_bool(log_densities, "log_densities")
     if log_densities:
-        lr = check_array(densities, "densities", ndim=1, min_rows=2, allow_nonfinite=True)
+        lr = check_array(densities, "densities", ndim=1, min_rows=2, allow_nonfinite=True, max_abs=None)
         if np.isnan(lr).any():
             raise ValueError("densities (log) contains NaN")
     else:
-        r = check_array(densities, "densities", ndim=1, min_rows=2, allow_nonfinite=True)
+        r = check_array(densities, "densities", ndim=1, min_rows=2, allow_nonfinite=True, max_abs=None)
         if np.isnan(r).any() or (r == -np.inf).any():
             raise ValueError("densities contains NaN or -inf; density bounds must be in [0, inf]")
         if (r < 0).any():
@@ -236,6 +239,7 @@ def syre_center_densities(n, k, sigma_f, *, log=False):
     n = check_int(n, "n", low=1)
     k = check_int(k, "k", low=1)
     s = check_scalar(sigma_f, "sigma_f", low=0.0, low_inclusive=False)
+    log = check_bool(log, "log")
     lr = -0.5 * k * math.log(2.0 * math.pi * s * s)
     out = np.full(n, lr)
     if log:
@@ -281,6 +285,7 @@ def wasym_center_densities(diag, basis, sigma_f, *, log=False):
     sing = lam[:, 0] <= tol
     with np.errstate(divide="ignore", invalid="ignore"):
         logdet = np.where(sing, -np.inf, np.sum(np.log(np.where(sing[:, None], 1.0, lam)), axis=1))
+    log = check_bool(log, "log")
     lr = -0.5 * k * math.log(2.0 * math.pi * s * s) - 0.5 * logdet
     if log:
         return lr

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.special import erf
 
 from ._validation import (
+    MAX_ABS,
     check_array,
     check_choice,
     check_int,
@@ -63,6 +64,7 @@ ACTIVATION_CURVATURE = {
 
 #: activations accepted by :func:`chord_deviation` and :func:`chord_deviation_mc`
 ACTIVATIONS = ("relu", "gelu", "tanh", "identity")
+COS_CLIP_TOL = 1e-9  # rounding slack of a correlation before it is clipped to [-1, 1]
 
 #: Monte Carlo chunk size (samples per seeded chunk; fixed so results do not depend on threads)
 MC_CHUNK = 16384
@@ -121,8 +123,8 @@ def _sin_minus_theta_cos(t):
 
 
 def _check_pair(w0, w1, d=None):
-    W0 = check_array(w0, "w0", ndim=2)
-    W1 = check_array(w1, "w1", ndim=2)
+    W0 = check_array(w0, "w0", ndim=2, max_abs=MAX_ABS)
+    W1 = check_array(w1, "w1", ndim=2, max_abs=MAX_ABS)
     if W1.shape != W0.shape:
         raise ValueError(f"w1 must have the same shape as w0 {W0.shape} (n, d), got {W1.shape}")
     if d is not None and W0.shape[1] != d:
@@ -179,7 +181,8 @@ def relu_gaussian_moment(s_x, s_y, cos_theta):
     s_x, s_y : array_like, broadcastable
         Standard deviations of ``X`` and ``Y`` (``≥ 0``).
     cos_theta : array_like, broadcastable
-        Correlation of ``X`` and ``Y``; clipped to ``[−1, 1]`` (absorbs rounding).
+        Correlation of ``X`` and ``Y`` in ``[−1, 1]``; values within ``COS_CLIP_TOL = 1e-9`` outside
+        are clipped (rounding), others raise ``ValueError``.
 
     Returns
     -------
@@ -199,6 +202,9 @@ def relu_gaussian_moment(s_x, s_y, cos_theta):
         raise ValueError(
             f"s_x, s_y and cos_theta must broadcast together, got shapes {sx.shape}, {sy.shape}, {ct.shape}"
         ) from None
+    if np.any(np.abs(ct) > 1.0 + COS_CLIP_TOL):
+        raise ValueError(f"cos_theta must lie in [-1, 1] (up to {COS_CLIP_TOL:g} of rounding), "
+                         f"got values in [{ct.min()}, {ct.max()}]")
     ct = np.clip(ct, -1.0, 1.0)
     th = np.arccos(ct)
     out = sx * sy / (2.0 * math.pi) * (np.sqrt(np.maximum(1.0 - ct * ct, 0.0)) + (math.pi - th) * ct)
@@ -275,7 +281,7 @@ def chord_deviation(w0, w1, X, lam, activation: str = "relu"):
     ndarray, shape (n,) or (m, n)
     """
     W0, W1 = _check_pair(w0, w1)
-    Xa = check_array(X, "X", ndim=2)
+    Xa = check_array(X, "X", ndim=2, max_abs=MAX_ABS)
     if Xa.shape[1] != W0.shape[1]:
         raise ValueError(f"X must have shape (N, {W0.shape[1]}) to match w0, got {Xa.shape}")
     act = _act(check_choice(activation, "activation", ACTIVATIONS))
@@ -405,7 +411,7 @@ def center_dominance(w0, w1, fixed, cov):
         ``η_i ≥ 0``; ``+inf`` where ``‖f_i‖_Σ = 0`` and the trainable part is non-zero, ``0`` where both are zero.
     """
     W0, W1 = _check_pair(w0, w1)
-    F = check_array(fixed, "fixed", ndim=2)
+    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS)
     if F.shape != W0.shape:
         raise ValueError(f"fixed must have the shape of w0 {W0.shape} (n, d), got {F.shape}")
     S = check_psd(cov, "cov", dim=W0.shape[1])
@@ -422,7 +428,7 @@ def center_dominance(w0, w1, fixed, cov):
 
 def _center_dominated_inputs(fixed, cov, eta):
     """Validated per-neuron ``η_i ∈ [0, 1)`` and ``‖f_i‖²_Σ`` of the center-dominated bounds."""
-    F = check_array(fixed, "fixed", ndim=2)
+    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS)
     S = check_psd(cov, "cov", dim=F.shape[1])
     if np.ndim(eta) == 0:
         e = np.full(F.shape[0], check_scalar(eta, "eta", low=0.0, high=1.0, high_inclusive=False))

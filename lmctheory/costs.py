@@ -52,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
-from ._validation import check_array, check_basis, check_int, check_psd, check_scalar
+from ._validation import MAX_ABS_COSTS, check_array, check_basis, check_int, check_psd, check_scalar
 from .gram import _packed_kron, _single_threaded_blas
 
 __all__ = [
@@ -80,9 +80,9 @@ _PROFILE = None
 def _check_layer(effective, fixed, diag, basis):
     U = check_basis(basis, "basis")
     d = U.shape[0]
-    E = check_array(effective, "effective", ndim=2)
-    F = check_array(fixed, "fixed", ndim=2)
-    D = check_array(diag, "diag", ndim=2)
+    E = check_array(effective, "effective", ndim=2, max_abs=MAX_ABS_COSTS)
+    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS_COSTS)
+    D = check_array(diag, "diag", ndim=2, max_abs=MAX_ABS_COSTS)
     if E.shape[1] != d:
         raise ValueError(
             f"effective must have shape (n, d) with d = basis.shape[0] = {d}, got {E.shape}"
@@ -357,9 +357,9 @@ def min_norm_weights(target, fixed_row, diag_row, basis, *, rtol=1e-8) -> np.nda
     """
     U = check_basis(basis, "basis")
     d, k = U.shape
-    a = check_array(target, "target", shape=(k,))
-    f = check_array(fixed_row, "fixed_row", shape=(d,))
-    dg = check_array(diag_row, "diag_row", shape=(d,))
+    a = check_array(target, "target", shape=(k,), max_abs=MAX_ABS_COSTS)
+    f = check_array(fixed_row, "fixed_row", shape=(d,), max_abs=MAX_ABS_COSTS)
+    dg = check_array(diag_row, "diag_row", shape=(d,), max_abs=MAX_ABS_COSTS)
     rtol = _check_rtol(rtol)
     M = U.T * dg[None, :]
     c = a - U.T @ f
@@ -392,7 +392,7 @@ def swap_costs(costs) -> np.ndarray:
     ndarray, shape (n, n)
         ``+inf`` wherever any of the four terms is ``+inf``; exactly ``0`` on the diagonal.
     """
-    C = check_array(costs, "costs", ndim=2, min_rows=2, allow_nonfinite=True)
+    C = check_array(costs, "costs", ndim=2, min_rows=2, allow_nonfinite=True, max_abs=None)
     n = C.shape[0]
     if C.shape != (n, n):
         raise ValueError(f"costs must be square (n, n), got shape {C.shape}")
@@ -438,9 +438,9 @@ def relaxed_cost_bound(target, fixed_row, diag_row, basis, cov_z, gamma, lipschi
     """
     U = check_basis(basis, "basis")
     d, k = U.shape
-    a = check_array(target, "target", shape=(k,))
-    f = check_array(fixed_row, "fixed_row", shape=(d,))
-    dg = check_array(diag_row, "diag_row", shape=(d,))
+    a = check_array(target, "target", shape=(k,), max_abs=MAX_ABS_COSTS)
+    f = check_array(fixed_row, "fixed_row", shape=(d,), max_abs=MAX_ABS_COSTS)
+    dg = check_array(diag_row, "diag_row", shape=(d,), max_abs=MAX_ABS_COSTS)
     Sz = check_psd(cov_z, "cov_z", dim=k)
     gamma = check_scalar(gamma, "gamma", low=0.0, low_inclusive=False)
     lipschitz = check_scalar(lipschitz, "lipschitz", low=0.0, low_inclusive=False)

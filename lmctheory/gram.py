@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_basis, check_scalar
+from ._validation import MAX_ABS_COSTS, check_array, check_basis, check_scalar
 
 try:  # installed with scikit-learn; without it BLAS keeps its threads (results stay correct, but
     # row blocks of realization_costs may then differ from the full matrix in the last bit)
@@ -31,7 +31,7 @@ __all__ = [
 def _check_rows_basis(x, name: str, basis):
     """Validate an ``(n, d)`` array against an orthonormal ``(d, k)`` basis."""
     U = check_basis(basis, "basis")
-    X = check_array(x, name, ndim=2)
+    X = check_array(x, name, ndim=2, max_abs=MAX_ABS_COSTS)
     if X.shape[1] != U.shape[0]:
         raise ValueError(
             f"{name} must have shape (n, d) with d = basis.shape[0] = {U.shape[0]}, got {X.shape}"

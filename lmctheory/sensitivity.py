@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import (
+    MAX_ABS,
     check_array,
     check_basis,
     check_int,
@@ -108,8 +109,8 @@ def _mu_eps(mu, eps):
 
 
 def _pair(centers, coefficients):
-    V = check_array(centers, "centers", ndim=2)
-    A = check_array(coefficients, "coefficients", ndim=2)
+    V = check_array(centers, "centers", ndim=2, max_abs=MAX_ABS)
+    A = check_array(coefficients, "coefficients", ndim=2, max_abs=MAX_ABS)
     if A.shape != V.shape:
         raise ValueError(f"coefficients must have the same shape as centers {V.shape}, got {A.shape}")
     return V, A
@@ -129,7 +130,7 @@ def center_differences(centers, perm):
     ndarray, shape (n, k)
         Zero rows where ``π(i) = i``; for a transposition ``‖Δ^τ‖_F² = 2‖v_i − v_j‖²``.
     """
-    V = check_array(centers, "centers", ndim=2)
+    V = check_array(centers, "centers", ndim=2, max_abs=MAX_ABS)
     p = check_permutation(perm, V.shape[0])
     return V[p] - V
 
@@ -157,7 +158,7 @@ def permutation_sensitivity(costs, perm) -> float:
     ValueError
         If ``costs`` is not square, contains NaN or ``−inf``, or a moved row has an infinite diagonal.
     """
-    C = check_array(costs, "costs", ndim=2, allow_nonfinite=True)
+    C = check_array(costs, "costs", ndim=2, allow_nonfinite=True, max_abs=None)
     n = C.shape[0]
     if C.shape != (n, n):
         raise ValueError(f"costs must be square (n, n), got shape {C.shape}")
@@ -209,7 +210,7 @@ def swap_cost_decomposition(centers, coefficients, grams, i, j) -> SwapCostDecom
     """
     V, A = _pair(centers, coefficients)
     n, k = V.shape
-    G = check_array(grams, "grams", shape=(n, k, k))
+    G = check_array(grams, "grams", shape=(n, k, k), max_abs=MAX_ABS)
     i = check_int(i, "i", low=0, high=n - 1)
     j = check_int(j, "j", low=0, high=n - 1)
     if i == j:
@@ -342,17 +343,17 @@ def min_reassignment_lower_bound(delta_min, mu, eps, eta) -> float:
 def _check_layer(effective, fixed, diag, basis):
     U = check_basis(basis)
     d = U.shape[0]
-    E = check_array(effective, "effective", ndim=2)
+    E = check_array(effective, "effective", ndim=2, max_abs=MAX_ABS)
     if E.shape[1] != d:
         raise ValueError(f"effective must have shape (n, {d}) to match basis {U.shape}, got {E.shape}")
-    F = check_array(fixed, "fixed", shape=E.shape)
-    D = check_array(diag, "diag", shape=E.shape)
+    F = check_array(fixed, "fixed", shape=E.shape, max_abs=MAX_ABS)
+    D = check_array(diag, "diag", shape=E.shape, max_abs=MAX_ABS)
     return E, F, D, U
 
 
 def _check_fixed_basis(fixed, basis):
     U = check_basis(basis)
-    F = check_array(fixed, "fixed", ndim=2)
+    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS)
     if F.shape[1] != U.shape[0]:
         raise ValueError(f"fixed must have shape (n, {U.shape[0]}) to match basis {U.shape}, got {F.shape}")
     return F, U

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_array, check_basis, check_int, check_scalar
+from ._validation import MAX_ABS, check_array, check_basis, check_int, check_scalar
 
 __all__ = [
     "subspace_basis",
@@ -71,7 +71,7 @@ def subspace_basis(X, explained_variance=0.9):
     ValueError
         If the centered data has zero variance, or on bad shapes / non-finite values.
     """
-    X = check_array(X, "X", ndim=2, min_rows=2)
+    X = check_array(X, "X", ndim=2, min_rows=2, max_abs=MAX_ABS)
     ev = check_scalar(explained_variance, "explained_variance", low=0.0, high=1.0,
                       low_inclusive=False)
     Xc = X - X.mean(axis=0)
@@ -141,7 +141,7 @@ def tail_energy(X, r) -> float:
     -------
     float
     """
-    X = check_array(X, "X", ndim=2)
+    X = check_array(X, "X", ndim=2, max_abs=MAX_ABS)
     N, d = X.shape
     r = check_int(r, "r", low=0, high=d)
     s = np.linalg.svd(X, compute_uv=False)
@@ -151,7 +151,7 @@ def tail_energy(X, r) -> float:
 
 def _check_fixed_basis(fixed, basis):
     U = check_basis(basis)
-    F = check_array(fixed, "fixed", ndim=2)
+    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS)
     if F.shape[1] != U.shape[0]:
         raise ValueError(
             f"fixed must have shape (n, {U.shape[0]}) to match basis (d, k) = {U.shape}, got {F.shape}"

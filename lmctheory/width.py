@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_lam, check_scalar, check_seed, check_weight_list, check_weight_list_pair
+from ._validation import MAX_ABS, check_array, check_int, check_lam, check_scalar, check_seed, check_weight_list, check_weight_list_pair
 from .chord import MonteCarloEstimate
 
 __all__ = [
@@ -46,8 +46,18 @@ def _cosine_rows(P, Q):
     """Row-wise cosine; NaN where either row is the zero vector."""
     num = np.sum(P * Q, axis=-1)
     den = np.linalg.norm(P, axis=-1) * np.linalg.norm(Q, axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
+        out = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        # rows whose products under- or overflowed: redo with each row scaled by its max |entry|
+        # (the cosine is invariant to it); rows of ordinary magnitude keep the plain result
+        mp, mq = np.max(np.abs(P), axis=-1), np.max(np.abs(Q), axis=-1)
+        redo = (mp > 0) & (mq > 0) & ~((den > 1e-250) & np.isfinite(den))
+        if np.any(redo):
+            Ps = P / np.where(mp > 0, mp, 1.0)[..., None]
+            Qs = Q / np.where(mq > 0, mq, 1.0)[..., None]
+            ns = np.sum(Ps * Qs, axis=-1) / (np.linalg.norm(Ps, axis=-1) * np.linalg.norm(Qs, axis=-1))
+            out = np.where(redo, ns, out)
+    return out
 
 
 def _relu_moment(va, vb, cab):
@@ -76,8 +86,8 @@ def weak_additivity_cosine(u, v):
         In ``[0, 1]`` (both sides are non-negative vectors). **NaN** where a side is the zero
         vector (``u + v ≤ 0`` everywhere, or ``u, v ≤ 0`` everywhere): the cosine is undefined there.
     """
-    U = check_array(u, "u", ndim=(1, 2))
-    V = check_array(v, "v", ndim=(1, 2))
+    U = check_array(u, "u", ndim=(1, 2), max_abs=MAX_ABS)
+    V = check_array(v, "v", ndim=(1, 2), max_abs=MAX_ABS)
     if U.shape != V.shape:
         raise ValueError(f"v must have the same shape as u {U.shape}, got {V.shape}")
     out = _cosine_rows(_relu(U + V), _relu(U) + _relu(V))
@@ -118,11 +128,15 @@ def gaussian_weak_additivity_cosine(var_u: float = 1.0, var_v: float = 1.0, corr
         If ``U + V ≡ 0`` (``corr = −1`` with equal variances): the cosine is 0/0.
     """
     vu, vv, rho = _wa_params(var_u, var_v, corr)
+    m = max(vu, vv)  # WA is scale-invariant: normalize so that extreme variances neither under- nor overflow
+    vu, vv = vu / m, vv / m
     c = rho * math.sqrt(vu * vv)
-    vs = vu + vv + 2.0 * c
-    if vs <= 1e-14 * (vu + vv):
+    # var(U+V), cov(U+V, U), cov(U+V, V) in forms without cancellation near corr = −1, var_u = var_v
+    su, sv, g = math.sqrt(vu), math.sqrt(vv), (1.0 + rho) * math.sqrt(vu * vv)
+    vs = (su - sv) ** 2 + 2.0 * g
+    if vs <= 0.0:
         raise ValueError("var_u, var_v, corr give U + V = 0 almost surely (corr = -1, equal variances): WA is 0/0")
-    num = _relu_moment(vs, vu, vu + c) + _relu_moment(vs, vv, vv + c)
+    num = _relu_moment(vs, vu, su * (su - sv) + g) + _relu_moment(vs, vv, sv * (sv - su) + g)
     rhs = 0.5 * vu + 0.5 * vv + 2.0 * _relu_moment(vu, vv, c)
     return float(num / math.sqrt(0.5 * vs * rhs))
 
@@ -179,7 +193,7 @@ def weak_additivity_cosine_mc(
 
 
 def _check_X(X, weights):
-    Xa = check_array(X, "X", ndim=2)
+    Xa = check_array(X, "X", ndim=2, max_abs=MAX_ABS)
     if Xa.shape[1] != weights[0].shape[1]:
         raise ValueError(f"X must have shape (N, {weights[0].shape[1]}) to match weights[0], got {Xa.shape}")
     return Xa

@@ -264,3 +264,22 @@ def test_bad_inputs():
         lewc_cosine(W, W, X, lam=np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match="inf"):
         lewc_error_recursion(W, W, np.full((2, 3), np.inf))
+
+
+def test_weak_additivity_is_scale_invariant_at_extreme_magnitudes():
+    """Found by an audit: tiny inputs underflowed to NaN, extreme variances raised or returned NaN."""
+    from lmctheory.width import gaussian_weak_additivity_cosine as g, weak_additivity_cosine as wa
+
+    rng = np.random.default_rng(0)
+    u, v = rng.standard_normal((2, 50))
+    ref = wa(u, v)
+    for scale in (1e-170, 1e-300, 1e90):
+        assert wa(scale * u, scale * v) == pytest.approx(ref, rel=1e-14)
+    assert g(1e-300, 1e-300, 0.0) == pytest.approx(g(), rel=1e-14)
+    assert g(1e300, 1e300, 0.2) == pytest.approx(g(1.0, 1.0, 0.2), rel=1e-14)
+    # near corr = −1 the value is defined unless the variances are exactly equal at corr = −1
+    # corr = −1, unequal variances: U + V = (1 − √v)ξ, so WA = √v / √(1 + v) exactly
+    assert g(1.0, 1.0000001, -1.0) == pytest.approx(math.sqrt(1.0000001) / math.sqrt(2.0000001), rel=1e-8)
+    assert g(1.0, 1.0, -1.0 + 1e-15) == pytest.approx(g(1.0, 1.0, -1.0 + 1e-12), abs=1e-5)
+    with pytest.raises(ValueError, match="0/0"):
+        g(2.0, 2.0, -1.0)

@@ -40,7 +40,6 @@ def make(ctx: FigureContext) -> FigureOutput:
         for v_i, (key, v) in enumerate(variants.items()):
             curve = need(v, which, claim=CLAIM)
             lams = arr(need(curve, "lams", claim=CLAIM))
-            label = variant_label(v, key)
             drop = float(curve.get("midpoint_acc_drop_mean", np.nan))
             dstd = float(curve.get("midpoint_acc_drop_std", np.nan))
             for r, (metric, ylabel, scale) in enumerate(metrics):

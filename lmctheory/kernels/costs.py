@@ -282,8 +282,8 @@ def fix_block(C, L, pnorm, V, A, anorm, diagc, unreal, row0, gamma, acc):
 
     ``+inf`` where ``unreal``; the diagonal (global row ``row0 + t``) from ``diagc``; entries whose
     cancellation bound ``gamma·ε·‖S_i†‖·(‖a_j‖ + ‖v_i‖)²`` exceeds ``acc·C`` (or with ``C ≤ 0``)
-    are recomputed directly as ``xᵀS_i†x``, ``x = a_j − v_i``, from the packed row ``L[t]``.
-    Returns the number of recomputed entries.
+    are recomputed directly as ``xᵀS_i†x``, ``x = a_j − v_i``, from the packed row ``L[t]``, and so
+    are NaN entries (overflow); a recomputed value that overflows is ``+inf``. Returns the number of recomputed entries.
     """
     b, n = C.shape
     k = A.shape[1]
@@ -306,7 +306,8 @@ def fix_block(C, L, pnorm, V, A, anorm, diagc, unreal, row0, gamma, acc):
             s = anorm[j] + vn
             bound = gamma * EPS * pnorm[t] * s * s
             cij = C[t, j]
-            if cij <= 0.0 or bound > acc * cij:
+            # written so that a NaN (overflow inside the GEMM) is recomputed too
+            if not (cij > 0.0) or not (bound <= acc * cij):
                 count += 1
                 for p in range(k):
                     x[p] = A[j, p] - v[p]
@@ -319,5 +320,6 @@ def fix_block(C, L, pnorm, V, A, anorm, diagc, unreal, row0, gamma, acc):
                         acc_row += Lt[u] * x[q]
                         u += 1
                     tot += xp * acc_row
-                C[t, j] = max(tot, 0.0)
+                # a quadratic form of a PSD matrix: NaN here is overflow (inf − inf), so +inf
+                C[t, j] = tot if tot > 0.0 else (0.0 if tot <= 0.0 else np.inf)
     return count
