@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .._validation import check_array, check_lam, check_scalar, check_seed
+from ._checks import check_labels, check_X
 
 __all__ = [
     "TAU_BOUNDS",
@@ -34,19 +35,10 @@ __all__ = [
 TAU_BOUNDS = (1e-3, 1e3)
 
 
-def _check_logits_labels(logits, y):
+def _check_logits_labels(logits, y, y_name: str = "y"):
     Z = check_array(logits, "logits", ndim=2)
-    yy = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if yy.dtype == object or not (np.issubdtype(yy.dtype, np.integer)):
-        if np.issubdtype(yy.dtype, np.floating) and np.all(np.isfinite(yy)) and np.all(yy == np.round(yy)):
-            yy = yy.astype(np.int64)
-        else:
-            raise TypeError(f"y must hold integer class labels, got dtype {yy.dtype}")
-    if yy.shape != (Z.shape[0],):
-        raise ValueError(f"y must have shape ({Z.shape[0]},) to match logits {Z.shape}, got {yy.shape}")
-    if yy.min() < 0 or yy.max() >= Z.shape[1]:
-        raise ValueError(f"y must hold labels in [0, {Z.shape[1] - 1}], got values in [{yy.min()}, {yy.max()}]")
-    return Z, yy.astype(np.int64)
+    yy = check_labels(y, y_name, n_rows=Z.shape[0], n_classes=Z.shape[1], integral_float=True, as_numpy=True)
+    return Z, yy
 
 
 def _nll(Z: np.ndarray, y: np.ndarray, tau: float) -> float:
@@ -117,13 +109,20 @@ def calibration_split(X, y, fraction: float = 0.2, seed: int = 0):
 
     Returns ``(X_cal, y_cal, X_eval, y_eval)`` (torch tensors; the calibration part has
     ``max(1, round(fraction·N))`` rows and the evaluation part at least one).
+
+    ``X``: tensor or array_like ``(N, d)``, real numeric and finite (a tensor keeps its dtype, an array
+    becomes float32). ``y``: ``N`` non-negative integer class labels, shape ``(N,)`` (integer dtype, or
+    floats with integral values as accepted by :func:`calibrated_barriers`); returned in its own dtype.
     """
-    if not isinstance(X, torch.Tensor):
-        X = torch.as_tensor(check_array(X, "X", ndim=2), dtype=torch.float32)
+    if isinstance(X, torch.Tensor):
+        check_X(X, "X")  # validation only: the split keeps the tensor's dtype
+    else:
+        X = check_X(X, "X", dtype=torch.float32)
     if not isinstance(y, torch.Tensor):
+        check_labels(y, "y", n_rows=X.shape[0], integral_float=True)
         y = torch.as_tensor(np.asarray(y))
-    if X.ndim != 2 or y.shape[:1] != X.shape[:1]:
-        raise ValueError(f"X must be (N, d) and y (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
+    else:
+        check_labels(y, "y", n_rows=X.shape[0], integral_float=True)
     fraction = check_scalar(fraction, "fraction", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     N = X.shape[0]
     if N < 2:
@@ -231,11 +230,13 @@ def calibrated_barriers(
     model_a, model_b : WidthMLP
         Same architecture.
     X_cal, y_cal : torch.Tensor
-        Calibration split (labels int64).
+        Calibration split: inputs ``(N, d)`` (tensor or array_like, finite, converted to the models' dtype,
+        float32) and labels ``(N,)`` in ``[0, n_classes − 1]`` (int64, or integral floats).
     X_eval, y_eval : torch.Tensor
         Evaluation split.
     lams : array_like, optional
-        Grid in [0, 1] containing 0 and 1 (default 11 points); ``1/2`` is added when missing.
+        Grid in [0, 1] containing 0 and 1 (default 11 points); ``1/2`` is added when missing. Real numeric
+        (complex, string and object input raise ``TypeError``).
     bn_data : torch.Tensor, optional
         Inputs for :func:`~lmctheory.nn.width.recompute_batchnorm` (required for models with BatchNorm;
         [LEWC] uses the training set).
@@ -248,14 +249,15 @@ def calibrated_barriers(
     _check_pair(model_a, model_b)
     X_cal = _check_X(X_cal, model_a, "X_cal")
     X_eval = _check_X(X_eval, model_a, "X_eval")
-    yc = _check_logits_labels(np.zeros((X_cal.shape[0], model_a.dims[-1])), y_cal)[1]
-    ye = _check_logits_labels(np.zeros((X_eval.shape[0], model_a.dims[-1])), y_eval)[1]
+    n_cls = model_a.dims[-1]
+    yc = check_labels(y_cal, "y_cal", n_rows=X_cal.shape[0], n_classes=n_cls, integral_float=True, as_numpy=True)
+    ye = check_labels(y_eval, "y_eval", n_rows=X_eval.shape[0], n_classes=n_cls, integral_float=True, as_numpy=True)
     if model_a.batchnorm:
         if bn_data is None:
             raise ValueError("models with BatchNorm need bn_data (e.g. the training inputs) to recompute "
                              "the statistics of each merged model")
         bn_data = _check_X(bn_data, model_a, "bn_data")
-    lams = np.linspace(0.0, 1.0, 11) if lams is None else np.atleast_1d(check_lam(np.asarray(lams, float)))
+    lams = np.linspace(0.0, 1.0, 11) if lams is None else np.atleast_1d(check_lam(lams, "lams"))
     lams = np.unique(np.concatenate([lams, [0.5]]))
     if lams[0] != 0.0 or lams[-1] != 1.0:
         raise ValueError("lams must contain the endpoints 0 and 1")

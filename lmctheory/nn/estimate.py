@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .._validation import check_array, check_choice, check_int, check_scalar
+from ._checks import check_module, check_X
 from .layers import AsymmetricLinear, linear_arrays
 
 __all__ = [
@@ -122,7 +123,8 @@ def estimate_realization_costs(layer, inputs, explained_variance: float = 0.9, *
     Raises
     ------
     ValueError
-        Wrong input width; too few samples for the requested explained variance (the PCA basis
+        Wrong input width; ``inputs`` with zero variance after centering (e.g. constant rows: no PCA
+        subspace); too few samples for the requested explained variance (the PCA basis
         needs ``k ≤ N − 2``, else it merely spans the sample); fewer than 2 neurons.
     TypeError
         A layer type it cannot read.
@@ -142,7 +144,11 @@ def estimate_realization_costs(layer, inputs, explained_variance: float = 0.9, *
                                           low_inclusive=False)
         if N < 3:
             raise ValueError(f"inputs has {N} rows: too few samples to estimate a PCA subspace (need at least 3)")
-        U, ratio = _sub.subspace_basis(X, explained_variance)
+        try:
+            U, ratio = _sub.subspace_basis(X, explained_variance)
+        except ValueError as exc:  # subspace_basis names its argument X; here it is `inputs`
+            msg = str(exc)
+            raise ValueError("inputs " + msg[2:] if msg.startswith("X ") else f"inputs: {msg}") from None
         U = np.asarray(U, float)
         if U.shape[1] > N - 2:
             raise ValueError(
@@ -179,8 +185,12 @@ def record_layer_inputs(model: nn.Module, X) -> dict[str, np.ndarray]:
     """Input activations of every ``nn.Linear`` / :class:`AsymmetricLinear` of ``model`` on ``X``.
 
     Returns ``{module name: float64 array (N, in_features)}`` in forward order (forward hooks).
+    ``X``: tensor or array_like ``(N, d)``, real numeric and finite, converted to the model's dtype
+    (float32 for this package's models) as a C-contiguous tensor
+    (:func:`lmctheory.nn._checks.check_X`; the width is checked where the architecture fixes it).
     """
-    X = torch.as_tensor(X if isinstance(X, torch.Tensor) else np.asarray(X), dtype=torch.float32)
+    check_module(model, "model")
+    X = check_X(X, "X", model=model)
     named = [(nm, m) for nm, m in model.named_modules() if isinstance(m, (nn.Linear, AsymmetricLinear))]
     if not named:
         raise TypeError(f"{type(model).__name__} has no nn.Linear or AsymmetricLinear layer to record")

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .._validation import check_int, check_permutation, check_seed
+from ._checks import check_module, check_X, model_dtype
 from .layers import AsymmetricLinear
 from .models import MLP
 
@@ -23,20 +24,27 @@ __all__ = ["collect_activations", "activation_match", "permute_model", "to_stand
 
 
 def _check_mlp(model, name="model"):
-    if not isinstance(model, MLP):
-        raise TypeError(f"{name} must be an lmctheory.nn.MLP (from make_mlp), got {type(model).__name__}")
+    check_module(model, name, MLP, "an lmctheory.nn.MLP (from make_mlp)")
 
 
 @torch.no_grad()
 def collect_activations(model: MLP, X) -> list[np.ndarray]:
     """Post-activation hidden units ``[h_1, …, h_{L−1}]``, each float64 ``(N, width)``.
 
-    ``X`` : torch tensor or array ``(N, in_dim)``.
+    ``X`` : torch tensor or array_like ``(N, in_dim)``, real numeric and finite (validated by
+    :func:`lmctheory.nn._checks.check_X`: complex, string or object input raise ``TypeError``; NaN/inf,
+    empty input or a wrong width ``ValueError``). It is converted to the model's dtype as a C-contiguous
+    tensor, so float64, longdouble, Fortran-ordered and negative-stride inputs work and C/F order give
+    identical activations. The forward pass runs in the model's dtype (float32 for :func:`make_mlp`
+    models): the float64 output carries float32 rounding (relative ≈ 1e-7 per operation).
     """
     _check_mlp(model)
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X, dtype=torch.float32)
-    if X.ndim != 2 or X.shape[1] != model.layers[0].in_features:
-        raise ValueError(f"X must have shape (N, {model.layers[0].in_features}), got {tuple(X.shape)}")
+    X = check_X(X, "X", model=model)
+    return _collect(model, X)
+
+
+@torch.no_grad()
+def _collect(model: MLP, X: torch.Tensor) -> list[np.ndarray]:
     was = model.training
     model.eval()
     _, hidden = model(X, return_hidden=True)
@@ -51,16 +59,31 @@ def activation_match(model_a: MLP, model_b: MLP, X, *, n_random: int = 100, seed
     (``perm``, ``objective_optimal``, ``objective_identity``, ``objective_random_mean/std``).
     Layers are matched independently: each layer's correlation uses B's own (unpermuted)
     activations, which is exact because permuting earlier layers does not change a unit's output.
+
+    ``X`` : torch tensor or array_like ``(N, in_dim)`` with ``N ≥ 2`` (correlations over the rows),
+    validated and converted as in :func:`collect_activations`. Activations are computed in the models'
+    dtype (float32 for :func:`make_mlp` models) and correlated in float64, so correlations carry float32
+    rounding (≈ 1e-6 relative); C- and Fortran-ordered ``X`` give identical results.
     """
     from ..alignment import activation_matching
 
     _check_mlp(model_a, "model_a")
     _check_mlp(model_b, "model_b")
-    acts_a, acts_b = collect_activations(model_a, X), collect_activations(model_b, X)
-    if [a.shape for a in acts_a] != [b.shape for b in acts_b]:
-        raise ValueError("model_a and model_b must have the same hidden widths")
+    if model_a.layers[0].in_features != model_b.layers[0].in_features:
+        raise ValueError(f"model_a and model_b must have the same input width, got "
+                         f"{model_a.layers[0].in_features} and {model_b.layers[0].in_features}")
     n_random = check_int(n_random, "n_random", low=1)
     seed = check_seed(seed)
+    Xa = check_X(X, "X", model=model_a, min_rows=2)
+    Xb = Xa if model_dtype(model_b) == Xa.dtype else check_X(X, "X", model=model_b, min_rows=2)
+    acts_a, acts_b = _collect(model_a, Xa), _collect(model_b, Xb)
+    if [a.shape for a in acts_a] != [b.shape for b in acts_b]:
+        raise ValueError("model_a and model_b must have the same hidden widths")
+    for nm, acts in (("model_a", acts_a), ("model_b", acts_b)):
+        for ell, h in enumerate(acts):
+            if not np.all(np.isfinite(h)):
+                raise ValueError(f"the hidden activations of {nm} (layer {ell + 1}) on X are not finite: "
+                                 f"X is too large for the model's dtype")
     return [activation_matching(a, b, n_random=n_random, seed=seed + ell)
             for ell, (a, b) in enumerate(zip(acts_a, acts_b))]
 

@@ -16,6 +16,14 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_int, check_lam, check_scalar, check_seed
+from ._checks import (
+    check_labels,
+    check_module,
+    check_targets,
+    check_X,
+    describe,
+    model_io,
+)
 from .layers import AsymmetricLinear
 
 __all__ = ["train", "evaluate", "interpolate", "interpolate_state_dicts", "InterpolationResult", "barriers"]
@@ -31,15 +39,40 @@ def _mse(out, y):
     return nn.functional.mse_loss(out, y.to(out.dtype))
 
 
-def _check_xy(X, y):
+def _check_xy(model, X, y, loss: str, names=("X", "y")):
+    """Validated ``(X, y)`` for ``model`` (shared by :func:`train`, :func:`evaluate`, :func:`interpolate`).
+
+    ``X``: a torch tensor ``(N, in_features)``, real numeric and finite, converted to the model's dtype
+    (C-contiguous; :func:`lmctheory.nn._checks.check_X`). ``y``: for ``loss="ce"`` integer class labels
+    ``(N,)`` in ``[0, n_classes − 1]`` (:func:`~lmctheory.nn._checks.check_labels`); for ``"mse"`` finite real
+    targets ``(N,)`` or ``(N, n_outputs)``. ``n_classes`` / ``n_outputs`` come from the architecture
+    (:func:`~lmctheory.nn._checks.model_io`) or, for other modules, from one forward pass on ``X[:1]``
+    in eval mode.
+    """
+    xn, yn = names
     if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"X and y must be torch tensors, got {type(X).__name__} and {type(y).__name__}")
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (N, d), got shape {tuple(X.shape)}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"y must have {X.shape[0]} rows like X, got shape {tuple(y.shape)}")
-    if X.shape[0] == 0:
-        raise ValueError("X must not be empty")
+        raise TypeError(f"{xn} and {yn} must be torch tensors, got {describe(X)} and {describe(y)}")
+    X = check_X(X, xn, model=model, tensor_only=True)
+    n_out = model_io(model)[1]
+    if n_out is None:
+        n_out = _probe_outputs(model, X)
+    if loss == "ce":
+        y = check_labels(y, yn, n_rows=X.shape[0], n_classes=n_out, tensor_only=True)
+    else:
+        y = check_targets(y, yn, n_rows=X.shape[0], n_outputs=n_out, tensor_only=True)
+    return X, y
+
+
+@torch.no_grad()
+def _probe_outputs(model, X):
+    """Output width of a model of unknown architecture from one eval-mode forward on ``X[:1]`` (no RNG)."""
+    was = model.training
+    model.eval()
+    try:
+        out = model(X[:1])
+    finally:
+        model.train(was)
+    return int(out.shape[1]) if out.ndim == 2 else None
 
 
 def train(
@@ -62,9 +95,12 @@ def train(
     Parameters
     ----------
     model : nn.Module
-    X : torch.Tensor (N, d) ; y : torch.Tensor (N,)
-        Class labels (int64) for ``loss="ce"``; targets for ``loss="mse"`` (a model output of
-        shape ``(N, 1)`` is squeezed).
+    X : torch.Tensor (N, d)
+        Real numeric and finite; converted to the model's dtype (float32 for this package's models)
+        as a C-contiguous tensor, so float64 or Fortran-ordered ``X`` works.
+    y : torch.Tensor (N,)
+        Integer class labels in ``[0, n_classes − 1]`` for ``loss="ce"``; finite targets of shape
+        ``(N,)`` or ``(N, n_outputs)`` for ``loss="mse"`` (a model output of shape ``(N, 1)`` is squeezed).
     epochs, lr, weight_decay, batch_size : training hyper-parameters.
     optimizer : {"adamw", "sgd"}
         ``sgd`` uses ``momentum`` and coupled weight decay.
@@ -77,13 +113,14 @@ def train(
     dict
         ``{"loss": [mean training loss per epoch], "epochs": epochs}``.
     """
-    _check_xy(X, y)
+    check_module(model, "model")
+    loss = check_choice(loss, "loss", ("ce", "mse"))
+    X, y = _check_xy(model, X, y, loss)
     epochs = check_int(epochs, "epochs", low=0)
     lr = check_scalar(lr, "lr", low=0.0, low_inclusive=False)
     weight_decay = check_scalar(weight_decay, "weight_decay", low=0.0)
     batch_size = check_int(batch_size, "batch_size", low=1)
     optimizer = check_choice(optimizer, "optimizer", ("adamw", "sgd"))
-    loss = check_choice(loss, "loss", ("ce", "mse"))
     gen = torch.Generator().manual_seed(check_seed(seed))
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adamw":
@@ -114,9 +151,20 @@ def train(
 
 @torch.no_grad()
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> tuple[float, float]:
-    """``(mean loss, accuracy)`` on ``(X, y)``; accuracy is a fraction in [0, 1] (NaN for ``mse``)."""
-    _check_xy(X, y)
+    """``(mean loss, accuracy)`` on ``(X, y)``; accuracy is a fraction in [0, 1] (NaN for ``mse``).
+
+    ``X``, ``y`` as in :func:`train` (torch tensors; ``X`` is converted to the model's dtype, so the
+    numbers carry that dtype's precision: float32, relative rounding ≈ 1e-7 per operation).
+    """
+    check_module(model, "model")
     loss = check_choice(loss, "loss", ("ce", "mse"))
+    X, y = _check_xy(model, X, y, loss)
+    return _evaluate(model, X, y, loss)
+
+
+@torch.no_grad()
+def _evaluate(model, X, y, loss):
+    """:func:`evaluate` on already validated inputs."""
     was = model.training
     model.eval()
     out = model(X)
@@ -202,6 +250,8 @@ def barriers(lams, loss, acc=None) -> dict:
 
 
 def _check_pair(model_a, model_b):
+    check_module(model_a, "model_a")
+    check_module(model_b, "model_b")
     for ma, mb in zip(model_a.modules(), model_b.modules()):
         if type(ma) is not type(mb):
             raise ValueError(f"models differ in structure: {type(ma).__name__} vs {type(mb).__name__}")
@@ -224,23 +274,33 @@ def interpolate(
     ----------
     model_a, model_b : nn.Module
         Same architecture; asymmetric layers must share ``F`` and ``D``.
-    X, y : evaluation data.
+    X, y : torch.Tensor
+        Evaluation data, as in :func:`train`: ``X`` (N, d) is validated once and converted to the
+        models' dtype as a C-contiguous tensor (C- and Fortran-ordered ``X`` give identical results).
     lams : array_like, optional
-        Grid in [0, 1] containing 0 and 1 (default ``np.linspace(0, 1, 11)``). λ = 1/2 is
+        Grid in [0, 1] containing 0 and 1 (default ``np.linspace(0, 1, 11)``); a real numeric 1-D array
+        (complex, string and object input raise ``TypeError``). λ = 1/2 is
         evaluated in addition when not on the grid (for :attr:`~InterpolationResult.midpoint_acc_drop`).
     loss : {"ce", "mse"}
+
+    Notes
+    -----
+    The models compute in their own dtype (float32 for this package's models), so losses carry
+    float32 rounding (relative ≈ 1e-7 per operation, ≈ 1e-6 on a loss); they are returned as float64.
     """
-    lams = np.linspace(0.0, 1.0, 11) if lams is None else np.sort(np.atleast_1d(check_lam(np.asarray(lams, float))))
+    lams = np.linspace(0.0, 1.0, 11) if lams is None else np.sort(np.atleast_1d(check_lam(lams, "lams")))
     if lams[0] != 0.0 or lams[-1] != 1.0:
         raise ValueError("lams must contain the endpoints 0 and 1")
     _check_pair(model_a, model_b)
+    loss = check_choice(loss, "loss", ("ce", "mse"))
+    X, y = _check_xy(model_a, X, y, loss)
     sd_a, sd_b = model_a.state_dict(), model_b.state_dict()
     probe = copy.deepcopy(model_a)
     L, A = [], []
 
     def at(lam):
         probe.load_state_dict(interpolate_state_dicts(sd_a, sd_b, float(lam)))
-        return evaluate(probe, X, y, loss)
+        return _evaluate(probe, X, y, loss)
 
     for lam in lams:
         lv, av = at(lam)

@@ -31,13 +31,13 @@ import torch
 from torch import nn
 
 from .._validation import (
-    check_array,
     check_choice,
     check_int,
     check_scalar,
     check_seed,
     check_weight_list,
 )
+from ._checks import check_layer_indices, check_module, check_X
 
 __all__ = [
     "WEIGHT_DECAY",
@@ -149,9 +149,7 @@ def make_width_mlp(
 
 
 def _check_model(model, name="model") -> WidthMLP:
-    if not isinstance(model, WidthMLP):
-        raise TypeError(f"{name} must be a WidthMLP (see make_width_mlp), got {type(model).__name__}")
-    return model
+    return check_module(model, name, WidthMLP, "a WidthMLP (see make_width_mlp)")
 
 
 def _check_pair(model_a, model_b):
@@ -164,20 +162,10 @@ def _check_pair(model_a, model_b):
         )
 
 
-def _check_X(X, model, name="X") -> torch.Tensor:
-    dtype = model.layers[0].weight.dtype
-    if not isinstance(X, torch.Tensor):
-        X = torch.as_tensor(check_array(X, name, ndim=2), dtype=dtype)
-    elif X.is_complex():
-        raise TypeError(f"{name} must be a real tensor, got dtype {X.dtype}")
-    if X.ndim != 2 or X.shape[1] != model.dims[0]:
-        raise ValueError(f"{name} must have shape (N, {model.dims[0]}), got {tuple(X.shape)}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} must not be empty")
-    X = X.detach().to(dtype)
-    if not torch.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or inf; all entries must be finite")
-    return X
+def _check_X(X, model, name="X", min_rows: int = 1) -> torch.Tensor:
+    """Inputs ``(N, model.dims[0])`` as a finite C-contiguous tensor in the model's dtype
+    (:func:`lmctheory.nn._checks.check_X`; tensors or array_like, int/bool converted)."""
+    return check_X(X, name, model=model, min_rows=min_rows)
 
 
 def to_weight_list(model: WidthMLP) -> list[np.ndarray]:
@@ -290,9 +278,17 @@ def recompute_batchnorm(model: WidthMLP, X: torch.Tensor, batch_size: int | None
 
 @torch.no_grad()
 def hidden_outputs(model: WidthMLP, X) -> list[np.ndarray]:
-    """``[z_1, …, z_L]`` on ``X`` as float64 arrays of shape ``(N, n_ℓ)`` (eval mode; ``z_L`` = logits)."""
+    """``[z_1, …, z_L]`` on ``X`` as float64 arrays of shape ``(N, n_ℓ)`` (eval mode; ``z_L`` = logits).
+
+    ``X``: tensor or array_like ``(N, dims[0])``, real numeric and finite; converted to the model's dtype
+    (float32 by default, so outputs carry float32 rounding) as a C-contiguous tensor.
+    """
     _check_model(model)
-    X = _check_X(X, model)
+    return _hidden_outputs(model, _check_X(X, model))
+
+
+@torch.no_grad()
+def _hidden_outputs(model: WidthMLP, X: torch.Tensor) -> list[np.ndarray]:
     was = model.training
     model.eval()
     out, hidden = model(X, return_hidden=True)
@@ -508,15 +504,16 @@ def procrustes_align(model_a: WidthMLP, model_b: WidthMLP, X, layers=None) -> Pr
     """Orthogonal Procrustes (``O = UVᵀ`` from the SVD of ``Z_bᵀZ_a``, :func:`lmctheory.alignment.orthogonal_procrustes`)
     between the two models' outputs of each layer on ``X`` (THEORY.md §10 "Alignment").
 
-    ``layers``: 1-based layer indices (default all, ``1…L``; ``L`` = logits). Orthogonal maps are not
+    ``layers``: 1-based layer indices in ``[1, L]`` (``L`` = logits): ``None`` (default) for all layers,
+    a single int for that one layer, or a non-empty sequence of ints (an empty one raises ``ValueError``).
+    ``X``: tensor or array_like ``(N, d)``, validated as in :func:`hidden_outputs`. Orthogonal maps are not
     symmetries of a ReLU layer, so this measures how far the representations are a rotation apart.
     """
     from ..alignment import orthogonal_procrustes
 
     _check_pair(model_a, model_b)
-    za, zb = hidden_outputs(model_a, X), hidden_outputs(model_b, X)
-    L = len(za)
-    layers = list(range(1, L + 1)) if layers is None else [check_int(l, "layers[i]", low=1, high=L) for l in layers]
+    layers = check_layer_indices(layers, "layers", model_a.n_layers)
+    za, zb = _hidden_outputs(model_a, _check_X(X, model_a)), _hidden_outputs(model_b, _check_X(X, model_b))
     rots, before, after = [], [], []
     for ell in layers:
         A, B = za[ell - 1], zb[ell - 1]
@@ -532,12 +529,18 @@ def procrustes_align(model_a: WidthMLP, model_b: WidthMLP, X, layers=None) -> Pr
 def cka_matrix(model_a: WidthMLP, model_b: WidthMLP, X) -> np.ndarray:
     """Linear CKA between every layer of ``model_a`` and every layer of ``model_b`` on ``X``:
     ``K[i, j] = CKA(z_{i+1}^a, z_{j+1}^b)`` (:func:`lmctheory.alignment.linear_cka`; THEORY.md §10), shape ``(L, L)``.
-    A layer that is constant over ``X`` (e.g. all units dead) gets NaN."""
+    A layer that is constant over ``X`` (e.g. all units dead) gets NaN. ``X``: tensor or array_like ``(N, d)``
+    with ``N ≥ 2`` (CKA centers over the rows), validated as in :func:`hidden_outputs`."""
     from ..alignment import linear_cka
 
     _check_model(model_a, "model_a")
     _check_model(model_b, "model_b")
-    za, zb = hidden_outputs(model_a, X), hidden_outputs(model_b, X)
+    if model_a.dims[0] != model_b.dims[0]:
+        raise ValueError(f"model_a and model_b must have the same input width, got {model_a.dims[0]} and "
+                         f"{model_b.dims[0]}")
+    Xa = _check_X(X, model_a, min_rows=2)
+    Xb = _check_X(X, model_b, min_rows=2)
+    za, zb = _hidden_outputs(model_a, Xa), _hidden_outputs(model_b, Xb)
     K = np.full((len(za), len(zb)), np.nan)
     for i, A in enumerate(za):
         for j, B in enumerate(zb):
