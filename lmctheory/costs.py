@@ -269,7 +269,9 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None) ->
             Cc = np.empty((c1 - c0, n))
 
             def tile(jj, L=L, Cc=Cc):
-                Cc[:, jj[0]:jj[1]] = L @ R[jj[0]:jj[1]].T
+                # overflow here (costs beyond float64) is handled by fix_block: NaN/inf entries are recomputed
+                with np.errstate(over="ignore", invalid="ignore"):
+                    Cc[:, jj[0]:jj[1]] = L @ R[jj[0]:jj[1]].T
 
             t2 = clock()
             list(pool.map(tile, tiles))
