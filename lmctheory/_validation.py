@@ -237,10 +237,13 @@ def check_lam(lam, name: str = "lam") -> np.ndarray | float:
 
 
 def check_int(x, name: str, *, low: int | None = None, high: int | None = None) -> int:
-    """An integer (Python or NumPy) in ``[low, high]``."""
+    """An integer (Python or NumPy) in ``[low, high]``; ``high`` defaults to ``2**62`` (an index-sized
+    integer: larger counts and sizes would fail deep inside NumPy/torch with a message not naming them)."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an integer, got {_describe(x)}")
     v = int(x)
+    if high is None:
+        high = 2**62
     if low is not None and v < low:
         raise ValueError(f"{name} must be >= {low}, got {v}")
     if high is not None and v > high:

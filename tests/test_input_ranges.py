@@ -80,3 +80,12 @@ def test_costs_that_overflow_float64_are_inf_not_nan(layer):
     C = lt.realization_costs(lay.effective * 1e49, lay.fixed, lay.diag * 1e-150, U)
     assert not np.isnan(C).any()
     assert np.isinf(C).all()
+
+
+def test_huge_integer_counts_are_named():
+    from lmctheory.distributed import row_blocks
+
+    with pytest.raises(ValueError, match="n must be <="):
+        row_blocks(2**70, 2)
+    with pytest.raises(ValueError, match="n_random must be <="):
+        lt.activation_matching(np.eye(3), np.eye(3), n_random=2**70)
