@@ -1358,26 +1358,37 @@ def check_relaxed_cost(bound_fn, a, f, dg, U, Z, gamma, *, lipschitz=1.0, rtol=1
     return e_id, ratio
 
 
-def check_ridgeless_limit(relaxed_fn, hard_cost, gammas, *, rtol=1e-4):
-    """T-E.5: ``R^γ = relaxed_fn(γ)`` along decreasing ``gammas`` is non-decreasing (``1e-9`` relative
-    slack), never exceeds ``R`` and reaches ``R`` to ``rtol`` at the smallest ``γ`` when ``R < ∞``; when
-    ``R = +inf`` it grows like ``1/γ`` (``γ R^γ > 0`` stays ``≥ ½`` of its value at the previous ``γ`` and
-    ``R^γ`` grows by at least ``1e-4·γ_max/γ_min`` along the sequence). Returns the relative gap at the smallest ``γ``."""
+def check_ridgeless_limit(relaxed_fn, hard_cost, gammas, *, rtol=1e-4, excess_rtol=1e-7, diverge_limit=None,
+                          mono_rtol=1e-9):
+    """T-E.5: ``R^γ = relaxed_fn(γ)`` along decreasing ``gammas`` is non-decreasing (``mono_rtol`` relative slack:
+    rounding, raise it to ``~ε·κ(S + γ_min Σ_z⁻¹)`` for tiny ``γ``), never exceeds ``R`` and reaches ``R`` to ``rtol`` at the smallest ``γ`` when ``R < ∞``; when
+    ``R = +inf`` it grows like ``1/γ``: ``γR^γ`` is non-increasing, ``> 0``, stays ``≥ ½`` of its value at the
+    previous ``γ``, and equals ``diverge_limit`` (the predicted ``lim γR^γ``, if given) to ``1e-3``. ``excess_rtol`` is the relative slack of
+    ``R^γ ≤ R`` (raise it to ``~ε·κ(S)`` for an ill-conditioned ``S``, where both sides carry that rounding).
+    Returns the relative gap at the smallest ``γ``."""
     tid = "T-E.5"
     vals = [float(relaxed_fn(g)) for g in gammas]
     for (g0, v0), (g1, v1) in zip(zip(gammas, vals), zip(gammas[1:], vals[1:])):
-        if v1 < v0 * (1 - 1e-9) - 1e-12:
+        if v1 < v0 * (1 - mono_rtol) - 1e-12:
             fail(tid, f"R^γ decreased from {v0:.8g} (γ={g0:g}) to {v1:.8g} (γ={g1:g})")
     if np.isfinite(hard_cost):
-        if max(vals) > hard_cost * (1 + 1e-7) + 1e-12:
+        if max(vals) > hard_cost * (1 + excess_rtol) + 1e-12:
             fail(tid, f"R^γ = {max(vals):.8g} exceeds the hard cost R = {hard_cost:.8g}")
         gap = abs(vals[-1] - hard_cost) / max(1.0, hard_cost)
         if gap > rtol:
             fail(tid, f"R^γ at γ={gammas[-1]:g} is {vals[-1]:.10g}, hard cost R = {hard_cost:.10g}")
         return gap
+    # R = +inf: γR^γ = cᵀγ(S + γA)⁻¹c is non-increasing as γ ↓ (its γ-derivative is PSD) and tends to
+    # L = c_Nᵀ(NᵀAN)⁻¹c_N > 0 (N: null space of S), so R^γ ~ L/γ; a finite limit would make γR^γ ∝ γ → 0
     prods = [g * v for g, v in zip(gammas, vals)]
-    if not prods[-1] > 0 or prods[-1] < 0.5 * prods[-2] or vals[-1] < 1e-4 * (gammas[0] / gammas[-1]) * vals[0]:
+    for p0, p1 in zip(prods, prods[1:]):
+        if p1 > p0 * (1 + mono_rtol) + 1e-300:
+            fail(tid, f"R = +inf but γR^γ increased as γ decreased: γR^γ = {prods}")
+    if not prods[-1] > 0 or prods[-1] < 0.5 * prods[-2]:
         fail(tid, f"R = +inf but R^γ does not diverge like 1/γ: γR^γ = {prods}")
+    if diverge_limit is not None and abs(prods[-1] - diverge_limit) > 1e-3 * diverge_limit:
+        fail(tid, f"R = +inf: γR^γ at γ={gammas[-1]:g} is {prods[-1]:.8g}, predicted limit c_Nᵀ(NᵀΣ_z⁻¹N)⁻¹c_N = "
+                  f"{diverge_limit:.8g}")
     return 0.0
 
 
