@@ -222,6 +222,7 @@ def test_T_D_1_center_dominated_tight_for_quadratic(d, eta, beta, seed, theorem_
     make every step of the proof an equality at ``λ = 1/2`` (ratio 1 up to quadrature error)."""
     chord = checks.core("chord")
     f = np.random.default_rng(seed).standard_normal((1, d))
+    f /= np.linalg.norm(f)  # a tiny ‖f‖ would put the bound below the check's 1e-14 floor (ratio not measured)
     r = checks.check_center_dominated_smooth(chord.center_dominated_smooth_chord_bound, lambda x: 0.5 * beta * x * x,
                                              beta, (1 - eta) * f, (1 + eta) * f, f, np.eye(d), [0.5, 0.3])
     if abs(r - 1.0) > 1e-6:
