@@ -1598,7 +1598,7 @@ def torch_mlp_forward(W1, b1, W2, X, act="relu"):
 
 
 def check_permutation_symmetry(permute_fn, W1, b1, W2, perm, X, act="relu", *, rtol=1e-12):
-    """T-S1: ``σ(Px) = Pσ(x)`` (torch activation, relative 1e-14) and the permuted block
+    """T-S1: ``σ(Px) = Pσ(x)`` (torch activation, relative 1e-12) and the permuted block
     ``permute_fn(W1, b1, W2, perm)`` computes the same function (torch float64, ``rtol``); the hidden
     units are really permuted (``W1' = W1[perm]``). Returns the relative error."""
     import torch
@@ -1610,8 +1610,9 @@ def check_permutation_symmetry(permute_fn, W1, b1, W2, perm, X, act="relu", *, r
     # ~2e-14 relative (found by the thorough profile): compare like with like
     a = f(torch.as_tensor(np.ascontiguousarray(Z[:, perm]))).numpy()
     b = f(torch.as_tensor(Z)).numpy()[:, perm]
-    # bitwise equality is too strict: torch's SIMD and scalar-tail paths may differ in the last bit
-    if not np.allclose(a, b, rtol=1e-14, atol=1e-300):
+    # bitwise equality is too strict: a permutation moves entries between torch's SIMD body and scalar tail,
+    # whose GELU results differ by up to ~1e-13 relative (8e-14 seen in the thorough profile)
+    if not np.allclose(a, b, rtol=1e-12, atol=1e-300):
         fail(tid, "elementwise σ does not commute with the permutation")
     W1p, b1p, W2p = permute_fn(W1, b1, W2, perm)
     if not np.allclose(np.asarray(W1p), W1[perm]):

@@ -14,7 +14,7 @@ import strategies as S
 @pytest.mark.theorem("T-S1")
 @given(blk=S.two_layer_blocks(), data=st.data(), act=st.sampled_from(["relu", "tanh", "gelu"]))
 def test_T_S1_permutation(blk, data, act, theorem_report):
-    """T-S1: ``σ(Px) = Pσ(x)`` (relative 1e-14) and ``(W_1, b_1, W_2) → (PW_1, Pb_1, W_2Pᵀ)`` (``permute_hidden``)
+    """T-S1: ``σ(Px) = Pσ(x)`` (relative 1e-12: torch's SIMD and scalar GELU paths differ by ~1e-13) and ``(W_1, b_1, W_2) → (PW_1, Pb_1, W_2Pᵀ)`` (``permute_hidden``)
     leaves the torch network function unchanged (relative 1e-12)."""
     sym = checks.core("symmetry")
     W1, b1, W2, X = blk
