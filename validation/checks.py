@@ -1194,14 +1194,17 @@ def check_smooth_chord_bound(bound_fn, act, beta, w0, w1, cov, lams, *, rtol=1e-
         want = ref_smooth_chord_bound(w0, w1, cov, lam, beta)
         if b.shape != want.shape or np.any(np.abs(b - want) > rtol * np.abs(want) + 1e-300):
             fail(tid, f"λ={lam}: bound {b[:3]} differs from (3β²/4)λ²(1−λ)²‖Δw‖⁴_Σ = {want[:3]}")
-        if np.any(dlt > b * (1 + 1e-7) + 1e-14):
-            i = int(np.argmax(dlt - b))
-            fail(tid, f"λ={lam}, neuron {i}: Δ_i = {dlt[i]:.8g} > (3β²/4)λ²(1−λ)²‖Δw‖⁴ = {b[i]:.8g}")
-        ok = b > 1e-14
-        if ok.any():
-            worst = max(worst, float(np.max(dlt[ok] / b[ok])))
+        worst = max(worst, _chord_below_bound(tid, dlt, b, lam, "(3β²/4)λ²(1−λ)²‖Δw‖⁴"))
     return worst
 
+
+def _chord_below_bound(tid, dlt, b, lam, form):
+    """``Δ_i(λ) ≤ b_i`` (slack ``1e-7`` relative + ``1e-14``); returns the worst ratio over ``b_i > 1e-14``."""
+    if np.any(dlt > b * (1 + 1e-7) + 1e-14):
+        i = int(np.argmax(dlt - b))
+        fail(tid, f"λ={lam}, neuron {i}: Δ_i = {dlt[i]:.8g} > {form} = {b[i]:.8g}")
+    ok = b > 1e-14
+    return float(np.max(dlt[ok] / b[ok])) if ok.any() else 0.0
 
 
 def ref_center_dominated_smooth_bound(fixed, cov, eta, beta):
@@ -1231,13 +1234,9 @@ def check_center_dominated_smooth(bound_fn, act, beta, w0, w1, fixed, cov, lams,
     worst = 0.0
     for lam in lams:
         dlt = quad_chord(act, w0, w1, cov, lam)
-        if np.any(dlt > b * (1 + 1e-7) + 1e-14):
-            i = int(np.argmax(dlt - b))
-            fail(tid, f"λ={lam}, neuron {i}: Δ_i = {dlt[i]:.8g} > (3/4)β²η⁴‖f‖⁴_Σ = {b[i]:.8g} (η={eta[i]:.4g})")
-        ok = b > 1e-14
-        if ok.any():
-            worst = max(worst, float(np.max(dlt[ok] / b[ok])))
+        worst = max(worst, _chord_below_bound(tid, dlt, b, lam, f"(3/4)β²η⁴‖f‖⁴_Σ (η={np.max(eta):.4g})"))
     return worst
+
 
 def check_barrier(bound_fn, lams, losses, loss0, loss1, output_chords):
     """T-5.2: for every ``λ`` of the path, ``𝓛(θ_λ) − (1−λ)𝓛_0 − λ𝓛_1 ≤ bound_fn(Δ_out(λ))`` (the
