@@ -277,6 +277,7 @@ def wasym_center_densities(diag, basis, sigma_f, *, log=False):
     if not np.all((D == 0.0) | (D == 1.0)):
         raise ValueError("diag must be a binary mask (entries 0 or 1) for W-asymmetric centers")
     s = check_scalar(sigma_f, "sigma_f", low=0.0, low_inclusive=False)
+    log = check_bool(log, "log")
     k = U.shape[1]
     fixed = 1.0 - D
     T = np.einsum("jp,ij,jq->ipq", U, fixed, U)
@@ -285,7 +286,6 @@ def wasym_center_densities(diag, basis, sigma_f, *, log=False):
     sing = lam[:, 0] <= tol
     with np.errstate(divide="ignore", invalid="ignore"):
         logdet = np.where(sing, -np.inf, np.sum(np.log(np.where(sing[:, None], 1.0, lam)), axis=1))
-    log = check_bool(log, "log")
     lr = -0.5 * k * math.log(2.0 * math.pi * s * s) - 0.5 * logdet
     if log:
         return lr

@@ -199,10 +199,6 @@ def _check_X(X, weights):
     return Xa
 
 
-def _check_two(weights_a, weights_b):
-    return check_weight_list_pair(weights_a, weights_b)
-
-
 def _forward(W, X):
     zs = [X]
     for ell, Wl in enumerate(W):
@@ -243,7 +239,7 @@ def merge_weights(weights_a, weights_b, lam):
     -------
     list of L ndarrays
     """
-    Wa, Wb = _check_two(weights_a, weights_b)
+    Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     lam = check_scalar(lam, "lam", low=0.0, high=1.0)
     return [lam * a + (1.0 - lam) * b for a, b in zip(Wa, Wb)]
 
@@ -265,7 +261,7 @@ def reciprocal_orthogonality(weights_a, weights_b, X):
     ndarray, shape (L,)
         NaN where the denominator is 0 (model a's layer output vanishes on every input).
     """
-    Wa, Wb = _check_two(weights_a, weights_b)
+    Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     Xa = _check_X(X, Wa)
     za, zb = _forward(Wa, Xa), _forward(Wb, Xa)
     out = np.empty(len(Wa))
@@ -285,7 +281,7 @@ def _lam_merge_scalar(lam):
 
 def _endpoint_and_merged_forwards(weights_a, weights_b, X, lam):
     """Validated inputs and the layer outputs of θ_a, θ_b and the merge θ_λ = λθ_a + (1−λ)θ_b on X."""
-    Wa, Wb = _check_two(weights_a, weights_b)
+    Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     Xa = _check_X(X, Wa)
     lam = _lam_merge_scalar(lam)
     Wl = [lam * a + (1.0 - lam) * b for a, b in zip(Wa, Wb)]

@@ -1111,6 +1111,14 @@ def ref_center_dominated_bound(fixed, cov, eta):
     return float(np.sum(0.25 * (1 + e) ** 2 * g / math.pi * np.einsum("ij,jk,ik->i", F, cov, F)))
 
 
+def ref_center_dominance(w0, w1, F, cov):
+    """``η_i = max_{c∈{0,1}} ‖w̃_i^{(c)} − f_i‖_Σ / ‖f_i‖_Σ`` (eq. 31), straight from the definition."""
+    nf = np.sqrt(np.einsum("ij,jk,ik->i", F, cov, F))
+    d0 = np.sqrt(np.einsum("ij,jk,ik->i", w0 - F, cov, w0 - F))
+    d1 = np.sqrt(np.einsum("ij,jk,ik->i", w1 - F, cov, w1 - F))
+    return np.maximum(d0, d1) / nf
+
+
 def check_center_dominated(bound_fn, dominance_fn, w0, w1, fixed, cov, lams, *, rtol=1e-9):
     """T-5.1, eq. 31: ``η = dominance_fn(w0, w1, fixed, cov)`` (per neuron, or one number) must equal
     ``‖w̃_i^{(c)} − f_i‖_Σ / ‖f_i‖_Σ`` maximized over ``c`` (and over ``i`` for one number); where
@@ -1120,9 +1128,7 @@ def check_center_dominated(bound_fn, dominance_fn, w0, w1, fixed, cov, lams, *, 
     tid = "T-5.1"
     F = np.atleast_2d(fixed)
     nf = np.sqrt(np.einsum("ij,jk,ik->i", F, cov, F))
-    d0 = np.sqrt(np.einsum("ij,jk,ik->i", w0 - F, cov, w0 - F))
-    d1 = np.sqrt(np.einsum("ij,jk,ik->i", w1 - F, cov, w1 - F))
-    eta_ref = np.maximum(d0, d1) / nf
+    eta_ref = ref_center_dominance(w0, w1, F, cov)
     eta = np.asarray(dominance_fn(w0, w1, fixed, cov), float)
     if eta.ndim == 0:
         eta_ref = np.array(float(np.max(eta_ref)))
@@ -1221,10 +1227,7 @@ def check_center_dominated_smooth(bound_fn, act, beta, w0, w1, fixed, cov, lams,
     Returns the worst ratio ``Δ_i(λ) / bound_i``."""
     tid = "T-D.1"
     F = np.atleast_2d(fixed)
-    nf = np.sqrt(np.einsum("ij,jk,ik->i", F, cov, F))
-    d0 = np.sqrt(np.einsum("ij,jk,ik->i", w0 - F, cov, w0 - F))
-    d1 = np.sqrt(np.einsum("ij,jk,ik->i", w1 - F, cov, w1 - F))
-    eta = np.maximum(d0, d1) / nf
+    eta = ref_center_dominance(w0, w1, F, cov)
     if np.any(eta >= 1):
         return None
     b = np.atleast_1d(np.asarray(bound_fn(F, cov, eta, beta), float))
