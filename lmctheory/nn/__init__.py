@@ -12,6 +12,8 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``width``     [LEWC] bias-free MLPs: :func:`make_width_mlp`, :func:`train_width_model`, :func:`merge_models`,
               :func:`layer_measurements`, :func:`weight_match_models`, :func:`procrustes_align`, :func:`cka_matrix`
 ``calibration`` temperature scaling: :func:`fit_temperature`, :func:`calibrated_barriers`
+``curves``    mode-connecting curves for any model: :func:`fit_curve` (Bézier / polychain), :func:`line_path`,
+              :class:`Curve` (``evaluate``, ``model_at``, ``ensemble``)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _LAZY = {
               "weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align", "cka_matrix"),
     "calibration": ("softmax_nll", "fit_temperature", "calibration_split", "CalibratedBarriers",
                     "calibrated_barriers"),
+    "curves": ("CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"),
 }
 
 __all__ = [
