@@ -71,10 +71,10 @@ def _core_missing(spec: FigureSpec) -> str | None:
 # ----- framework ------------------------------------------------------------------------------
 
 
-def test_registry_lists_ten_figures_in_order():
+def test_registry_lists_figures_in_order():
     specs = figures.all_specs()
-    assert [s.number for s in specs] == list(range(1, 11))
-    assert len({s.name for s in specs}) == 10
+    assert [s.number for s in specs] == list(range(1, len(specs) + 1)) and len(specs) >= 10
+    assert len({s.name for s in specs}) == len(specs)
     assert {s.source for s in specs} == {"analytic", "trained"}
 
 
@@ -205,7 +205,7 @@ def test_cli_exit_codes(toy_registry, tmp_path, capsys):
 def test_cli_list(capsys):
     assert cli.main(["--list"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\n") == 10 and "fig05_cost_geometry" in out
+    assert out.count("\n") == len(figures.all_specs()) and "fig05_cost_geometry" in out
 
 
 def test_cli_quick_and_full_are_exclusive():

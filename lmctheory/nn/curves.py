@@ -570,18 +570,19 @@ def fit_curve(
             idx = perm[s:s + batch_size]
             yield Xt[idx].to(curve.device), yt[idx].to(curve.device)
 
-    for _ in tqdm(range(epochs), disable=not progress, desc="fit_curve", leave=False):
-        total, count = 0.0, 0
-        for xb, yb in batches():
-            t = float(torch.rand((), generator=gen, dtype=torch.float64))
-            opt.zero_grad(set_to_none=True)
-            out = functional_call(net, curve._combine(t), (xb,))
-            lv = lf(out, yb)
-            lv.backward()
-            opt.step()
-            total += float(lv.detach()) * len(yb)
-            count += len(yb)
-        curve.history.append(total / max(count, 1))
+    with torch.enable_grad():  # also when called under torch.no_grad()
+        for _ in tqdm(range(epochs), disable=not progress, desc="fit_curve", leave=False):
+            total, count = 0.0, 0
+            for xb, yb in batches():
+                t = float(torch.rand((), generator=gen, dtype=torch.float64))
+                opt.zero_grad(set_to_none=True)
+                out = functional_call(net, curve._combine(t), (xb,))
+                lv = lf(out, yb)
+                lv.backward()
+                opt.step()
+                total += float(lv.detach()) * len(yb)
+                count += len(yb)
+            curve.history.append(total / max(count, 1))
     curve._controls = [{n: p.detach() for n, p in c.items()} for c in ctrl]
     return curve
 
