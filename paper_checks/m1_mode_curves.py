@@ -36,7 +36,8 @@ TITLE = "Bézier curves connect independently trained minima; after alignment th
 PAPER = ("[MC] §2 (Garipov et al. 2018; Draxler et al. 2018): minima are joined by low-loss Bézier curves "
          "without alignment; the straight line needs the right symmetry alignment.")
 CONDITION = ("Per architecture, mean test-loss barrier B_lin over pairs: line unaligned ≥ 0.1 nats; "
-             "Bézier unaligned ≤ 0.2 × line unaligned; (line − curve) aligned ≤ 0.25 × (line − curve) unaligned.")
+             "Bézier unaligned ≤ 0.2 × line unaligned; "
+             "(line − curve) aligned ≤ 0.25 × (line − curve) unaligned.")
 NAMESPACE = "paper_checks_m1_curves"
 VERSION = 1
 LARGE = 0.1

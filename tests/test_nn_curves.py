@@ -209,6 +209,15 @@ def test_fit_is_deterministic_and_leaves_models_alone():
         assert all(torch.equal(v, sd[k]) for k, v in m.state_dict().items())
 
 
+def test_frozen_parameters_stay_on_the_line():
+    a, b, X, y = pair("mlp")
+    a[0].weight.requires_grad_(False)
+    curve = fit_curve(a, b, X, y, epochs=3, batch_size=32, lr=1e-2)
+    (c,) = curve.control_points()
+    assert torch.allclose(c["0.weight"], 0.5 * (a[0].weight + b[0].weight), atol=ATOL, rtol=0)
+    assert not torch.allclose(c["2.weight"], 0.5 * (a[2].weight + b[2].weight), atol=1e-4, rtol=0)
+
+
 def test_dataloader_input_matches_tensor_evaluation():
     from torch.utils.data import DataLoader, TensorDataset
 

@@ -68,9 +68,9 @@ def make(ctx: FigureContext) -> FigureOutput:
     caption = (
         "Figure 11 ([MC] §2, Garipov et al. 2018; paper_checks M1). Test loss (top) and test accuracy (bottom) "
         "along the straight line θ(t) = (1−t)θ_A + tθ_B and along a quadratic Bézier curve "
-        "(1−t)²θ_A + 2t(1−t)c + t²θ_B whose control point c was trained on the training set with one uniform t per "
-        "minibatch, between two independently trained networks, without alignment (left) and after layerwise "
-        f"activation matching of B to A (right). Architectures: {arch_txt or '?'}; dataset "
+        "(1−t)²θ_A + 2t(1−t)c + t²θ_B whose control point c was trained on the training set with one "
+        "uniform t per minibatch, between two independently trained networks, without alignment (left) and "
+        f"after layerwise activation matching of B to A (right). Architectures: {arch_txt or '?'}; dataset "
         f"{cfg.get('dataset', '?')}, {cfg.get('epochs', '?')} epochs of AdamW per endpoint, "
         f"{cfg.get('curve_epochs', '?')} epochs for the curve; mean ± 1 s.d. over {cfg.get('pairs', '?')} pairs. "
         "Legend: mean loss barrier B_lin = max_t[𝓛(t) − ((1−t)𝓛(0) + t𝓛(1))]. "

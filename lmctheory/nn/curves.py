@@ -90,7 +90,8 @@ def _loader_batches(loader, dtype, device, name="X"):
     for i, b in enumerate(loader):
         if not (isinstance(b, (tuple, list)) and len(b) >= 2 and isinstance(b[0], torch.Tensor)
                 and isinstance(b[1], torch.Tensor)):
-            raise TypeError(f"batch {i} of {name} must be an (inputs, targets) pair of torch tensors, got {describe(b)}")
+            raise TypeError(f"batch {i} of {name} must be an (inputs, targets) pair of torch tensors, "
+                            f"got {describe(b)}")
         xb, yb = b[0], b[1]
         if xb.is_floating_point() and not bool(torch.isfinite(xb).all()):
             raise ValueError(f"batch {i} of {name} contains NaN or inf; all inputs must be finite")
@@ -299,7 +300,8 @@ class Curve:
                  bn_batch_size: int | None = 256) -> InterpolationResult:
         """Loss and accuracy along the curve, with the barriers of :func:`~lmctheory.nn.interpolate`.
 
-        ``B_lin = max_t [𝓛(p(t)) − ((1−t)𝓛(θ_A) + t𝓛(θ_B))]``, ``B_max = max_t 𝓛(p(t)) − max(𝓛(θ_A), 𝓛(θ_B))``
+        ``B_lin = max_t [𝓛(p(t)) − ((1−t)𝓛(θ_A) + t𝓛(θ_B))]``,
+        ``B_max = max_t 𝓛(p(t)) − max(𝓛(θ_A), 𝓛(θ_B))``
         and the accuracy versions (:func:`lmctheory.nn.training.barriers`); the result's ``lams`` are the
         ``ts``. ``t = 1/2`` is evaluated in addition when not on the grid (midpoint numbers).
 
@@ -358,7 +360,8 @@ class Curve:
         Garipov et al. (2018) §4 (curve ensembling); [MC] §5.
         """
         if self.loss != "ce":
-            raise ValueError(f"ensemble averages softmax probabilities: it needs loss='ce', the curve has {self.loss!r}")
+            raise ValueError("ensemble averages softmax probabilities: it needs loss='ce', "
+                             f"the curve has {self.loss!r}")
         ts = _check_ts(ts)
         reset_bn = check_bool(reset_bn, "reset_bn")
         if _is_loader(X):
@@ -486,7 +489,8 @@ def fit_curve(
     model_a, model_b : nn.Module
         One architecture (same parameter names and shapes); buffers other than BatchNorm statistics must
         be equal (``ValueError``). Pass an already aligned ``model_b`` to connect ``A`` with aligned ``B``
-        (module doc).
+        (module doc). Parameters with ``requires_grad=False`` in ``model_a`` keep their control-point
+        entries on the straight segment (not trained).
     X, y : torch.Tensor
         Training data as in :func:`~lmctheory.nn.train`: ``X`` ``(N, d)`` (or ``(N, C, H, W)`` …) real
         and finite, ``y`` ``(N,)`` class labels (``"ce"``) or targets (``"mse"``). Or ``X`` a DataLoader
@@ -547,9 +551,10 @@ def fit_curve(
     data = _check_data(model_a, X, y, loss)
     curve = Curve(model_a, model_b, kind=kind, n_bends=n_bends, loss=loss,
                   bn_data=(bn_data if bn_data is not None else X), device=device)
-    ctrl = [{n: nn.Parameter(v) for n, v in c.items()} for c in curve._controls]
+    frozen = {n for n, p in model_a.named_parameters() if not p.requires_grad}
+    ctrl = [{n: nn.Parameter(v, requires_grad=n not in frozen) for n, v in c.items()} for c in curve._controls]
     curve._controls = ctrl
-    params = [p for c in ctrl for p in c.values()]
+    params = [p for c in ctrl for p in c.values() if p.requires_grad]
     if optimizer == "adamw":
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     else:
