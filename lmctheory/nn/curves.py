@@ -357,7 +357,7 @@ class Curve:
 
         References
         ----------
-        Garipov et al. (2018) §4 (curve ensembling); [MC] §5.
+        Garipov et al. (2018) §4 (curve ensembling); [MC] §7 "Applications" (efficient ensembling).
         """
         if self.loss != "ce":
             raise ValueError("ensemble averages softmax probabilities: it needs loss='ce', "
@@ -518,7 +518,7 @@ def fit_curve(
 
     References
     ----------
-    THEORY.md §10 (Bézier curve, barriers); [MC] §2 table "Bézier"; Garipov et al. (2018) eq. (2)–(4);
+    THEORY.md §10 (Bézier curve, barriers); [MC] §2.1–2.2 and §4 "Constructing connecting paths"; Garipov et al. (2018) eq. (2)–(4);
     Draxler et al. (2018).
 
     Examples
