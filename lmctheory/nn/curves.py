@@ -518,8 +518,8 @@ def fit_curve(
 
     References
     ----------
-    THEORY.md §10 (Bézier curve, barriers); [MC] §2.1–2.2 and §4 "Constructing connecting paths"; Garipov et al. (2018) eq. (2)–(4);
-    Draxler et al. (2018).
+    THEORY.md §10 (Bézier curve, barriers); [MC] §2.1–2.2 and §4 "Constructing connecting paths";
+    Garipov et al. (2018) eq. (2)–(4); Draxler et al. (2018).
 
     Examples
     --------
