@@ -90,11 +90,12 @@ def test_theory_md_internal_links_resolve():
 
 
 def test_docstring_pointers_into_docs_resolve():
-    """``docs/theory.md#t-4-6`` / ``docs/references.md#ref-ni`` written in docstrings must exist."""
-    targets = {"theory.md": _anchors(DOCS / "theory.md"), "references.md": _anchors(DOCS / "references.md")}
+    """``docs/theory.md#t-4-6``, ``docs/references.md#ref-ni``, ``docs/experiments.md#c3`` in the code must exist."""
+    pages = ("theory.md", "references.md", "experiments.md")
+    targets = {page: _anchors(DOCS / page) for page in pages}
     bad = []
     for p, text in _texts().items():
-        for page, frag in re.findall(r"docs/(theory\.md|references\.md)#([\w-]+)", text):
+        for page, frag in re.findall(r"docs/(theory\.md|references\.md|experiments\.md)#([\w-]+)", text):
             if frag not in targets[page]:
                 bad.append(f"{p.relative_to(ROOT)}: docs/{page}#{frag}")
     assert not bad, bad
