@@ -66,7 +66,7 @@ def permute_hidden(W1, b1, W2, perm):
     >>> import numpy as np
     >>> import lmctheory as lt
     >>> rng = np.random.default_rng(0)
-    >>> W1, b1, W2, x = rng.standard_normal((3, 2)), rng.standard_normal(3), rng.standard_normal((1, 3)), rng.standard_normal(2)
+    >>> W1, b1, W2, x = (rng.standard_normal(s) for s in [(3, 2), 3, (1, 3), 2])
     >>> net = lambda W1, b1, W2: W2 @ np.maximum(W1 @ x + b1, 0.0)
     >>> bool(np.allclose(net(*lt.permute_hidden(W1, b1, W2, [2, 0, 1])), net(W1, b1, W2)))
     True
@@ -105,7 +105,7 @@ def split_relu_unit(W1, b1, W2, unit, alpha):
     >>> import numpy as np
     >>> import lmctheory as lt
     >>> rng = np.random.default_rng(0)
-    >>> W1, b1, W2, x = rng.standard_normal((3, 2)), rng.standard_normal(3), rng.standard_normal((1, 3)), rng.standard_normal(2)
+    >>> W1, b1, W2, x = (rng.standard_normal(s) for s in [(3, 2), 3, (1, 3), 2])
     >>> net = lambda W1, b1, W2: W2 @ np.maximum(W1 @ x + b1, 0.0)
     >>> W1s, b1s, W2s = lt.split_relu_unit(W1, b1, W2, 0, 0.3)
     >>> W1s.shape, bool(np.allclose(net(W1s, b1s, W2s), net(W1, b1, W2)))
