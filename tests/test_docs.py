@@ -101,6 +101,30 @@ def test_docstring_pointers_into_docs_resolve():
     assert not bad, bad
 
 
+def slug(title: str) -> str:
+    """``"[NI] setups"`` → ``ni-setups``, ``"Linear CKA"`` → ``linear-cka`` (named anchors of the docs)."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def test_legacy_theory_and_experiments_pointers_have_anchors():
+    """Until every ``THEORY.md §7 "Name"`` / ``EXPERIMENTS.md "Name"`` / ``EXPERIMENTS.md L2`` in the code is
+    rewritten as a docs link, each one must already have its target: ``s-7``, ``slug(Name)``, ``l2``."""
+    theory, experiments = _anchors(DOCS / "theory.md"), _anchors(DOCS / "experiments.md")
+    bad = []
+    for p, text in _texts().items():
+        where = str(p.relative_to(ROOT))
+        for sec, name in re.findall(r'THEORY\.md\s+§(\d+)(?:\s*\(?"([^"]+)")?', text):
+            if f"s-{sec}" not in theory or (name and slug(name) not in theory):
+                bad.append(f"{where}: THEORY.md §{sec} {name}")
+        for name in re.findall(r'EXPERIMENTS\.md\s+"([^"]+)"', text):
+            if slug(name) not in experiments:
+                bad.append(f'{where}: EXPERIMENTS.md "{name}"')
+        for cid in re.findall(r"EXPERIMENTS\.md\s+([CLGP]\d+)\b", text):
+            if cid.lower() not in experiments:
+                bad.append(f"{where}: EXPERIMENTS.md {cid}")
+    assert not bad, bad
+
+
 def test_every_citation_key_has_a_reference_entry():
     refs = (DOCS / "references.md").read_text(encoding="utf-8")
     anchors = _anchors(DOCS / "references.md")
