@@ -129,6 +129,26 @@ def activation_matching(acts_a, acts_b, *, n_random: int = 100, seed: int = 0) -
     -------
     MatchingResult
         ``perm[i]`` is the unit of b matched to unit ``i`` of a.
+
+    References
+    ----------
+    [NI] §6 Q2 (activation matching against the identity and random permutations); Ainsworth et al. 2023,
+    Singh & Jaggi 2020; docs/theory.md#alignment, docs/references.md#ref-ainsworth2023.
+
+    Examples
+    --------
+    Model b is model a with its units shuffled; matching recovers the shuffle, with the optimum equal to the
+    number of units (every matched correlation is 1):
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> acts_a = np.random.default_rng(0).standard_normal((200, 4))
+    >>> acts_b = acts_a[:, [2, 0, 3, 1]]
+    >>> res = lt.activation_matching(acts_a, acts_b)
+    >>> res.perm
+    array([1, 3, 0, 2])
+    >>> bool(np.allclose(acts_b[:, res.perm], acts_a)), round(res.objective_optimal, 6)
+    (True, 4.0)
     """
     C = activation_correlation(acts_a, acts_b)
     n_a, n_b = C.shape
@@ -291,6 +311,20 @@ def orthogonal_procrustes(A, B) -> np.ndarray:
     -------
     O : ndarray, shape (p, p)
         Orthogonal; ``A @ O`` is the best rotation/reflection of ``A`` onto ``B``.
+
+    References
+    ----------
+    docs/theory.md#alignment ([GLMC] residual-stream alignment); Schönemann 1966,
+    docs/references.md#ref-schonemann1966.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> X = np.random.default_rng(0).standard_normal((50, 3))
+    >>> Q = lt.random_orthogonal(3, seed=1)
+    >>> bool(np.allclose(lt.orthogonal_procrustes(X, X @ Q), Q))
+    True
     """
     A = check_array(A, "A", ndim=2)
     B = check_array(B, "B", ndim=2)
@@ -333,6 +367,20 @@ def linear_cka(X, Y) -> float:
     ------
     ValueError
         If either matrix is constant over the inputs (the ratio is 0/0).
+
+    References
+    ----------
+    [MC]; Kornblith et al. 2019; docs/theory.md#linear-cka, docs/references.md#ref-kornblith2019.
+
+    Examples
+    --------
+    Linear CKA ignores rotations and isotropic scaling:
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> X = np.random.default_rng(0).standard_normal((50, 3))
+    >>> round(lt.linear_cka(X, 2.0 * X @ lt.random_orthogonal(3, seed=1)), 12)
+    1.0
     """
     X = check_array(X, "X", ndim=2, min_rows=2)
     Y = check_array(Y, "Y", ndim=2, min_rows=2)

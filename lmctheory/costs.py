@@ -234,6 +234,25 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None) ->
     ``n = 4096, k = 256``) plus ≈ 64 MiB per row chunk and the output; the ``k·n²`` difference
     tensor of the straightforward method is never formed. A ``rows=`` block pays the per-neuron
     work of its own rows only (rows of a partly covered chunk are zero-padded, not computed).
+
+    References
+    ----------
+    [NI] eq. (10), Lemma C.2; docs/theory.md#t-10. Tolerances: docs/theory.md#s-12.
+
+    Examples
+    --------
+    Neuron 0 has its third input fixed to 2 (``f_0 = (0, 0, 2)``, ``d_0 = (1, 1, 0)``); neuron 1 is standard.
+    With the full support ``U = I``, neuron 0 cannot change its third coefficient, so it cannot take over
+    neuron 1's function (``+inf``), while neuron 1 can realize anything at the cost ``‖a‖²``:
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> effective = np.array([[1.0, 0.5, 2.0], [0.0, 2.0, 0.0]])
+    >>> fixed = np.array([[0.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    >>> diag = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    >>> print(lt.realization_costs(effective, fixed, diag, np.eye(3)))
+    [[1.25  inf]
+     [5.25 4.  ]]
     """
     from .kernels.costs import fix_block, pack_outer
 
@@ -393,6 +412,19 @@ def swap_costs(costs) -> np.ndarray:
     -------
     ndarray, shape (n, n)
         ``+inf`` wherever any of the four terms is ``+inf``; exactly ``0`` on the diagonal.
+
+    References
+    ----------
+    [NI] eq. (14)–(15); docs/theory.md#eq-14-15. Exact decomposition: [NI] eq. (16), docs/theory.md#t-16.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> C = np.array([[1.0, 4.0], [2.0, 1.0]])
+    >>> print(lt.swap_costs(C))          # Δ_01 = 4 + 2 − 1 − 1
+    [[0. 4.]
+     [4. 0.]]
     """
     C = check_array(costs, "costs", ndim=2, min_rows=2, allow_nonfinite=True, max_abs=None)
     n = C.shape[0]

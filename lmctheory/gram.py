@@ -131,6 +131,24 @@ def gram_spectra(diag, basis) -> np.ndarray:
     ndarray, shape (n, k)
         Row ``i`` holds ``λ_1(S_i) ≤ … ≤ λ_k(S_i)`` (LAPACK ``syevd``; rounding may make exact
         zeros tiny negative numbers of size ``≈ k·ε·λ_max``).
+
+    References
+    ----------
+    [NI] eq. (9), Prop. 4.2; docs/theory.md#eq-9, docs/theory.md#t-4-2 (``rank S_i`` is the dimension of what
+    neuron ``i`` can realize).
+
+    Examples
+    --------
+    Masking a coordinate of the support removes one direction from that neuron's Gram matrix:
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> D = np.array([[1.0, 1.0, 0.0],    # neuron 0: third input fixed (outside the support)
+    ...               [1.0, 0.0, 1.0]])   # neuron 1: second input fixed (inside the support)
+    >>> U = np.eye(3)[:, :2]
+    >>> print(lt.gram_spectra(D, U))
+    [[1. 1.]
+     [0. 1.]]
     """
     S = gram_matrices(diag, basis)
     with _single_threaded_blas():  # one small LAPACK call per neuron
@@ -155,6 +173,25 @@ def gram_deviation_norms(diag, basis, mu=None) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n,)
+
+    References
+    ----------
+    [NI] Thm. 4.4; docs/theory.md#t-4-4 (the bound: :func:`lmctheory.bounds.gram_concentration_bound`).
+
+    Examples
+    --------
+    An i.i.d. Bernoulli(1/2) mask on an incoherent support stays within the Bernstein bound
+    (``δ = 0.01/n`` for all ``n`` neurons at once):
+
+    >>> import lmctheory as lt
+    >>> from lmctheory.synthetic import asymmetric_layer, random_basis
+    >>> layer = asymmetric_layer(32, 64, mode="sparse", keep_prob=0.5, seed=0)
+    >>> U = random_basis(64, 4, seed=1)
+    >>> dev = lt.gram_deviation_norms(layer.diag, U, mu=0.5)
+    >>> mu, var, b = lt.mask_moments(0.5)
+    >>> bound = lt.gram_concentration_bound(lt.subspace_coherence(U), 4, 0.01 / 32, var, b)
+    >>> bool(dev.max() <= bound)
+    True
     """
     D, U = _check_rows_basis(diag, "diag", basis)
     if mu is None:

@@ -157,6 +157,21 @@ def permutation_sensitivity(costs, perm) -> float:
     ------
     ValueError
         If ``costs`` is not square, contains NaN or ``−inf``, or a moved row has an infinite diagonal.
+
+    References
+    ----------
+    [NI] eq. (14)–(15); docs/theory.md#eq-14-15. Center-dominated approximation: [NI] Thm. 4.5,
+    docs/theory.md#t-4-5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> C = np.array([[1.0, 4.0, 9.0], [2.0, 1.0, 3.0], [5.0, 6.0, 0.5]])
+    >>> lt.permutation_sensitivity(C, [1, 0, 2])    # the swap (0 1): C01 + C10 − C00 − C11
+    4.0
+    >>> lt.permutation_sensitivity(C, [1, 2, 0])    # a 3-cycle
+    9.5
     """
     C = check_array(costs, "costs", ndim=2, allow_nonfinite=True, max_abs=None)
     n = C.shape[0]
@@ -207,6 +222,27 @@ def swap_cost_decomposition(centers, coefficients, grams, i, j) -> SwapCostDecom
     Returns
     -------
     SwapCostDecomposition
+
+    References
+    ----------
+    [NI] eq. (16); docs/theory.md#t-16.
+
+    Examples
+    --------
+    The three terms add up to the swap cost of :func:`lmctheory.costs.swap_costs`:
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> from lmctheory.synthetic import asymmetric_layer, random_basis
+    >>> layer = asymmetric_layer(5, 12, mode="syre", sigma_f=1.0, seed=0)
+    >>> U = random_basis(12, 3, seed=1)
+    >>> V = lt.projected_centers(layer.fixed, U)
+    >>> A = lt.induced_coefficients(layer.effective, U)
+    >>> S = lt.gram_matrices(layer.diag, U)
+    >>> parts = lt.swap_cost_decomposition(V, A, S, 0, 1)
+    >>> C = lt.realization_costs(layer.effective, layer.fixed, layer.diag, U)
+    >>> bool(np.isclose(parts.total, lt.swap_costs(C)[0, 1]))
+    True
     """
     V, A = _pair(centers, coefficients)
     n, k = V.shape
@@ -300,6 +336,19 @@ def permutation_sensitivity_bounds(delta_fro_sq, mu, eps, eta):
     -------
     (lower, upper) : tuple of float
         ``lower`` may be negative, which is still informative: ``Δ_out`` itself can be negative.
+
+    References
+    ----------
+    [NI] Thm. 4.5; docs/theory.md#t-4-5.
+
+    Examples
+    --------
+    With exactly isotropic Grams (``ε = 0``) and no trainable part (``η = 0``) the bounds pinch to
+    ``‖Δ^π‖_F²/μ``:
+
+    >>> import lmctheory as lt
+    >>> lt.permutation_sensitivity_bounds(2.0, 1.0, 0.0, 0.0)
+    (2.0, 2.0)
     """
     dfs = check_scalar(delta_fro_sq, "delta_fro_sq", low=0.0)
     mu, eps = _mu_eps(mu, eps)
@@ -330,6 +379,21 @@ def min_reassignment_lower_bound(delta_min, mu, eps, eta) -> float:
         lowers ``(‖Δ^π‖_F²/μ)·bracket`` when the bracket is ``≥ 0``; with a negative bracket the
         formula value is *not* a lower bound (a counterexample is in ``tests/test_sensitivity.py``),
         and no finite bound follows from T-4.5.
+
+    References
+    ----------
+    [NI] Cor. C.5, eq. (20)/(90); docs/theory.md#t-c-5, including the correction: the corollary needs a
+    positive bracket (docs/theory.md#corrections).
+
+    Examples
+    --------
+    >>> import lmctheory as lt
+    >>> lt.min_reassignment_lower_bound(1.0, 1.0, 0.0, 0.0)     # 2δ_min²/μ
+    2.0
+    >>> round(lt.min_reassignment_lower_bound(1.0, 1.0, 0.1, 0.2), 6)
+    0.871111
+    >>> lt.min_reassignment_lower_bound(1.0, 1.0, 0.0, 0.6)     # bracket 1 − 2η < 0: no bound
+    -inf
     """
     dm = check_scalar(delta_min, "delta_min", low=0.0)
     mu, eps = _mu_eps(mu, eps)

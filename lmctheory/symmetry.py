@@ -56,6 +56,20 @@ def permute_hidden(W1, b1, W2, perm):
     Returns
     -------
     (W1', b1', W2') : tuple of ndarray (``b1'`` is None if ``b1`` is)
+
+    References
+    ----------
+    [GLMC] (permutation symmetry); docs/theory.md#t-s1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> rng = np.random.default_rng(0)
+    >>> W1, b1, W2, x = (rng.standard_normal(s) for s in [(3, 2), 3, (1, 3), 2])
+    >>> net = lambda W1, b1, W2: W2 @ np.maximum(W1 @ x + b1, 0.0)
+    >>> bool(np.allclose(net(*lt.permute_hidden(W1, b1, W2, [2, 0, 1])), net(W1, b1, W2)))
+    True
     """
     W1, b1, W2 = _check_mlp(W1, b1, W2)
     p = check_permutation(perm, W1.shape[0], "perm")
@@ -81,6 +95,21 @@ def split_relu_unit(W1, b1, W2, unit, alpha):
     Returns
     -------
     (W1', b1', W2') : ndarrays of shapes (h+1, d), (h+1,) or None, (o, h+1)
+
+    References
+    ----------
+    [GLMC] (semi-permutations); docs/theory.md#t-s2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> rng = np.random.default_rng(0)
+    >>> W1, b1, W2, x = (rng.standard_normal(s) for s in [(3, 2), 3, (1, 3), 2])
+    >>> net = lambda W1, b1, W2: W2 @ np.maximum(W1 @ x + b1, 0.0)
+    >>> W1s, b1s, W2s = lt.split_relu_unit(W1, b1, W2, 0, 0.3)
+    >>> W1s.shape, bool(np.allclose(net(W1s, b1s, W2s), net(W1, b1, W2)))
+    ((4, 2), True)
     """
     W1, b1, W2 = _check_mlp(W1, b1, W2)
     h = W1.shape[0]
@@ -115,6 +144,19 @@ def rmsnorm(x):
     Returns
     -------
     ndarray, shape (..., D)
+
+    References
+    ----------
+    [GLMC] (orthogonal symmetry of the residual stream); docs/theory.md#t-s3.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> x = np.random.default_rng(0).standard_normal(5)
+    >>> O = lt.random_orthogonal(5, seed=1)
+    >>> bool(np.allclose(lt.rmsnorm(O @ x), O @ lt.rmsnorm(x)))
+    True
     """
     X = check_array(x, "x")
     if X.ndim == 0:
@@ -259,6 +301,23 @@ def transform_attention(W_Q, W_K, W_V, W_O, A, B):
     Returns
     -------
     (W_Q', W_K', W_V', W_O') : tuple of ndarray, same shapes as the inputs
+
+    References
+    ----------
+    [GLMC] (invertible symmetry of attention); docs/theory.md#t-s4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> rng = np.random.default_rng(0)
+    >>> X, WQ, WK, WV, WO = (rng.standard_normal(s) for s in [(4, 6), (6, 3), (6, 3), (6, 2), (2, 6)])
+    >>> A, B = rng.standard_normal((3, 3)), rng.standard_normal((2, 2))
+    >>> WQ2, WK2, WV2, WO2 = lt.transform_attention(WQ, WK, WV, WO, A, B)
+    >>> bool(np.allclose(lt.attention_scores(X, WQ2, WK2), lt.attention_scores(X, WQ, WK)))
+    True
+    >>> bool(np.allclose(X @ WV2 @ WO2, X @ WV @ WO))
+    True
     """
     Q = check_array(W_Q, "W_Q", ndim=2)
     K = check_array(W_K, "W_K", shape=Q.shape)

@@ -85,6 +85,16 @@ def weak_additivity_cosine(u, v):
     float or ndarray of shape (m,)
         In ``[0, 1]`` (both sides are non-negative vectors). **NaN** where a side is the zero
         vector (``u + v ≤ 0`` everywhere, or ``u, v ≤ 0`` everywhere): the cosine is undefined there.
+
+    References
+    ----------
+    [LEWC] Def. 5.1; docs/theory.md#def-5-1.
+
+    Examples
+    --------
+    >>> import lmctheory as lt
+    >>> round(lt.weak_additivity_cosine([1.0, -1.0], [1.0, 2.0]), 6)    # cos((2, 1), (2, 2))
+    0.948683
     """
     U = check_array(u, "u", ndim=(1, 2), max_abs=MAX_ABS)
     V = check_array(v, "v", ndim=(1, 2), max_abs=MAX_ABS)
@@ -126,6 +136,19 @@ def gaussian_weak_additivity_cosine(var_u: float = 1.0, var_v: float = 1.0, corr
     ------
     ValueError
         If ``U + V ≡ 0`` (``corr = −1`` with equal variances): the cosine is 0/0.
+
+    References
+    ----------
+    [LEWC] Def. 5.1 and §5 ("≈ 0.93"); docs/theory.md#t-wa (arc-cosine kernel: docs/theory.md#eq-198).
+
+    Examples
+    --------
+    >>> import math
+    >>> import lmctheory as lt
+    >>> round(lt.gaussian_weak_additivity_cosine(), 6)
+    0.93044
+    >>> math.isclose(lt.gaussian_weak_additivity_cosine(), (0.75 + 1 / math.pi) / math.sqrt(1 + 1 / math.pi))
+    True
     """
     vu, vv, rho = _wa_params(var_u, var_v, corr)
     m = max(vu, vv)  # WA is scale-invariant: normalize so that extreme variances neither under- nor overflow
@@ -260,6 +283,27 @@ def reciprocal_orthogonality(weights_a, weights_b, X):
     -------
     ndarray, shape (L,)
         NaN where the denominator is 0 (model a's layer output vanishes on every input).
+
+    References
+    ----------
+    [LEWC] Def. 5.2, Fig. 7; docs/theory.md#def-5-2.
+
+    Examples
+    --------
+    The first layer always gives 1 (both models see the same input); a model against itself gives 1 everywhere:
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> rng = np.random.default_rng(0)
+    >>> shapes = [(8, 4), (8, 8), (2, 8)]
+    >>> Wa = [rng.standard_normal(s) for s in shapes]
+    >>> Wb = [rng.standard_normal(s) for s in shapes]
+    >>> X = rng.standard_normal((20, 4))
+    >>> print(lt.reciprocal_orthogonality(Wa, Wa, X))
+    [1. 1. 1.]
+    >>> ro = lt.reciprocal_orthogonality(Wa, Wb, X)
+    >>> float(ro[0]), ro.shape
+    (1.0, (3,))
     """
     Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     Xa = _check_X(X, Wa)
@@ -305,6 +349,22 @@ def lewc_cosine(weights_a, weights_b, X, lam: float = 0.5):
     -------
     ndarray, shape (L,)
         NaN for a layer where no input has a defined cosine.
+
+    References
+    ----------
+    [LEWC] (definition of LEWC, Fig. 5–6); docs/theory.md#def-lewc.
+
+    Examples
+    --------
+    Merging a model with itself is exactly LEWC (cosine 1 at every layer):
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> rng = np.random.default_rng(0)
+    >>> Wa = [rng.standard_normal(s) for s in [(8, 4), (8, 8), (2, 8)]]
+    >>> X = rng.standard_normal((20, 4))
+    >>> print(lt.lewc_cosine(Wa, Wa, X, lam=0.5))
+    [1. 1. 1.]
     """
     Wa, Wb, _, lam, za, zb, zm = _endpoint_and_merged_forwards(weights_a, weights_b, X, lam)
     out = np.empty(len(Wa))
@@ -375,6 +435,24 @@ def lewc_error_recursion(weights_a, weights_b, X, lam: float = 0.5) -> LEWCRecur
     Returns
     -------
     LEWCRecursion
+
+    References
+    ----------
+    [LEWC] Thm. 5.3; docs/theory.md#t-5-3.
+
+    Examples
+    --------
+    The recursion bounds the LEWC error on every input, for any pair of networks:
+
+    >>> import numpy as np
+    >>> import lmctheory as lt
+    >>> rng = np.random.default_rng(0)
+    >>> shapes = [(8, 4), (8, 8), (2, 8)]
+    >>> Wa = [rng.standard_normal(s) for s in shapes]
+    >>> Wb = [rng.standard_normal(s) for s in shapes]
+    >>> rec = lt.lewc_error_recursion(Wa, Wb, rng.standard_normal((20, 4)))
+    >>> rec.n_violations, rec.error.shape
+    (0, (3, 20))
     """
     Wa, Wb, Wl, lam, za, zb, zm = _endpoint_and_merged_forwards(weights_a, weights_b, X, lam)
     mu = 1.0 - lam
