@@ -49,7 +49,7 @@ if PROFILE not in ("ci", "thorough"):
     raise pytest.UsageError(f"LMCTHEORY_PROFILE must be 'ci' or 'thorough', got {PROFILE!r}")
 settings.load_profile(PROFILE)
 # the statistical checks scale their number of instances with the profile (THEORY.md §11)
-checks.STAT_SCALE = 1 if PROFILE == "ci" else 5
+checks.set_stat_scale(1 if PROFILE == "ci" else 5)
 
 
 # ----------------------------------------------------------------------------- options and report

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import chord
 
 
 # ------------------------------------------------------------------------------------------ T-chord-exact
@@ -25,7 +26,6 @@ def test_T_chord_exact_arccos_kernel_sympy(theorem_report):
     ``E[relu(X)relu(Y)] = (s_X s_Y/2π)·∫_0^∞ r³e^{−r²/2}dr·∫_{θ−π/2}^{π/2} cos α cos(α−θ) dα``; the result
     simplifies to ``(s_X s_Y/2π)(sin θ + (π−θ)cos θ)``, and ``E[relu(X)²] = s²/2``, ``E[relu(X)] = s/√(2π)``
     by direct integration. ``relu_gaussian_moment`` matches at 25 angles (relative 1e-12)."""
-    chord = checks.core("chord")
     th, a, r, x = sp.symbols("theta alpha r x", real=True)
     s = sp.symbols("s", positive=True)
     radial = sp.integrate(r**3 * sp.exp(-r**2 / 2), (r, 0, sp.oo))
@@ -57,7 +57,6 @@ def test_T_chord_exact_matches_expansion_and_monte_carlo(w, data, theorem_report
     """T-chord-exact: ``gaussian_relu_chord_deviation`` equals the 9-term moment expansion (relative 1e-9
     plus 1e-13·(s0+s1)²) and NumPy Monte Carlo with 200 000 samples (within 6 SE + 1e-5·s0s1); the package's
     own ``chord_deviation_mc`` (100 000 samples) agrees with the exact value within 6 SE + 1e-5·s0s1."""
-    chord = checks.core("chord")
     w0, w1 = w
     cov = data.draw(S.covariances(w0.shape[1]))
     lam = data.draw(S.lambdas)
@@ -78,7 +77,6 @@ def test_T_chord_exact_matches_expansion_and_monte_carlo(w, data, theorem_report
 def test_T_chord_exact_empirical_chord_on_data(w, lam, seed, act, theorem_report):
     """eq. 30 on data: ``chord_deviation(w0, w1, X, λ, activation)`` equals the direct NumPy mean of the squared
     chord error (relative 1e-10, absolute 1e-12·scale)."""
-    chord = checks.core("chord")
     w0, w1 = w
     X = np.random.default_rng(seed).standard_normal((300, w0.shape[1]))
     f = checks.ACTIVATIONS[act]
@@ -99,7 +97,6 @@ def test_T_chord_exact_empirical_chord_on_data(w, lam, seed, act, theorem_report
 def test_T_5_1_relu_chord_bound(w, data, theorem_report):
     """T-5.1: ``Δ_i(λ) ≤ λ(1−λ)(s0s1/π)(sin θ − θ cos θ) ≤ λ(1−λ)s0s1θ³/(3π)`` at 11 values of ``λ`` (exact Δ
     from the moment expansion, slack 1e-13·(s0+s1)²); ``relu_chord_bound`` equals both forms (1e-9)."""
-    chord = checks.core("chord")
     w0, w1 = w
     cov = data.draw(S.covariances(w0.shape[1]))
     r_ex, r_cu = checks.check_relu_chord_bound(chord.relu_chord_bound, w0, w1, cov, np.linspace(0, 1, 11))
@@ -114,7 +111,6 @@ def test_T_5_1_center_dominated(d, n, eta, seed, data, theorem_report):
     """T-5.1 eq. 31 (center-dominated): endpoints ``w̃^{(c)} = f + (trainable of Σ-norm ≤ η‖f‖_Σ)``;
     ``center_dominance`` equals the definition, ``θ_i ≤ 2 arcsin η_i``, and
     ``sup_λ Δ_φ(λ) ≤ Σ_i (1/4)(1+η_i)² g(2 arcsin η_i)/π ‖f_i‖²_Σ`` (also with the scalar ``η = max η_i``)."""
-    chord = checks.core("chord")
     rng = np.random.default_rng(seed)
     cov = data.draw(S.covariances(d))
     F = rng.standard_normal((n, d)) * 3.0
@@ -139,7 +135,6 @@ def test_T_5_1_center_dominated(d, n, eta, seed, data, theorem_report):
 def test_T_D_1_curvature_constants(theorem_report):
     """T-D.1 constants: ``ACTIVATION_CURVATURE`` equals ``sup|σ''|`` derived with sympy (GELU ``2/√(2π)``,
     tanh ``4/(3√3)``, softplus ``1/4``; relative 1e-12) and a 240 001-point second-difference scan (1e-6)."""
-    chord = checks.core("chord")
     x = sp.symbols("x", real=True)
     exprs = {
         "gelu": x * (1 + sp.erf(x / sp.sqrt(2))) / 2,
@@ -168,7 +163,6 @@ def test_T_D_1_curvature_constants(theorem_report):
 def test_T_D_1_smooth_chord_bound(w, act, data, theorem_report):
     """T-D.1: ``Δ_i(λ) ≤ (3β²/4)λ²(1−λ)²‖w1 − w0‖⁴_Σ`` with ``β = ACTIVATION_CURVATURE[act]``, ``Δ_i`` by
     2-D Gauss–Hermite quadrature (96² nodes), 9 values of ``λ``; ``smooth_chord_bound`` equals the form (1e-9)."""
-    chord = checks.core("chord")
     w0, w1 = w
     cov = data.draw(S.covariances(w0.shape[1]))
     beta = float(chord.ACTIVATION_CURVATURE[act])
@@ -182,7 +176,6 @@ def test_T_D_1_smooth_chord_bound(w, act, data, theorem_report):
 def test_T_D_1_tight_near_zero_gelu(d, scale, seed, theorem_report):
     """T-D.1 targeted: GELU has ``|σ''|`` maximal at 0, so endpoints near the origin (``w0 ≈ 0``, small ``w1``)
     push ``Δ_i / bound → 1``. Same check as above."""
-    chord = checks.core("chord")
     rng = np.random.default_rng(seed)
     w0 = scale * 0.01 * rng.standard_normal((1, d))
     w1 = scale * rng.standard_normal((1, d))
@@ -197,7 +190,6 @@ def test_T_D_1_tight_near_zero_gelu(d, scale, seed, theorem_report):
 def test_T_D_1_center_dominated(n, d, eta, act, seed, theorem_report):
     """T-D.1 center-dominated: ``sup_λ Δ_i ≤ (3/4)β²η⁴‖f_i‖⁴_Σ`` for endpoints ``w̃^{(c)} = f + e_c`` with
     ``‖e_c‖_Σ ≤ η‖f‖_Σ``; ``Δ_i`` by quadrature at 9 values of λ; the package form equals THEORY.md (1e-9)."""
-    chord = checks.core("chord")
     rng = np.random.default_rng(seed)
     F = rng.standard_normal((n, d))
     A = rng.standard_normal((d, d))
@@ -220,7 +212,6 @@ def test_T_D_1_center_dominated(n, d, eta, act, seed, theorem_report):
 def test_T_D_1_center_dominated_tight_for_quadratic(d, eta, beta, seed, theorem_report):
     """T-D.1 center-dominated, targeted: ``σ(x) = (β/2)x²`` has ``σ'' ≡ β`` and endpoints ``(1 ∓ η)f``
     make every step of the proof an equality at ``λ = 1/2`` (ratio 1 up to quadrature error)."""
-    chord = checks.core("chord")
     f = np.random.default_rng(seed).standard_normal((1, d))
     f /= np.linalg.norm(f)  # a tiny ‖f‖ would put the bound below the check's 1e-14 floor (ratio not measured)
     r = checks.check_center_dominated_smooth(chord.center_dominated_smooth_chord_bound, lambda x: 0.5 * beta * x * x,
@@ -338,7 +329,6 @@ def test_T_5_2_barrier_bound_torch(seed, trained, hidden, classes, theorem_repor
     """T-5.2 on random and briefly trained (60 Adam steps) torch ReLU MLPs with cross-entropy (float64, 200
     samples): ``𝓛(θ_λ) − (1−λ)𝓛_0 − λ𝓛_1 ≤ barrier_bound(Δ_out(λ)) = √2·√Δ_out(λ)`` at 21 values of ``λ``, and
     ``B ≤ barrier_bound(Δ_out over the grid)`` (slack 1e-9)."""
-    chord = checks.core("chord")
     with checks.torch_single_thread():
         X, y, nets = _torch_pair(seed, 5, hidden, classes, 200, trained)
         lams = np.linspace(0, 1, 21)
@@ -359,7 +349,6 @@ def test_T_5_2_barrier_bound_adversarial_labels(seed, scale, classes, theorem_re
     labels chosen adversarially to the chord, ``y = argmin_c (f_{1/2} − (f_0 + f_1)/2)_c``; then the excess loss
     is ``≈ ⟨1/C − e_y, f_λ − chord⟩``, which pushes the ratio towards ``√(1 − 1/C)/√2``. Same check as above
     (the statement holds for every label assignment)."""
-    chord = checks.core("chord")
     with checks.torch_single_thread():
         r = _adversarial_ratio(chord, seed, scale, classes)
     theorem_report.ratio("T-5.2", r, key="excess loss / L√Δ_out (θ_1 = −θ_0, adversarial labels, targeted)")

@@ -16,13 +16,16 @@ from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import bounds
+from lmctheory import gram
+from lmctheory import subspace as sub
 from lmctheory.synthetic import coherent_basis, random_basis
 
 N_BASE = 300
 
 
 def _n():
-    return N_BASE * checks.STAT_SCALE
+    return N_BASE * checks.stat_scale()
 
 
 # ------------------------------------------------------------------------------------------ T-4.4
@@ -33,15 +36,14 @@ def _n():
 def test_T_4_4_bound_formulas(t, kf, delta, p, m, extra, theorem_report):
     """T-4.4: ``gram_concentration_bound``, ``fixed_count_gram_bound`` and ``mask_moments`` equal the
     THEORY.md forms (relative 1e-12) over consistent ``1 ≤ k ≤ d``, ``k/d ≤ ν ≤ 1``."""
-    b = checks.core("bounds")
     d = m + extra + 1
     k = 1 + int(kf * (d - 1))
     nu = k / d + t * (1 - k / d)
-    e1 = checks.check_formula("T-4.4", b.mask_moments, checks.ref_mask_moments, [(p,)], rtol=1e-12)
+    e1 = checks.check_formula("T-4.4", bounds.mask_moments, checks.ref_mask_moments, [(p,)], rtol=1e-12)
     mu, var, dev = checks.ref_mask_moments(p)
-    e2 = checks.check_formula("T-4.4", b.gram_concentration_bound, checks.ref_gram_concentration_bound,
+    e2 = checks.check_formula("T-4.4", bounds.gram_concentration_bound, checks.ref_gram_concentration_bound,
                               [(nu, k, delta, var, dev)], rtol=1e-12)
-    e3 = checks.check_formula("T-4.4", b.fixed_count_gram_bound, checks.ref_fixed_count_gram_bound,
+    e3 = checks.check_formula("T-4.4", bounds.fixed_count_gram_bound, checks.ref_fixed_count_gram_bound,
                               [(nu, k, delta, m, d)], rtol=1e-12)
     theorem_report.error("T-4.4", max(e1, e2, e3), key="closed forms")
 
@@ -51,11 +53,10 @@ def test_T_4_4_bound_formulas(t, kf, delta, p, m, extra, theorem_report):
 def test_T_4_4_deviation_norms(lay, mu, theorem_report):
     """T-4.4 (the measured quantity): ``gram_deviation_norms(diag, basis, mu)`` equals
     ``‖S_i − μI‖₂`` from an explicit Gram build and ``eigvalsh`` (absolute 1e-10·max(1, ‖S‖))."""
-    g = checks.core("gram")
     S_ = checks.ref_grams(lay.diag, lay.basis)
     lam = np.linalg.eigvalsh(S_)
     want = np.maximum(np.abs(lam[:, -1] - mu), np.abs(lam[:, 0] - mu))
-    got = np.asarray(g.gram_deviation_norms(lay.diag, lay.basis, mu))
+    got = np.asarray(gram.gram_deviation_norms(lay.diag, lay.basis, mu))
     err = float(np.max(np.abs(got - want))) / max(1.0, float(np.max(np.abs(lam))))
     if err > 1e-10:
         checks.fail("T-4.4", f"gram_deviation_norms {got} ≠ ‖S_i − μI‖ {want}")
@@ -80,11 +81,10 @@ def test_T_4_4_iid_diagonal_concentration(cfg, theorem_report):
     """T-4.4 (i.i.d. entries): ``P(‖S_i − μI‖₂ > √(2σ_d²ν log(2k/δ)) + (2/3)bν log(2k/δ)) ≤ δ`` for binary
     masks (``μ = p``, ``σ_d² = p(1−p)``, ``b = max(p, 1−p)``) and ``d_ij ~ U(0.3, 1)``; incoherent and
     coherent bases (binomial test at 1e-6)."""
-    b = checks.core("bounds")
     label, U, p, delta = _iid_configs()[cfg]
     d, k = U.shape
     if p is not None:
-        mu, var, dev = (float(x) for x in b.mask_moments(p))
+        mu, var, dev = (float(x) for x in bounds.mask_moments(p))
 
         def sample(rng):
             return (rng.random(d) < p).astype(float)
@@ -99,7 +99,7 @@ def test_T_4_4_iid_diagonal_concentration(cfg, theorem_report):
 
     rng = np.random.default_rng(1000 + cfg)
     v, n, worst = checks.check_gram_concentration(
-        lambda nu, kk, dl: b.gram_concentration_bound(nu, kk, dl, var, dev), U, sample, mu, delta, _n(), rng)
+        lambda nu, kk, dl: bounds.gram_concentration_bound(nu, kk, dl, var, dev), U, sample, mu, delta, _n(), rng)
     theorem_report.rate("T-4.4", v, n, delta, key=f"iid: {label}", worst_ratio=worst)
 
 
@@ -117,7 +117,6 @@ def _fixed_configs():
 def test_T_4_4_fixed_count_masks(cfg, theorem_report):
     """T-4.4 (W-asymmetric fixed-count masks, sampling without replacement): with ``μ = 1 − m/d``,
     ``P(‖S_i − μI‖₂ > √(2(m/d)ν log(2k/δ)) + (2/3)ν log(2k/δ)) ≤ δ`` (binomial test at 1e-6)."""
-    b = checks.core("bounds")
     label, U, m, delta = _fixed_configs()[cfg]
     d, k = U.shape
 
@@ -128,7 +127,7 @@ def test_T_4_4_fixed_count_masks(cfg, theorem_report):
 
     rng = np.random.default_rng(2000 + cfg)
     v, n, worst = checks.check_gram_concentration(
-        lambda nu, kk, dl: b.fixed_count_gram_bound(nu, kk, dl, m, d), U, sample, 1 - m / d, delta, _n(), rng)
+        lambda nu, kk, dl: bounds.fixed_count_gram_bound(nu, kk, dl, m, d), U, sample, 1 - m / d, delta, _n(), rng)
     theorem_report.rate("T-4.4", v, n, delta, key=f"fixed-count: {label}", worst_ratio=worst)
 
 
@@ -140,22 +139,21 @@ def test_T_4_4_fixed_count_masks(cfg, theorem_report):
 def test_T_4_6_formulas(k, n, sigma, delta, t, seed, theorem_report):
     """T-4.6 closed forms (relative 1e-10): ``ω_k = π^{k/2}/Γ(k/2+1)``, ``P ≤ Σ_{i<j} min(ρ_i,ρ_j)ω_k t^k``,
     ``t* = (δ'/(Σ min ρ · ω_k))^{1/k}``, syre density ``(2πσ_F²)^{−k/2}`` and ``t*`` for syre."""
-    b = checks.core("bounds")
     rng = np.random.default_rng(seed)
     rho = rng.uniform(0.01, 2.0, n)
     e = [
-        checks.check_formula("T-4.6", b.unit_ball_volume, checks.ref_unit_ball_volume, [(k,)]),
-        checks.check_formula("T-4.6", b.center_gap_probability_bound, checks.ref_center_gap_probability_bound, [(t, k, rho)]),
-        checks.check_formula("T-4.6", b.center_gap_lower_bound, checks.ref_center_gap_lower_bound, [(delta, k, rho)]),
-        checks.check_formula("T-4.6", lambda nn, kk, s: np.broadcast_to(np.asarray(b.syre_center_densities(nn, kk, s), float), (nn,)),
+        checks.check_formula("T-4.6", bounds.unit_ball_volume, checks.ref_unit_ball_volume, [(k,)]),
+        checks.check_formula("T-4.6", bounds.center_gap_probability_bound, checks.ref_center_gap_probability_bound, [(t, k, rho)]),
+        checks.check_formula("T-4.6", bounds.center_gap_lower_bound, checks.ref_center_gap_lower_bound, [(delta, k, rho)]),
+        checks.check_formula("T-4.6", lambda nn, kk, s: np.broadcast_to(np.asarray(bounds.syre_center_densities(nn, kk, s), float), (nn,)),
                              lambda nn, kk, s: np.full(nn, checks.ref_syre_density(kk, s)), [(n, k, sigma)]),
-        checks.check_formula("T-4.6", b.syre_center_gap_lower_bound,
+        checks.check_formula("T-4.6", bounds.syre_center_gap_lower_bound,
                              lambda nn, kk, s, dl: checks.ref_center_gap_lower_bound(dl, kk, np.full(nn, checks.ref_syre_density(kk, s))),
                              [(n, k, sigma, delta)]),
     ]
     # explicit pair sum (independent of the sorting trick in the reference)
     pair = sum(min(rho[i], rho[j]) for i in range(n) for j in range(i + 1, n)) * checks.ref_unit_ball_volume(k) * t**k
-    got = float(b.center_gap_probability_bound(t, k, rho))
+    got = float(bounds.center_gap_probability_bound(t, k, rho))
     if abs(got - pair) > 1e-10 * pair:
         checks.fail("T-4.6", f"probability bound {got} ≠ explicit pair sum {pair}")
     theorem_report.error("T-4.6", max(e), key="closed forms")
@@ -167,13 +165,12 @@ def test_T_4_6_formulas(k, n, sigma, delta, t, seed, theorem_report):
 def test_T_4_6_wasym_densities(lay, theorem_report):
     """T-4.6 (W-asymmetric): ``wasym_center_densities`` = ``(2πσ_F²)^{−k/2} det(T_i)^{−1/2}``,
     ``T_i = Uᵀ diag(1 − d_i) U`` (relative 1e-9) where all ``T_i`` are invertible."""
-    b = checks.core("bounds")
     sf = 1.3  # the densities depend on σ_F only through the prefactor
     T = np.einsum("nj,ja,jb->nab", 1 - lay.diag, lay.basis, lay.basis)
     lam = np.linalg.eigvalsh(T)
     if not np.all(lam[:, 0] > 1e-6):
         return
-    e = checks.check_formula("T-4.6", b.wasym_center_densities, checks.ref_wasym_densities,
+    e = checks.check_formula("T-4.6", bounds.wasym_center_densities, checks.ref_wasym_densities,
                              [(lay.diag, lay.basis, sf)], rtol=1e-9)
     theorem_report.error("T-4.6", e, key="wasym densities")
 
@@ -188,10 +185,9 @@ def _syre_configs():
 def test_T_4_6_syre_center_gap(cfg, theorem_report):
     """T-4.6 (syre): ``F`` i.i.d. ``N(0, σ_F²)``, ``v_i = Uᵀf_i``; ``P(δ_min < t*) ≤ δ'`` with
     ``t* = syre_center_gap_lower_bound(n, k, σ_F, δ')`` (binomial test at 1e-6)."""
-    b = checks.core("bounds")
     n, d, k, sf, delta = _syre_configs()[cfg]
     U = random_basis(d, k, seed=cfg)
-    t_star = float(b.syre_center_gap_lower_bound(n, k, sf, delta))
+    t_star = float(bounds.syre_center_gap_lower_bound(n, k, sf, delta))
 
     def sample(rng):
         return (sf * rng.standard_normal((n, d))) @ U
@@ -206,15 +202,14 @@ def test_T_4_6_syre_center_gap(cfg, theorem_report):
 def test_T_4_6_wasym_center_gap(cfg, theorem_report):
     """T-4.6 (W-asymmetric, conditioned on the mask): ``v_i ~ N(0, σ_F² T_i)``; ``P(δ_min < t*) ≤ δ'`` with
     ``t* = center_gap_lower_bound(δ', k, wasym_center_densities(D, U, σ_F))`` (binomial test at 1e-6)."""
-    b = checks.core("bounds")
     n, d, k, m, sf, delta = [(10, 8, 1, 4, 1.0, 0.3), (15, 12, 2, 6, 0.7, 0.1)][cfg]
     rng = np.random.default_rng(4000 + cfg)
     U = random_basis(d, k, seed=40 + cfg)
     D = np.ones((n, d))
     for i in range(n):
         D[i, rng.choice(d, m, replace=False)] = 0.0
-    rho = np.asarray(b.wasym_center_densities(D, U, sf))
-    t_star = float(b.center_gap_lower_bound(delta, k, rho))
+    rho = np.asarray(bounds.wasym_center_densities(D, U, sf))
+    t_star = float(bounds.center_gap_lower_bound(delta, k, rho))
 
     def sample(r):
         return (sf * r.standard_normal((n, d)) * (1 - D)) @ U
@@ -228,7 +223,6 @@ def test_T_4_6_wasym_center_gap(cfg, theorem_report):
 def test_T_4_6_gap_helpers(c, theorem_report):
     """§4 helpers behind T-4.6/T-C.5: ``pairwise_center_gaps``, ``min_center_gap``, ``closest_center_pair``
     and ``projected_centers`` agree with brute force (relative 1e-12)."""
-    sub = checks.core("subspace")
     n, k, seed = c
     rng = np.random.default_rng(seed)
     d = k + 3
@@ -256,10 +250,9 @@ def test_T_4_6_gap_helpers(c, theorem_report):
 def test_T_4_8b_formula(n, d, theorem_report):
     """T-4.8b: ``reindexing_failure_probability(n, d) = (d(d−1)/2) e^{−n/16}`` and
     ``transposition_failure_probability(n) = e^{−n/16}`` (relative 1e-12)."""
-    b = checks.core("bounds")
-    e = checks.check_formula("T-4.8b", b.reindexing_failure_probability, checks.ref_reindexing_failure_probability,
+    e = checks.check_formula("T-4.8b", bounds.reindexing_failure_probability, checks.ref_reindexing_failure_probability,
                              [(n, d)], rtol=1e-12)
-    e = max(e, checks.check_formula("T-4.8b", b.transposition_failure_probability, lambda nn: math.exp(-nn / 16),
+    e = max(e, checks.check_formula("T-4.8b", bounds.transposition_failure_probability, lambda nn: math.exp(-nn / 16),
                                     [(n,)], rtol=1e-12))
     theorem_report.error("T-4.8b", e, key="closed form")
 
@@ -269,8 +262,7 @@ def test_T_4_8b_formula(n, d, theorem_report):
 def test_T_4_8b_single_pair_tail(n, theorem_report):
     """T-4.8b (one pair, Laurent–Massart): ``P(‖F_p − F_q‖² < nσ_F²) ≤ e^{−n/16}`` (d = 2, so the union
     bound is a single term; binomial test at 1e-6)."""
-    b = checks.core("bounds")
-    delta = float(b.transposition_failure_probability(n))
+    delta = float(bounds.transposition_failure_probability(n))
     rng = np.random.default_rng(5000 + n)
     v, N, worst = checks.check_reindexing_probability(delta, n, 2, 1.3, 2 * _n(), rng)
     theorem_report.rate("T-4.8b", v, N, delta, key=f"one pair n={n}")
@@ -281,9 +273,8 @@ def test_T_4_8b_single_pair_tail(n, theorem_report):
 def test_T_4_8b_all_transpositions(cfg, theorem_report):
     """T-4.8b (all pairs): with probability ``≥ 1 − (d(d−1)/2)e^{−n/16}``, ``‖Δ^τ‖_F² ≥ nσ_F²‖u_p − u_q‖²``
     for every coordinate transposition, ``Δ^τ`` computed from its definition ``F U[τ] − F U``."""
-    b = checks.core("bounds")
     n, d, k = [(48, 4, 2), (64, 6, 3)][cfg]
-    delta = float(b.reindexing_failure_probability(n, d))
+    delta = float(bounds.reindexing_failure_probability(n, d))
     assert delta < 1
     U = coherent_basis(d, k, 0.3, seed=cfg)
     rng = np.random.default_rng(6000 + cfg)
@@ -296,7 +287,6 @@ def test_T_4_8b_all_transpositions(cfg, theorem_report):
 def test_T_4_4_coherence_and_leverage(U, seed, theorem_report):
     """eq. 11 (the ν in T-4.4): ``leverage_scores`` are ``‖u_j‖²`` (1e-12), lie in [0, 1] and sum to ``k``;
     ``subspace_coherence = max_j ‖u_j‖²`` with ``k/d ≤ ν ≤ 1``, and it is basis-independent (``U Q``, Q orthogonal)."""
-    sub = checks.core("subspace")
     d, k = U.shape
     lev = np.asarray(sub.leverage_scores(U))
     if not np.allclose(lev, np.sum(U * U, axis=1), rtol=0, atol=1e-12):

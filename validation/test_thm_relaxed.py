@@ -6,12 +6,15 @@ of the relaxed problem (σ = identity); L-BFGS on sampled data for σ = ReLU.
 
 
 import numpy as np
+import scipy.optimize
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import costs
+from lmctheory import subspace as sub
 from lmctheory.synthetic import random_basis
 
 
@@ -28,7 +31,6 @@ def test_T_E_1_tail_energy(d, data, noise, seed, theorem_report):
     """T-E.1: ``tail_energy(X, r) = Σ_{j>r} λ_j(Σ) = mean ‖x − U_rU_rᵀx‖²`` (``Σ = XᵀX/N``; relative 1e-9) and
     ``P`` is supported on ``span(U_r)`` iff ``τ_r = 0``: exactly low-rank data (rank k) give ``τ_k ≤ 1e-12·tr Σ``
     and ``τ_{k−1} > 0``; added noise gives ``τ_k > 0``."""
-    sub = checks.core("subspace")
     k = data.draw(st.integers(1, d))
     rng = np.random.default_rng(seed)
     U = random_basis(d, k, seed=seed)
@@ -88,7 +90,6 @@ def test_T_E_4_relaxed_cost_bound(lay, gamma, seed, lip, theorem_report):
     ``relaxed_cost_bound`` equals ``cᵀ(S + (γ/L²)Σ_z⁻¹)⁻¹c`` (1e-7), equals ``R^γ`` solved directly for
     σ = identity (1e-7, equality case), and bounds the ReLU objective at ``w*`` and after L-BFGS
     (which certifies ``R^γ_ReLU ≤ bound``)."""
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     k = lay.basis.shape[1]
     i = int(rng.integers(lay.effective.shape[0]))
@@ -116,7 +117,6 @@ def test_T_E_5_ridgeless_limit_identity(lay, seed, kind, theorem_report):
     scale of the ``O(γ)`` convergence), ``R^γ`` is non-decreasing, ``≤ R`` and reaches the hard cost ``R``
     (``realization_costs``) to 1e-4, both from ``relaxed_cost_bound`` and from direct ridge solves; for an
     unrealizable target it diverges like ``1/γ``."""
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     U, D, F = lay.basis, lay.diag, lay.fixed
     d, k = U.shape
@@ -173,7 +173,6 @@ def test_T_E_5_ridgeless_limit_relu(seed, d, theorem_report):
     optimized relaxed objective ``V(γ)`` satisfies ``V(γ) ≤ R`` and approaches the hard cost: ``V(1e-4·u) ≥ (1 − 1e-2) R``
     with ``γ`` in units ``u = λ_min⁺(S)·λ_min(Σ_z)`` (an ill-conditioned ``S`` lets a tiny data misfit buy a large
     norm saving until ``γ ≪ u``; in absolute units a thorough run found V(1e-4) = 1.65 < R = 2.03)."""
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     k = 2
     U = random_basis(d, k, seed=seed)
@@ -199,7 +198,7 @@ def test_T_E_5_ridgeless_limit_relu(seed, d, theorem_report):
         w_s = np.linalg.solve(M.T @ Sz @ M + gam * np.eye(d), M.T @ Sz @ c)
         best = np.inf
         for w0 in (w_s, w_hard):
-            res = checks.scipy.optimize.minimize(lambda w: checks.relaxed_objective(w, relu, F, D, X, g, gam), w0,
+            res = scipy.optimize.minimize(lambda w: checks.relaxed_objective(w, relu, F, D, X, g, gam), w0,
                                                  method="L-BFGS-B", options={"maxiter": 500})
             best = min(best, float(res.fun), checks.relaxed_objective(w0, relu, F, D, X, g, gam))
         vals.append(best)
@@ -245,7 +244,6 @@ def test_T_E_5_unrealizable_diverges(d, seed, mix, theorem_report):
     growing like ``1/γ``, while ``realization_costs`` reports ``+inf``."""
     from lmctheory.synthetic import coherent_basis
 
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     k = 2
     U = coherent_basis(d, k, mix, seed=seed)
@@ -293,7 +291,6 @@ def test_T_E_1_subspace_basis_explained_variance(d, data, seed, target, theorem_
     of the centered data (same projector as ``numpy.linalg.svd``, 1e-8) with the smallest ``k`` whose explained
     variance ``1 − τ_k(X_c)/τ_0(X_c)`` (``tail_energy`` of the centered data) reaches ``target``; the returned ratio
     equals it (1e-9)."""
-    sub = checks.core("subspace")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((100, d)) @ np.diag(np.geomspace(3.0, 0.05, d)) @ random_basis(d, d, seed=seed).T + 2.0
     U, ratio = sub.subspace_basis(X, target)

@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import costs
+from lmctheory import gram
+from lmctheory import sensitivity as sens
 
 
 def _terms(out):
@@ -47,9 +50,6 @@ def _pair(out, centers=None, coeffs=None, perm=None, mu=None, eps=None):
 def test_T_16_swap_cost_identity(lay, theorem_report):
     """T-16 (eq. 16): ``Δ_ij`` from the realization costs equals center + cross + metric-mismatch terms
     for every pair (relative 1e-8 of the sum of |terms|); the package's decomposition equals eq. 16."""
-    costs = checks.core("costs")
-    gram = checks.core("gram")
-    sens = checks.core("sensitivity")
     V, A = lay.centers, lay.coefficients
     grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
     C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
@@ -74,9 +74,6 @@ def test_T_4_5_output_sensitivity(inst, data, theorem_report):
     ``π ≠ id`` and two choices of ``μ`` (``ε < 1``); the package's approximation and bounds equal the
     THEORY.md forms (1e-9), ``permutation_sensitivity`` equals ``Σ_i C[i,π(i)] − C[i,i]``."""
     lay, mu_design = inst
-    sens = checks.core("sensitivity")
-    costs = checks.core("costs")
-    gram = checks.core("gram")
     n = lay.effective.shape[0]
     perm = data.draw(S.permutations(n))
     V, A = lay.centers, lay.coefficients
@@ -107,8 +104,6 @@ def test_T_4_5_center_dominated_transpositions(inst, data, theorem_report):
     """T-4.5 in the center-dominated regime (targeted: ``σ_F ≫`` trainable, ``ε < 0.3``), transpositions
     only: the first inequality and the η-bracket, where the bracket is informative (``η`` small)."""
     lay, mu = inst
-    sens = checks.core("sensitivity")
-    gram = checks.core("gram")
     n = lay.effective.shape[0]
     i = data.draw(st.integers(0, n - 1))
     j = data.draw(st.integers(0, n - 1).filter(lambda x: x != i))
@@ -133,9 +128,6 @@ def test_T_C_5_min_reassignment(inst, theorem_report):
     ``min_{π≠id} Δ_out(π) ≥ (2δ_min²/μ)[1 − 2η − (ε/(1−ε))((1+η)² + η²)]`` (all ``n!`` permutations;
     relative 1e-9). ``min_reassignment_lower_bound`` equals the THEORY.md form (1e-10)."""
     lay, mu = inst
-    sens = checks.core("sensitivity")
-    gram = checks.core("gram")
-    costs = checks.core("costs")
     grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
     C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
     r = checks.check_min_reassignment(sens.min_reassignment_lower_bound, lay.centers, lay.coefficients, grams, mu, C=C)
@@ -155,7 +147,6 @@ def test_T_4_7_input_sensitivity(inst, data, theorem_report):
     ``S_i`` and ``S_i^ρ``. ``input_center_differences`` equals ``Uᵀ(f_i[perm] − f_i)`` (package convention
     ``P_ρᵀf = f[perm]``; checks.py uses ``P_ρU = U[perm⁻¹]`` for the same ρ)."""
     lay, mu = inst
-    sens = checks.core("sensitivity")
     d = lay.basis.shape[0]
     perm = data.draw(S.permutations(d))  # package convention: P_ρᵀ f = f[perm]
     inv = np.argsort(perm)  # checks.py convention: P_ρ U = U[inv] for the same ρ
@@ -181,7 +172,6 @@ def test_T_4_7_input_sensitivity(inst, data, theorem_report):
 def test_T_4_8a_transposition_rank_one(lay, data, theorem_report):
     """T-4.8a (eq. 27): ``Δ^τ = (F_q − F_p)(u_p − u_q)ᵀ`` (rank one), ``‖Δ^τ‖² = ‖F_p − F_q‖²‖u_p − u_q‖²``
     and ``‖u_p − u_q‖² ≤ min(2, 4ν)`` (relative 1e-10)."""
-    sens = checks.core("sensitivity")
     d = lay.basis.shape[0]
     p = data.draw(st.integers(0, d - 1))
     q = data.draw(st.integers(0, d - 1).filter(lambda x: x != p))
