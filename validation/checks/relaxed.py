@@ -75,7 +75,7 @@ def ref_relaxed_identity(a, f, dg, U, Z, gamma):
     return relaxed_objective(w, lambda t: t, f, dg, X, Z @ a, gamma), w
 
 
-def check_relaxed_cost(bound_fn, a, f, dg, U, Z, gamma, *, lipschitz=1.0, rtol=1e-7, relu_opt=True):
+def check_relaxed_cost(bound_fn, a, f, dg, U, Z, gamma, *, lipschitz=1.0, rtol=1e-7, relu_opt=True, compare=True):
     """T-E.4 on the empirical distribution of ``z`` (rows of ``Z``; ``Σ_z = ZᵀZ/N``), ``x = Uz``.
 
     ``b = bound_fn(a, f, d, U, Σ_z, γ, L)`` must equal ``cᵀ(S + (γ/L²)Σ_z⁻¹)⁻¹c`` (``rtol``); with
@@ -91,7 +91,7 @@ def check_relaxed_cost(bound_fn, a, f, dg, U, Z, gamma, *, lipschitz=1.0, rtol=1
     c = a - U.T @ f
     b = float(bound_fn(a, f, dg, U, Sz, gamma, lipschitz))
     want = float(c @ np.linalg.solve(S + (gamma / lipschitz**2) * np.linalg.inv(Sz), c))
-    if abs(b - want) > rtol * max(1.0, want):
+    if compare and abs(b - want) > rtol * max(1.0, want):
         fail(tid, f"bound {b:.10g} differs from cᵀ(S + (γ/L²)Σ_z⁻¹)⁻¹c = {want:.10g}")
     e_id = 0.0
     if lipschitz == 1.0:

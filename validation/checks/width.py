@@ -41,7 +41,7 @@ def empirical_wa(u, v):
     return float(a @ b / math.sqrt((a @ a) * (b @ b)))
 
 
-def check_wa_limit(limit_fn, var_u, var_v, corr, dims, reps, seed, *, z=6.0):
+def check_wa_limit(limit_fn, var_u, var_v, corr, dims, reps, seed, *, z=6.0, compare=True):
     """T-WA: ``limit_fn(var_u, var_v, corr)`` equals the kernel formula (``1e-10``) and 2-D quadrature
     (``1e-3``, ReLU kink); for each ``dim`` the mean of ``reps`` empirical cosines is within
     ``z·SE + 2/dim`` of the limit, and the spread shrinks like ``1/√dim`` (std ratio between
@@ -49,7 +49,7 @@ def check_wa_limit(limit_fn, var_u, var_v, corr, dims, reps, seed, *, z=6.0):
     tid = "T-WA"
     lim = float(limit_fn(var_u, var_v, corr))
     ref = ref_gaussian_wa(var_u, var_v, corr)
-    if abs(lim - ref) > 1e-10:
+    if compare and abs(lim - ref) > 1e-10:
         fail(tid, f"WA limit {lim:.12g} differs from the kernel formula {ref:.12g}")
     qd = quad_gaussian_wa(var_u, var_v, corr)
     if abs(lim - qd) > 1e-3:
