@@ -372,3 +372,112 @@ def _adversarial_ratio(chord, seed, scale, classes):
     lams = np.linspace(0, 1, 21)
     l0, l1, losses, chords = _path(X, y, nets, lams)
     return checks.check_barrier(lambda ch: chord.barrier_bound(np.array([ch])), lams, losses, l0, l1, chords)
+
+
+def _saturated_path(C, y, c, big, s, n, lams):
+    """Single-hidden-unit ReLU net ``x ↦ W_2 relu(w x) + b`` (torch, float64) on ``n`` copies of ``x = 1``; the
+    path moves ``w`` from 1 to −1 with ``W_2 = −s(e_c − e_y)`` and ``b = big·e_c`` fixed, so class ``c ≠ y`` is
+    saturated. Then ``f_λ − chord = min(λ, 1−λ)s(e_c − e_y)``: parallel to the loss gradient ``softmax − e_y ≈
+    e_c − e_y`` of norm √2, cross-entropy is linear along the chord, and every sample has the same deviation, so
+    each step of T-5.2 (convexity, Lipschitz, Jensen) is an equality up to ``e^{−big}``."""
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.ReLU(), torch.nn.Linear(1, C)).double()
+    X = torch.ones(n, 1, dtype=torch.float64)
+    e = torch.zeros(C, dtype=torch.float64)
+    e[c], e[y] = 1.0, -1.0
+    bias = torch.zeros(C, dtype=torch.float64)
+    bias[c] = big
+    out = []
+    with torch.no_grad():
+        net[2].weight.copy_(-s * e[:, None])
+        net[2].bias.copy_(bias)
+        for lam in [0.0, 1.0] + list(lams):
+            net[0].weight.fill_(1 - 2 * lam)  # (1−λ)·1 + λ·(−1); the other parameters are equal at both ends
+            out.append(net(X).numpy().copy())
+    return out[0], out[1], out[2:], np.full(n, y)
+
+
+@pytest.mark.theorem("T-5.2")
+@pytest.mark.parametrize("C,big", [(2, 40.0), (3, 40.0), (5, 60.0)])
+def test_T_5_2_saturated_single_unit_attains(C, big, theorem_report):
+    """T-5.2 targeted, attained: the saturated single-unit path of ``_saturated_path`` gives
+    excess loss / (√2·√Δ_out) = 1 up to ``e^{−big}`` (checked to 1e-9), each step checked per sample by
+    ``check_barrier_steps`` (loss recomputed with SciPy) and the composed bound by ``check_barrier`` with the
+    package's ``barrier_bound``. So ``L = √2`` cannot be lowered: ``L/2`` (or ``L·0.99``) fails."""
+    lams = np.linspace(0, 1, 21)
+    f0, f1, path, y = _saturated_path(C, 0, C - 1, big, 1.0, 16, lams)
+    steps = checks.check_barrier_steps(math.sqrt(2.0), lams, path, f0, f1, y)
+    losses = [float(np.mean(checks.cross_entropy_np(f, y))) for f in path]
+    l0, l1 = float(np.mean(checks.cross_entropy_np(f0, y))), float(np.mean(checks.cross_entropy_np(f1, y)))
+    chords = [float(np.mean(np.sum((f - (1 - t) * f0 - t * f1) ** 2, axis=1))) for t, f in zip(lams, path)]
+    r = checks.check_barrier(lambda ch: chord.barrier_bound(np.array([ch])), lams, losses, l0, l1, chords)
+    if abs(r - 1.0) > 1e-9 or abs(steps["lipschitz"] - 1.0) > 1e-9:
+        checks.fail("T-5.2", f"saturated single-unit path should attain the bound: ratio {r}, Lipschitz step {steps['lipschitz']}")
+    theorem_report.ratio("T-5.2", r, key="excess loss / L√Δ_out (saturated single unit, attained)")
+    theorem_report.ratio("T-5.2", steps["lipschitz"], key="step: (ℓ(f_λ) − ℓ(chord)) / L‖f_λ − chord‖ per sample")
+    theorem_report.ratio("T-5.2", steps["jensen"], key="step: mean‖f_λ − chord‖ / √Δ_out")
+
+
+@pytest.mark.theorem("T-5.2")
+@pytest.mark.parametrize("seed,hidden,classes", [(11, 16, 3), (12, 16, 5), (13, 32, 2), (14, 8, 4)])
+def test_T_5_2_trained_networks_steps(seed, hidden, classes, theorem_report):
+    """T-5.2 on pairs of trained torch ReLU MLPs (60 Adam steps from different initializations), per sample and
+    per λ (21 values): convexity of cross-entropy along the chord, the √2-Lipschitz step, Jensen, and the composed
+    bound (``check_barrier_steps``, loss recomputed with SciPy; slack 1e-12 relative)."""
+    import torch
+
+    with checks.torch_single_thread():
+        X, y, nets = _torch_pair(seed, 5, hidden, classes, 200, trained=True)
+        lams = np.linspace(0, 1, 21)
+        import copy
+
+        sd0, sd1 = nets[0].state_dict(), nets[1].state_dict()
+        net = copy.deepcopy(nets[0])
+        path = []
+        with torch.no_grad():
+            f0, f1 = nets[0](X).numpy(), nets[1](X).numpy()
+            for lam in lams:
+                net.load_state_dict({k: (1 - lam) * sd0[k] + lam * sd1[k] for k in sd0})
+                path.append(net(X).numpy())
+    steps = checks.check_barrier_steps(math.sqrt(2.0), lams, path, f0, f1, y.numpy())
+    theorem_report.ratio("T-5.2", steps["total"], key="excess loss / L√Δ_out (trained, per-sample steps)")
+    theorem_report.ratio("T-5.2", steps["lipschitz"], key="step: (ℓ(f_λ) − ℓ(chord)) / L‖f_λ − chord‖ (trained)")
+
+
+@pytest.mark.theorem("T-5.1")
+@pytest.mark.parametrize("eta", [0.01, 0.1, 0.5, 0.9])
+def test_T_5_1_center_dominated_tangent_steps(eta, theorem_report):
+    """eq. 31 targeted: endpoints on the two tangents to the η-ball (``checks.tangent_pair``) attain the angle step
+    ``θ = 2 arcsin η`` (checked to 1e-12); the intermediate ratios (norm step ``(1−η)/(1+η)``, T-5.1 step → ½ as
+    ``θ → 0``) and the total ``sup_λ Δ_φ / bound`` (0.49 at η = 0.01: the eq. 31 constant is sharp only to a
+    factor ≈ 2, so a halved constant is still a true statement) are reported. Same check as the random test."""
+    w0, w1, F = checks.tangent_pair(eta)
+    lams = np.linspace(0.01, 0.99, 99)
+    r = checks.check_center_dominated(chord.center_dominated_chord_bound, chord.center_dominance, w0, w1, F, np.eye(2), lams)
+    st_ = checks.center_dominated_steps(w0, w1, F, np.eye(2), eta, lams)
+    if abs(st_["theta"] - 1.0) > 1e-12:
+        checks.fail("T-5.1", f"tangent endpoints should give θ = 2 arcsin η; ratio {st_['theta']}")
+    theorem_report.ratio("T-5.1", r, key="eq. 31: sup Δ_φ / bound (tangent endpoints, targeted)")
+    for k in ("theta", "norms", "t51", "last"):
+        theorem_report.ratio("T-5.1", st_[k], key=f"eq. 31 step ratio '{k}' (tangent endpoints)")
+
+
+@pytest.mark.theorem("T-C.8")
+@pytest.mark.parametrize("act,m", [("identity", 1), ("identity", 4), ("relu", 3), ("leaky_relu", 2)])
+def test_T_C_8_attained(act, m, theorem_report):
+    """T-C.8 targeted, attained: with ``w_i − w'_i = c_i·δ`` (Cauchy–Schwarz equality) and every preactivation in a
+    linear piece of σ of slope ``L = 1`` (identity; ReLU / leaky ReLU on inputs with ``w_iᵀx, w'_iᵀx > 0``), the two
+    sides are equal: ratio 1 (checked to 1e-9), so ``L‖c‖/2`` fails by the inequality. Torch-free NumPy forward."""
+    rng = np.random.default_rng(m)
+    d = 3
+    X = np.abs(rng.standard_normal((300, d))) + 0.1  # positive orthant
+    c = rng.standard_normal(m)
+    W = np.abs(rng.standard_normal((m, d))) + 0.5
+    delta = 0.1 * np.abs(rng.standard_normal(d))
+    W2 = W + c[:, None] * delta[None, :] / max(1.0, np.abs(c).max())  # rows of W2 stay positive
+    f = checks.ACTIVATIONS[act]
+    r = checks.check_two_layer_distance(lambda Wm, cv, Xm: f(Xm @ Wm.T) @ cv, 1.0, X, W, W2, c)
+    if abs(r - 1.0) > 1e-9:
+        checks.fail("T-C.8", f"aligned differences in a linear piece should attain the bound; ratio {r}")
+    theorem_report.ratio("T-C.8", r, key=f"{act} m={m} (attained, targeted)")

@@ -299,3 +299,184 @@ def test_T_4_4_coherence_and_leverage(U, seed, theorem_report):
     if abs(nu - checks.ref_coherence(U)) > 1e-12 or abs(nu - nu2) > 1e-10 or not k / d - 1e-12 <= nu <= 1 + 1e-12:
         checks.fail("T-4.4", f"coherence {nu} (rotated basis {nu2}), max ‖u_j‖² = {checks.ref_coherence(U)}, k/d = {k / d}")
     theorem_report.error("T-4.4", abs(nu - nu2), key="coherence: max leverage, basis-independent")
+
+
+# ------------------------------------------------------------------------------------------ T-4.4, exact routes
+
+DELTAS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99)
+
+
+def _enum_configs():
+    # (label, basis, keep_prob or None, n_fixed or None)
+    return [
+        ("coordinate d=10 k=1, p=0.5", coherent_basis(10, 1, 0.0, seed=4), 0.5, None),
+        ("coordinate d=12 k=3, p=0.8", coherent_basis(12, 3, 0.0, seed=5), 0.8, None),
+        ("coherent mix=0.1 d=12 k=3, p=0.7", coherent_basis(12, 3, 0.1, seed=3), 0.7, None),
+        ("Haar d=12 k=2, p=0.5", random_basis(12, 2, seed=1), 0.5, None),
+        ("fixed-count coordinate d=8 k=1 m=4", coherent_basis(8, 1, 0.0, seed=14), None, 4),
+        ("fixed-count Haar d=12 k=2 m=6", random_basis(12, 2, seed=12), None, 6),
+    ]
+
+
+@pytest.mark.theorem("T-4.4")
+@pytest.mark.parametrize("cfg", range(6))
+def test_T_4_4_exact_tail_by_enumeration(cfg, theorem_report):
+    """T-4.4 without statistics: every mask row of a ``d ≤ 12`` layer is enumerated with its probability, so
+    ``E[S_i] = μI`` is checked exactly (1e-12) and, for δ ∈ {0.01 … 0.99}, the exact
+    ``P(‖S_i − μI‖₂ > bound(δ)) ≤ δ``. The report shows the worst ``q(δ)/bound(δ)`` (``q`` the exact
+    ``(1−δ)``-quantile): above ½ means a bound off by 2 fails."""
+    label, U, p, m = _enum_configs()[cfg]
+    d = U.shape[0]
+    if p is not None:
+        rows, probs = checks.enumerate_masks(d, keep_prob=p)
+        mu, var, dev = (float(x) for x in bounds.mask_moments(p))
+
+        def bound_of(nu, k, dl):
+            return bounds.gram_concentration_bound(nu, k, dl, var, dev)
+    else:
+        rows, probs = checks.enumerate_masks(d, n_fixed=m)
+        mu = 1 - m / d
+
+        def bound_of(nu, k, dl):
+            return bounds.fixed_count_gram_bound(nu, k, dl, m, d)
+    r = checks.check_gram_exact_tail(bound_of, U, rows, probs, mu, DELTAS)
+    theorem_report.ratio("T-4.4", r, key=f"exact tail q(δ)/bound, δ∈[0.01,0.99]: {label}")
+
+
+@pytest.mark.theorem("T-4.4")
+@given(U=S.bases(d=st.integers(1, 12)), p=st.floats(0.01, 0.99))
+def test_T_4_4_proof_ingredients(U, p, theorem_report):
+    """T-4.4 proof, exactly: ``mask_moments(p)`` equals the moments of ``s = d²`` under the two-point law (1e-12);
+    ``max_j ‖(s − μ)u_ju_jᵀ‖ ≤ bν`` and ``‖Σ_j σ_d²‖u_j‖²u_ju_jᵀ‖ ≤ σ_d²ν`` (both equalities for a coordinate
+    basis, since ``b = max(p, 1−p)`` is the exact sup of ``|s − μ|``)."""
+    e = checks.check_mask_moments(bounds.mask_moments, p)
+    mu, var, dev = (float(x) for x in bounds.mask_moments(p))
+    rs, rv = checks.check_bernstein_ingredients(U, mu, var, dev, [0.0, 1.0], [1 - p, p])
+    theorem_report.error("T-4.4", e, key="mask moments vs two-point law")
+    theorem_report.ratio("T-4.4", rs, key="proof: max summand norm / bν")
+    theorem_report.ratio("T-4.4", rv, key="proof: variance proxy / σ²ν")
+
+
+@pytest.mark.theorem("T-4.4")
+@given(nu=st.floats(1e-3, 1.0), k=st.integers(1, 64), delta=st.floats(1e-8, 0.999), p=S.keep_probs())
+def test_T_4_4_closed_form_vs_bernstein_root(nu, k, delta, p, theorem_report):
+    """T-4.4 closed form derived independently: the root ``t_B`` of matrix Bernstein's tail
+    ``2k·exp(−(t²/2)/(σ_d²ν + bνt/3)) = δ`` (bracketing on the tail itself) satisfies
+    ``t_B ≤ gram_concentration_bound ≤ t_B + bνL/3`` (relative 1e-12); same for the fixed-count form with
+    ``σ² = m/d``, ``b = 1``."""
+    mu, var, dev = (float(x) for x in bounds.mask_moments(p))
+    r = checks.check_bernstein_closed_form(bounds.gram_concentration_bound, nu, k, delta, var, dev)
+    m, d = 3, k + 10
+    r2 = checks.check_bernstein_closed_form(
+        lambda nu_, k_, dl, v_, b_: bounds.fixed_count_gram_bound(nu_, k_, dl, m, d), nu, k, delta, m / d, 1.0)
+    theorem_report.ratio("T-4.4", max(r, r2), key="closed form / Bernstein root (∈ [1, 2))")
+
+
+@pytest.mark.theorem("T-4.4")
+def test_T_4_4_tail_curve_one_sample_set(theorem_report):
+    """T-4.4 statistically, tail curve: one set of 2000 i.i.d. mask rows (Haar d=40 k=4, p=0.5), the bound at
+    δ ∈ {0.01 … 0.99}, binomial test per δ at 1e-6/9 (Bonferroni)."""
+    U = random_basis(40, 4, seed=1)
+    mu, var, dev = (float(x) for x in bounds.mask_moments(0.5))
+    out = checks.check_gram_tail_curve(lambda nu, k, dl: bounds.gram_concentration_bound(nu, k, dl, var, dev), U,
+                                       lambda r: (r.random(40) < 0.5).astype(float), mu, DELTAS, 2000 * checks.stat_scale(),
+                                       np.random.default_rng(7))
+    theorem_report.ratio("T-4.4", max(q for _, q in out), key="tail curve: empirical q(δ)/bound (Haar d=40 k=4 p=0.5)")
+
+
+# ------------------------------------------------------------------------------------------ T-4.6, independent routes
+
+@pytest.mark.theorem("T-4.6")
+@given(k=st.integers(1, 8), n=st.integers(2, 12), sigma=st.floats(0.1, 10.0), seed=S.seeds)
+def test_T_4_6_densities_and_volume_independent(k, n, sigma, seed, theorem_report):
+    """T-4.6 closed forms derived independently: ``unit_ball_volume(k)`` equals the volume by slice quadrature
+    ``ω_k = ∫ω_{k−1}(1 − x²)^{(k−1)/2}dx`` (1e-10); ``syre_center_densities`` and ``wasym_center_densities`` equal
+    the maximum of the ``N(0, σ_F²I)`` / ``N(0, σ_F²T_i)`` density from ``scipy.stats.multivariate_normal`` (1e-10)."""
+    wq = checks.quad_unit_ball_volume(k)
+    got = float(bounds.unit_ball_volume(k))
+    if abs(got - wq) > 1e-10 * wq:
+        checks.fail("T-4.6", f"unit_ball_volume({k}) = {got}, slice quadrature {wq}")
+    e1 = checks.check_density_bounds("T-4.6", bounds.syre_center_densities(n, k, sigma), [sigma**2 * np.eye(k)] * n)
+    rng = np.random.default_rng(seed)
+    d = k + 4
+    U = random_basis(d, k, seed=seed)
+    D = np.ones((n, d))
+    for i in range(n):
+        D[i, rng.choice(d, k + 2, replace=False)] = 0.0
+    T = np.einsum("nj,ja,jb->nab", 1 - D, U, U)
+    if np.all(np.linalg.eigvalsh(T)[:, 0] > 1e-6):
+        e1 = max(e1, checks.check_density_bounds("T-4.6", bounds.wasym_center_densities(D, U, sigma), sigma**2 * T))
+    theorem_report.error("T-4.6", max(e1, abs(got - wq) / wq), key="ω_k by quadrature, densities by scipy")
+
+
+@pytest.mark.theorem("T-4.6")
+@pytest.mark.parametrize("cfg", range(3))
+def test_T_4_6_syre_k1_high_count(cfg, theorem_report):
+    """T-4.6 (syre, k = 1) with many instances (vectorized): the union bound is nearly sharp for small δ', where
+    the min-density form is loose only by ``2^{k/2} = √2`` (the density of ``v_i − v_j`` is ``ρ/√2``); a density
+    bound off by 2 would show a rate ≈ 1.4δ'. Binomial test at 1e-6; the report shows rate/δ'."""
+    n, d, delta, N = [(12, 6, 0.05, 40_000), (30, 8, 0.1, 20_000), (6, 4, 0.02, 60_000)][cfg]
+    U = random_basis(d, 1, seed=cfg)
+    t_star = float(bounds.syre_center_gap_lower_bound(n, 1, 1.0, delta))
+    v, N, r = checks.check_center_gap_rate(t_star, lambda rng, m: rng.standard_normal((m, n, d)) @ U, delta,
+                                           N * checks.stat_scale(), np.random.default_rng(3100 + cfg))
+    theorem_report.rate("T-4.6", v, N, delta, key=f"syre k=1 n={n}: rate/δ'", worst_ratio=r)
+
+
+def _wasym_pairwise_configs():
+    # (n, d, k, m fixed per row, σ_F, δ', N)
+    return [(30, 10, 1, 5, 1.0, 0.2, 20_000), (40, 12, 1, 6, 0.7, 0.1, 20_000), (30, 12, 2, 6, 1.0, 0.05, 20_000),
+            (50, 16, 2, 8, 1.5, 0.1, 10_000)]
+
+
+@pytest.mark.theorem("T-4.6")
+@pytest.mark.parametrize("cfg", range(4))
+def test_T_4_6_wasym_pairwise_form(cfg, theorem_report):
+    """T-4.6, W-asymmetric at larger ``n`` with binary masks: ``v_i ~ N(0, σ_F²T_i)``; both the min-density form
+    (``center_gap_lower_bound`` with ``wasym_center_densities``) and the sharper pairwise form
+    ``P(δ_min < t) ≤ Σ_{i<j}(2πσ_F²)^{−k/2}det(T_i+T_j)^{−1/2}ω_k t^k`` (densities of ``v_i − v_j`` from scipy,
+    ``ω_k`` by quadrature; ``t`` set so that the right side is δ') hold (binomial test at 1e-6)."""
+    n, d, k, m, sf, delta, N = _wasym_pairwise_configs()[cfg]
+    rng = np.random.default_rng(4100 + cfg)
+    U = random_basis(d, k, seed=41 + cfg)
+    D = np.ones((n, d))
+    for i in range(n):
+        D[i, rng.choice(d, m, replace=False)] = 0.0
+    if not np.all(np.isin(D, (0.0, 1.0))):
+        checks.fail("T-4.6", "W-asymmetric masks must be binary")
+    covs = sf**2 * np.einsum("nj,ja,jb->nab", 1 - D, U, U)
+    t_min = float(bounds.center_gap_lower_bound(delta, k, np.asarray(bounds.wasym_center_densities(D, U, sf))))
+    t_pair = (delta / checks.ref_pairwise_gap_probability_bound(1.0, k, covs)) ** (1.0 / k)
+    if t_pair < t_min * (1 - 1e-9):
+        checks.fail("T-4.6", f"pairwise threshold {t_pair} below the min-density one {t_min}: the pairwise form must be sharper")
+    Lc = np.linalg.cholesky(covs)  # v_i = L_i g
+
+    def sample(r, mm):
+        return np.einsum("nab,mnb->mna", Lc, r.standard_normal((mm, n, k)))
+
+    N = N * checks.stat_scale()
+    v1, _, r1 = checks.check_center_gap_rate(t_min, sample, delta, N, rng)
+    v2, _, r2 = checks.check_center_gap_rate(t_pair, sample, delta, N, rng)
+    theorem_report.rate("T-4.6", v1, N, delta, key=f"wasym n={n} k={k} m={m}: min-density form", worst_ratio=r1)
+    theorem_report.rate("T-4.6", v2, N, delta, key=f"wasym n={n} k={k} m={m}: pairwise form", worst_ratio=r2)
+
+
+# ------------------------------------------------------------------------------------------ T-4.8b, exact law
+
+@pytest.mark.theorem("T-4.8b")
+def test_T_4_8b_exact_chi2_tail(theorem_report):
+    """T-4.8b against the exact law: ``P(χ²_n < n/2)`` (scipy's incomplete gamma, log scale) is at most
+    ``transposition_failure_probability(n) = e^{−n/16}`` for every n = 1..4000. The report shows the worst
+    exact/bound ratio (0.554 at n = 1: a bound off by 2 fails; ``e^{−n/8}`` fails from n = 73)."""
+    r, n = checks.check_chi2_tail_bound(bounds.transposition_failure_probability)
+    theorem_report.ratio("T-4.8b", r, key=f"exact P(χ²_n < n/2) / e^(−n/16), n ≤ 4000 (worst at n={n})")
+
+
+@pytest.mark.theorem("T-4.8b")
+@pytest.mark.parametrize("n", [8, 16, 32])
+def test_T_4_8b_chi2_law_two_sided(n, theorem_report):
+    """T-4.8b, the distributional step: ``‖F_p − F_q‖²/(2σ_F²) ~ χ²_n`` (KS test, p ≥ 1e-6, 20 000 draws) and the
+    event frequency equals the exact ``P(χ²_n < n/2)`` (0.143, 0.051, 0.008) two-sided (exact binomial, p ≥ 1e-6)."""
+    freq, p = checks.check_chi2_law(n, 1.3, 20_000 * checks.stat_scale(), np.random.default_rng(5100 + n))
+    theorem_report.rate("T-4.8b", round(freq * 20_000 * checks.stat_scale()), 20_000 * checks.stat_scale(), p,
+                        key=f"one pair n={n}: frequency vs exact χ² probability")

@@ -5,6 +5,8 @@ of the relaxed problem (σ = identity); L-BFGS on sampled data for σ = ReLU.
 """
 
 
+import math
+
 import numpy as np
 import scipy.optimize
 import pytest
@@ -310,3 +312,31 @@ def test_T_E_1_subspace_basis_explained_variance(d, data, seed, target, theorem_
     if gapped and np.max(np.abs(P - Pref)) > 1e-8:
         checks.fail("T-E.1", "subspace_basis does not span the top principal directions")
     theorem_report.error("T-E.1", abs(float(ratio) - ev[k]), key="subspace_basis: explained variance = 1 − τ_k/τ_0")
+
+
+@pytest.mark.theorem("T-E.6")
+@pytest.mark.parametrize("s,gamma", [(0.1, 1.0), (0.01, 0.1), (0.001, 10.0)])
+def test_T_E_6_attained_one_dimensional_tail(s, gamma, theorem_report):
+    """T-E.6 targeted: σ = identity, ``x = U_r z + t q`` with a 1-D tail ``t q`` (``q ⟂ U_r``, ``t`` made empirically
+    uncorrelated with ``z`` so that ``U_r`` spans the top eigenvectors), ``f = 10q + s e_1``, ``d = 1``, ``w* = 0``
+    (``a = U_rᵀf``). The misfit is ``(fᵀq)²τ_r/γ`` and the bound's ``τ_r`` term ``(‖f‖ + ‖a‖)²τ_r/γ``, so the
+    ratio is ``100/(√(100+s²) + s)² → 1`` as ``s → 0`` (0.98, 0.998, 0.9998): a halved tail term fails."""
+    rng = np.random.default_rng(17)
+    N = 400
+    Z = rng.standard_normal((N, 2)) @ np.diag([3.0, 2.0])
+    t = 0.5 * rng.standard_normal(N)
+    t -= Z @ np.linalg.lstsq(Z, t, rcond=None)[0]
+    X = np.zeros((N, 4))
+    X[:, :2] = Z
+    X[:, 2] = t
+    lam, Q = np.linalg.eigh(X.T @ X / N)
+    Ur = Q[:, ::-1][:, :2]
+    f = np.array([s, 0.0, 10.0, 0.0])
+    dg = np.ones(4)
+    w_star = np.zeros(4)
+    r = checks.check_approximate_support_cost(checks.ref_e6_bound, checks.ACTIVATIONS["identity"], 1.0, Ur.T @ f,
+                                              w_star, f, dg, X, 2, gamma)
+    want = 100 / (math.sqrt(100 + s * s) + s) ** 2
+    if abs(r - want) > 1e-8:
+        checks.fail("T-E.6", f"1-D tail instance: ratio {r}, expected 100/(√(100+s²)+s)² = {want}")
+    theorem_report.ratio("T-E.6", r, key="identity, 1-D tail (attained as s → 0, targeted)")

@@ -137,6 +137,33 @@ def test_T_C_5_min_reassignment(inst, theorem_report):
         theorem_report.ratio("T-C.5", r, key="lower bound / min_π Δ_out")
 
 
+@pytest.mark.theorem("T-C.5")
+@pytest.mark.parametrize("seed", [None, 7, 8, 16, 21])
+def test_T_C_5_nonpositive_bracket_counterexamples(seed, theorem_report):
+    """T-C.5 needs ``β > 0`` (THEORY.md): reproducible instances with ``S_i = I`` (``ε = 0``, ``μ = 1``) where
+    ``β ≤ 0`` and ``min_{π≠id} Δ_out < (2δ_min²/μ)β``, i.e. the corollary without its hypothesis is false
+    (``seed=None``: THEORY.md's ``v = (0, 1, 10)``, ``r = (0, 0, −15)``: −118 < −2.71; seeds of
+    ``checks.beta_nonpositive_instance``: 7: −48.2 < −39.7, 8: −16.6 < −0.60, 16: −165.9 < −73.7,
+    21: −211.9 < −167.9). On the same instances the per-π bound ``Δ_out(π) ≥ (β_π/μ)‖Δ^π‖²`` holds
+    (``check_min_reassignment``) and ``min_reassignment_lower_bound`` refuses the bracket (``−inf``)."""
+    if seed is None:
+        V = np.array([[0.0], [1.0], [10.0]])
+        A = V + np.array([[0.0], [0.0], [-15.0]])
+        G = np.repeat(np.eye(1)[None], 3, axis=0)
+    else:
+        V, A, G = checks.beta_nonpositive_instance(seed)
+    best, dmin, eta, eps = checks.min_reassignment_summary(V, A, G, 1.0)
+    beta = checks.reassignment_bracket(eps, eta)
+    if not (beta <= 0 and best < 2 * dmin**2 * beta):
+        checks.fail("T-C.5", f"expected a counterexample: β = {beta:.4g}, min Δ_out = {best:.6g}, 2δ_min²β = {2 * dmin**2 * beta:.6g}")
+    if checks.check_min_reassignment(sens.min_reassignment_lower_bound, V, A, G, 1.0) is not None:
+        checks.fail("T-C.5", "the corollary must not be applied with β ≤ 0")
+    low = float(sens.min_reassignment_lower_bound(dmin, 1.0, eps, eta))
+    if not low == -np.inf:
+        checks.fail("T-C.5", f"min_reassignment_lower_bound with β = {beta:.3g} ≤ 0 returned {low}, not −inf")
+    theorem_report.error("T-C.5", 0.0, key="β ≤ 0 counterexamples reproduced (per-π bound holds)")
+
+
 # ------------------------------------------------------------------------------------------ T-4.7
 
 @pytest.mark.theorem("T-4.7")

@@ -417,3 +417,32 @@ def check_barrier_steps(lipschitz, lams, logits_path, logits0, logits1, y, *, lo
             out["total"] = max(out["total"], excess / b)
         out["convexity"] = max(out["convexity"], float(np.max(gap)))
     return out
+
+
+def center_dominated_steps(w0, w1, fixed, cov, eta, lams):
+    """Intermediate ratios of the eq. 31 chain (each ≤ 1 when the step holds, 1 when it is attained):
+    ``θ`` step ``max θ_i/(2 arcsin η_i)``, norm step ``max s_0s_1/((1+η_i)²‖f_i‖²_Σ)``, T-5.1 step
+    ``sup_λ Δ_φ / sup_λ Σ_i T-5.1 bound`` and the last step ``sup_λ Σ_i T-5.1 bound / eq. 31 bound``
+    (``λ(1−λ) ≤ ¼``, ``g`` increasing). Returns a dict with those four and ``total = sup Δ_φ / eq. 31 bound``."""
+    F = np.atleast_2d(fixed)
+    nf2 = np.einsum("ij,jk,ik->i", F, cov, F)
+    e = np.broadcast_to(np.asarray(eta, float), nf2.shape)
+    s0, s1, th = sigma_geometry(w0, w1, cov)
+    sup = max(float(np.sum(ref_relu_chord(w0, w1, cov, lam))) for lam in lams)
+    t51 = max(float(np.sum(ref_relu_chord_bound(w0, w1, cov, lam))) for lam in lams)
+    b31 = ref_center_dominated_bound(F, cov, e)
+    return dict(theta=float(np.max(th / (2 * np.arcsin(e)))), norms=float(np.max(s0 * s1 / ((1 + e) ** 2 * nf2))),
+                t51=sup / t51 if t51 > 0 else 0.0, last=t51 / b31, total=sup / b31)
+
+
+def tangent_pair(eta, d=2):
+    """eq. 31 targeted: ``f = e_1`` and endpoints on the two tangents from 0 to the ball ``B(f, η‖f‖)``:
+    ``w = cos α (cos α e_1 ± sin α e_2)``, ``α = arcsin η``, so ``‖w − f‖ = η`` and ``θ = 2 arcsin η`` exactly.
+    Returns ``(w0, w1, F)`` (one neuron, ``Σ = I``)."""
+    a = math.asin(eta)
+    F = np.zeros((1, d))
+    F[0, 0] = 1.0
+    w0, w1 = np.zeros((1, d)), np.zeros((1, d))
+    w0[0, :2] = math.cos(a) * np.array([math.cos(a), math.sin(a)])
+    w1[0, :2] = math.cos(a) * np.array([math.cos(a), -math.sin(a)])
+    return w0, w1, F
