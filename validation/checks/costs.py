@@ -247,6 +247,9 @@ def check_example_43(cost_fn, coherence_fn, s_values=(0.5, 0.2, 0.1, 0.03, 0.01,
         want = a[1, 0] ** 2 + a[1, 1] ** 2 / s**2
         if not abs(C[0, 1] - want) <= rtol * want:
             fail(tid, f"s={s}: R_1(a_2) = {C[0, 1]:.10g}, closed form a_21² + a_22²/s² = {want:.10g}")
+        lsq = ref_cost_matrix(E, F, D, U)[0, 1]  # independent of the closed form: the minimum-norm solve
+        if not abs(C[0, 1] - lsq) <= 1e-7 * lsq:
+            fail(tid, f"s={s}: R_1(a_2) = {C[0, 1]:.10g}, minimum-norm solve gives {lsq:.10g}")
         c2 = 1 - s * s
         nu = float(coherence_fn(U))
         if abs(nu - max(0.5, c2, s * s)) > 1e-12:

@@ -382,3 +382,16 @@ def check_chi2_law(n, sigma_f, trials, rng, *, level=BINOMIAL_LEVEL, prob_fn=chi
     if pv < level:
         fail(tid, f"frequency {v}/{trials} = {v / trials:.4g} vs P = {p:.4g} (two-sided binomial p = {pv:.3g})")
     return v / trials, p
+
+
+def check_ball_volume(volume_fn, ks=range(1, 9), *, rtol=1e-10):
+    """T-4.6: ``volume_fn(k)`` equals the unit-ball volume by slice quadrature (:func:`quad_unit_ball_volume`),
+    independent of ``π^{k/2}/Γ(k/2+1)``. Returns the worst relative error."""
+    worst = 0.0
+    for k in ks:
+        got, want = float(volume_fn(k)), quad_unit_ball_volume(k)
+        e = abs(got - want) / want
+        if e > rtol:
+            fail("T-4.6", f"ω_{k} = {got:.12g}, slice quadrature gives {want:.12g}")
+        worst = max(worst, e)
+    return worst
