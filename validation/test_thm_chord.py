@@ -68,7 +68,7 @@ def test_T_chord_exact_matches_expansion_and_monte_carlo(w, data, theorem_report
     if np.any(np.abs(np.asarray(est.mean) - ex) > 6 * np.asarray(est.stderr) + 1e-5 * s01 + 1e-15):
         checks.fail("T-chord-exact", f"chord_deviation_mc {est.mean} ± {est.stderr} vs exact {ex}")
     theorem_report.error("T-chord-exact", e, key="exact vs moment expansion")
-    theorem_report.ratio("T-chord-exact", z, key="|exact − MC| / (6 SE + 1e-5·s0s1)")
+    theorem_report.ratio("T-chord-exact", z, key="|exact − MC| / (6 SE + 1e-5·s0s1)", statement=False)
 
 
 @pytest.mark.theorem("T-chord-exact")
@@ -415,8 +415,8 @@ def test_T_5_2_saturated_single_unit_attains(C, big, theorem_report):
     if abs(r - 1.0) > 1e-9 or abs(steps["lipschitz"] - 1.0) > 1e-9:
         checks.fail("T-5.2", f"saturated single-unit path should attain the bound: ratio {r}, Lipschitz step {steps['lipschitz']}")
     theorem_report.ratio("T-5.2", r, key="excess loss / L√Δ_out (saturated single unit, attained)")
-    theorem_report.ratio("T-5.2", steps["lipschitz"], key="step: (ℓ(f_λ) − ℓ(chord)) / L‖f_λ − chord‖ per sample")
-    theorem_report.ratio("T-5.2", steps["jensen"], key="step: mean‖f_λ − chord‖ / √Δ_out")
+    theorem_report.ratio("T-5.2", steps["lipschitz"], key="step: (ℓ(f_λ) − ℓ(chord)) / L‖f_λ − chord‖ per sample", statement=False)
+    theorem_report.ratio("T-5.2", steps["jensen"], key="step: mean‖f_λ − chord‖ / √Δ_out", statement=False)
 
 
 @pytest.mark.theorem("T-5.2")
@@ -442,7 +442,7 @@ def test_T_5_2_trained_networks_steps(seed, hidden, classes, theorem_report):
                 path.append(net(X).numpy())
     steps = checks.check_barrier_steps(math.sqrt(2.0), lams, path, f0, f1, y.numpy())
     theorem_report.ratio("T-5.2", steps["total"], key="excess loss / L√Δ_out (trained, per-sample steps)")
-    theorem_report.ratio("T-5.2", steps["lipschitz"], key="step: (ℓ(f_λ) − ℓ(chord)) / L‖f_λ − chord‖ (trained)")
+    theorem_report.ratio("T-5.2", steps["lipschitz"], key="step: (ℓ(f_λ) − ℓ(chord)) / L‖f_λ − chord‖ (trained)", statement=False)
 
 
 @pytest.mark.theorem("T-5.1")
@@ -460,7 +460,7 @@ def test_T_5_1_center_dominated_tangent_steps(eta, theorem_report):
         checks.fail("T-5.1", f"tangent endpoints should give θ = 2 arcsin η; ratio {st_['theta']}")
     theorem_report.ratio("T-5.1", r, key="eq. 31: sup Δ_φ / bound (tangent endpoints, targeted)")
     for k in ("theta", "norms", "t51", "last"):
-        theorem_report.ratio("T-5.1", st_[k], key=f"eq. 31 step ratio '{k}' (tangent endpoints)")
+        theorem_report.ratio("T-5.1", st_[k], key=f"eq. 31 step ratio '{k}' (tangent endpoints)", statement=False)
 
 
 @pytest.mark.theorem("T-C.8")

@@ -138,6 +138,23 @@ def test_T_C_5_min_reassignment(inst, theorem_report):
 
 
 @pytest.mark.theorem("T-C.5")
+@pytest.mark.parametrize("k,eps", [(1, 0.0), (3, 0.0), (2, 0.1)])
+def test_T_C_5_attained_isotropic(k, eps, theorem_report):
+    """T-C.5 targeted: ``S_i = μ(1+ε)I`` and ``r = 0`` (η = 0): the cheapest reassignment is the transposition of the
+    closest pair, ``min Δ_out = 2δ_min²/(μ(1+ε))``, and the bound ``(2δ_min²/μ)(1 − ε/(1−ε))`` is attained at ε = 0
+    (ratio checked to 1e-9); ``min_reassignment_lower_bound`` from the package."""
+    rng = np.random.default_rng(k)
+    V = 3 * rng.standard_normal((5, k))
+    mu = 1.5
+    G = np.repeat(mu * (1 + eps) * np.eye(k)[None], 5, axis=0)
+    r = checks.check_min_reassignment(sens.min_reassignment_lower_bound, V, V.copy(), G, mu)
+    want = (1 - eps / (1 - eps)) * (1 + eps)
+    if abs(r - want) > 1e-9:
+        checks.fail("T-C.5", f"isotropic, r = 0: lower / min Δ_out = {r}, expected {want}")
+    theorem_report.ratio("T-C.5", r, key="lower bound / min_π Δ_out (S = μ(1+ε)I, r = 0, targeted)")
+
+
+@pytest.mark.theorem("T-C.5")
 @pytest.mark.parametrize("seed", [None, 7, 8, 16, 21])
 def test_T_C_5_nonpositive_bracket_counterexamples(seed, theorem_report):
     """T-C.5 needs ``β > 0`` (THEORY.md): reproducible instances with ``S_i = I`` (``ε = 0``, ``μ = 1``) where

@@ -69,6 +69,7 @@ class _Row:
     violations: int = 0
     trials: int = 0
     delta: float | None = None
+    statement: bool = True
 
 
 class TheoremRecorder:
@@ -85,10 +86,13 @@ class TheoremRecorder:
             row = self.rows[(tid, key)] = _Row(kind=kind)
         return row
 
-    def ratio(self, tid: str, value, key: str = "bound", instances: int = 1):
-        """An inequality ``lhs ≤ rhs`` checked; ``value = lhs/rhs`` (array: its max is kept)."""
+    def ratio(self, tid: str, value, key: str = "bound", instances: int = 1, statement: bool = True):
+        """An inequality ``lhs ≤ rhs`` checked; ``value = lhs/rhs`` (array: its max is kept). ``statement=False``
+        marks a ratio that is not the theorem's own inequality (a proof step, a Monte Carlo agreement, a closed
+        form against its derivation): reported, but left out of the per-ID factor-2 verdict."""
         v = float(np.max(value)) if np.size(value) else None
         row = self._row(tid, key, "bound")
+        row.statement = statement
         row.instances += instances
         if v is not None and np.isfinite(v):
             row.worst_ratio = v if row.worst_ratio is None else max(row.worst_ratio, v)
@@ -120,6 +124,7 @@ class TheoremRecorder:
                 "instances": r.instances,
                 "worst_ratio": r.worst_ratio,
                 "worst_error": r.worst_error,
+                "statement": r.statement,
             }
             if r.kind == "prob":
                 d.update(violations=r.violations, trials=r.trials, delta=r.delta,
