@@ -328,12 +328,17 @@ def min_gaps_batch(centers):
     return np.sqrt(g.reshape(len(c), -1).min(axis=1))
 
 
-def check_center_gap_rate(t_star, sample_batch, delta, trials, rng, *, chunk=5000):
+def check_center_gap_rate(t_star, sample_batch, delta, trials, rng, *, max_floats=2_000_000):
     """T-4.6 statistically, vectorized: ``sample_batch(rng, m)`` draws ``m`` instances ``(m, n, k)``;
-    ``P(δ_min < t*) ≤ δ'`` by the binomial test (§11). Returns ``(violations, trials, rate/δ')``."""
+    ``P(δ_min < t*) ≤ δ'`` by the binomial test (§11); chunks keep the pairwise array under ``max_floats``
+    numbers. Returns ``(violations, trials, rate/δ')``."""
     v = 0
     done = 0
+    chunk = None
     while done < trials:
+        if chunk is None:
+            shape = np.shape(sample_batch(np.random.default_rng(0), 1))
+            chunk = max(1, max_floats // (shape[1] * shape[1] * shape[2]))
         m = min(chunk, trials - done)
         v += int(np.sum(min_gaps_batch(sample_batch(rng, m)) < t_star))
         done += m
