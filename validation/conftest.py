@@ -49,7 +49,7 @@ if PROFILE not in ("ci", "thorough"):
     raise pytest.UsageError(f"LMCTHEORY_PROFILE must be 'ci' or 'thorough', got {PROFILE!r}")
 settings.load_profile(PROFILE)
 # the statistical checks scale their number of instances with the profile (THEORY.md §11)
-checks.STAT_SCALE = 1 if PROFILE == "ci" else 5
+checks.set_stat_scale(1 if PROFILE == "ci" else 5)
 
 
 # ----------------------------------------------------------------------------- options and report
@@ -84,11 +84,35 @@ def _fmt(x, nd=4):
     return f"{x:.{nd}g}"
 
 
+def theorem_summary(table: dict) -> dict:
+    """Per ID: the worst ratio lhs/rhs over its inequality rows and whether a right side off by a factor of 2
+    (halved) fails on some instance of this run (``worst ratio > ½``). IDs checked only statistically use the
+    worst observed rate/δ (a failure probability off by 2 fails when it exceeds ½, up to the binomial test's
+    margin); IDs checked only as identities have no such verdict."""
+    out = {}
+    for tid, rows in table.items():
+        bounds_ = [(r["worst_ratio"], k) for k, r in rows.items()
+                   if r["kind"] == "bound" and r.get("statement", True) and r.get("worst_ratio") is not None]
+        if bounds_:
+            (w, where), basis = max(bounds_), "inequality"
+        else:
+            rates = [(r["rate"] / r["delta"], k) for k, r in rows.items()
+                     if r["kind"] == "prob" and r.get("rate") is not None and r.get("delta")]
+            if not rates:
+                out[tid] = {"worst_ratio": None, "basis": "identity", "half_fails": None, "where": None}
+                continue
+            (w, where), basis = max(rates), "rate/δ"
+        out[tid] = {"worst_ratio": w, "basis": basis, "half_fails": bool(w > 0.5), "where": where}
+    return out
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     table = checks.RECORDER.table()
+    summary = theorem_summary(table)
     path = config.getoption("--theorem-report-json", default=None)
     if path:
-        Path(path).write_text(json.dumps({"profile": PROFILE, "theorems": table}, indent=2, sort_keys=True))
+        Path(path).write_text(json.dumps({"profile": PROFILE, "theorems": table, "summary": summary}, indent=2,
+                                         sort_keys=True))
         terminalreporter.write_line(f"theorem report written to {path}")
     if not config.getoption("--theorem-report", default=False):
         return
@@ -104,8 +128,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             tr.write_line(
                 f"{tid:<15} {kind:<9} {row['instances']:>9} {_fmt(row.get('worst_ratio')):>12} "
                 f"{_fmt(row.get('worst_error'), 3):>10} {viol:>12} {_fmt(row.get('rate'), 3):>9} "
-                f"{_fmt(row.get('delta'), 3):>9}  {key}"
+                f"{_fmt(row.get('delta'), 3):>9}  {key}{'' if row.get('statement', True) else '  [step/agreement]'}"
             )
+    tr.write_line("")
+    tr.write_line(f"{'ID':<15} {'worst ratio':>12}  {'basis':<11} {'×½ fails':<9} attained by")
+    for tid in sorted(summary, key=checks.theorem_sort_key):
+        row = summary[tid]
+        verdict = "-" if row["half_fails"] is None else ("yes" if row["half_fails"] else "NO")
+        tr.write_line(f"{tid:<15} {_fmt(row['worst_ratio']):>12}  {row['basis']:<11} {verdict:<9} {row['where'] or ''}")
     missing = sorted(set(checks.THEOREM_IDS) - set(table), key=checks.theorem_sort_key)
     if missing:
         tr.write_line("IDs with no recorded instance in this run: " + ", ".join(missing))

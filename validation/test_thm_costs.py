@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import costs
+from lmctheory import gram
+from lmctheory import subspace as sub
 
 
 def _unambiguous(lay, rtol=1e-8):
@@ -31,8 +34,6 @@ def _unambiguous(lay, rtol=1e-8):
 def test_T_4_2_realizable_set_is_affine_range(lay, seed, theorem_report):
     """T-4.2: realizable coefficients = ``v_i + range(S_i)``, dimension ``rank(S_i)``; full rank ⇒ every
     coefficient realizable. Gram matrices match ``Σ_j d_ij² u_j u_jᵀ`` to 1e-10 (relative)."""
-    costs = checks.core("costs")
-    gram = checks.core("gram")
     assume(checks.spectrum_well_separated(lay.diag, lay.basis))
     err = checks.check_grams("T-4.2", gram.gram_matrices, lay.diag, lay.basis)
     spec = np.asarray(gram.gram_spectra(lay.diag, lay.basis))
@@ -49,7 +50,6 @@ def test_T_4_2_realizable_set_is_affine_range(lay, seed, theorem_report):
 def test_T_4_2_rank_deficient_targeted(lay, seed, theorem_report):
     """T-4.2 targeted: coordinate-aligned (or nearly) supports with sparse / W-asymmetric masks make ``S_i``
     rank-deficient, so the "not realizable" half of the statement (``+inf`` off ``v_i + range(S_i)``) is exercised."""
-    costs = checks.core("costs")
     assume(checks.spectrum_well_separated(lay.diag, lay.basis))
     deficient = checks.check_realizable_set(costs.realization_costs, lay, np.random.default_rng(seed))
     theorem_report.error("T-4.2", 0.0, key=f"realizable set ({'rank-deficient' if deficient else 'full rank'})")
@@ -72,7 +72,6 @@ def test_T_10_cost_matrix_equals_min_norm_solve(lay, theorem_report):
     """T-10: ``realization_costs`` = ``‖w‖²`` of the lstsq minimum-norm solution of ``M_i w = a_j − v_i``
     (``+inf`` iff the residual exceeds ``1e-8·max(1, ‖a_j − v_i‖)``); values to 1e-7 relative plus the
     §12 cancellation allowance. ``self_costs`` equals the diagonal, ``swap_costs`` eq. 15."""
-    costs = checks.core("costs")
     assume(_unambiguous(lay))
     err = checks.check_realization_costs(costs.realization_costs, lay)
     theorem_report.error("T-10", err, key="cost matrix vs lstsq")
@@ -97,7 +96,6 @@ def test_T_10_cost_matrix_equals_min_norm_solve(lay, theorem_report):
 def test_T_10_min_norm_weights_attain_cost(lay, seed, theorem_report):
     """T-10 (attainment): ``min_norm_weights`` solves ``M_i w = a − v_i`` with least norm (lstsq, 1e-7)
     and ``‖w*‖²`` equals the realization cost (1e-7 relative)."""
-    costs = checks.core("costs")
     assume(checks.spectrum_well_separated(lay.diag, lay.basis))
     rng = np.random.default_rng(seed)
     i = int(rng.integers(lay.effective.shape[0]))
@@ -116,7 +114,5 @@ def test_T_10_min_norm_weights_attain_cost(lay, seed, theorem_report):
 def test_T_4_3_worked_example(theorem_report):
     """T-4.3: two neurons, d=4, k=2: ``R_1(a_2) = a_21² + a_22²/s²`` (1e-9 relative) → ∞ as the visible mass
     ``s`` of the masked direction → 0 (``+inf`` at ``s = 0``), while ``ν(U) = max(½, c², s²) → 1``."""
-    costs = checks.core("costs")
-    sub = checks.core("subspace")
     vals = checks.check_example_43(costs.realization_costs, sub.subspace_coherence)
     theorem_report.error("T-4.3", 0.0, key=f"R_1(a_2) from {vals[0]:.3g} to {vals[-1]:.3g}", instances=len(vals))

@@ -5,13 +5,18 @@ of the relaxed problem (σ = identity); L-BFGS on sampled data for σ = ReLU.
 """
 
 
+import math
+
 import numpy as np
+import scipy.optimize
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import costs
+from lmctheory import subspace as sub
 from lmctheory.synthetic import random_basis
 
 
@@ -28,7 +33,6 @@ def test_T_E_1_tail_energy(d, data, noise, seed, theorem_report):
     """T-E.1: ``tail_energy(X, r) = Σ_{j>r} λ_j(Σ) = mean ‖x − U_rU_rᵀx‖²`` (``Σ = XᵀX/N``; relative 1e-9) and
     ``P`` is supported on ``span(U_r)`` iff ``τ_r = 0``: exactly low-rank data (rank k) give ``τ_k ≤ 1e-12·tr Σ``
     and ``τ_{k−1} > 0``; added noise gives ``τ_k > 0``."""
-    sub = checks.core("subspace")
     k = data.draw(st.integers(1, d))
     rng = np.random.default_rng(seed)
     U = random_basis(d, k, seed=seed)
@@ -88,7 +92,6 @@ def test_T_E_4_relaxed_cost_bound(lay, gamma, seed, lip, theorem_report):
     ``relaxed_cost_bound`` equals ``cᵀ(S + (γ/L²)Σ_z⁻¹)⁻¹c`` (1e-7), equals ``R^γ`` solved directly for
     σ = identity (1e-7, equality case), and bounds the ReLU objective at ``w*`` and after L-BFGS
     (which certifies ``R^γ_ReLU ≤ bound``)."""
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     k = lay.basis.shape[1]
     i = int(rng.integers(lay.effective.shape[0]))
@@ -116,7 +119,6 @@ def test_T_E_5_ridgeless_limit_identity(lay, seed, kind, theorem_report):
     scale of the ``O(γ)`` convergence), ``R^γ`` is non-decreasing, ``≤ R`` and reaches the hard cost ``R``
     (``realization_costs``) to 1e-4, both from ``relaxed_cost_bound`` and from direct ridge solves; for an
     unrealizable target it diverges like ``1/γ``."""
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     U, D, F = lay.basis, lay.diag, lay.fixed
     d, k = U.shape
@@ -173,7 +175,6 @@ def test_T_E_5_ridgeless_limit_relu(seed, d, theorem_report):
     optimized relaxed objective ``V(γ)`` satisfies ``V(γ) ≤ R`` and approaches the hard cost: ``V(1e-4·u) ≥ (1 − 1e-2) R``
     with ``γ`` in units ``u = λ_min⁺(S)·λ_min(Σ_z)`` (an ill-conditioned ``S`` lets a tiny data misfit buy a large
     norm saving until ``γ ≪ u``; in absolute units a thorough run found V(1e-4) = 1.65 < R = 2.03)."""
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     k = 2
     U = random_basis(d, k, seed=seed)
@@ -199,7 +200,7 @@ def test_T_E_5_ridgeless_limit_relu(seed, d, theorem_report):
         w_s = np.linalg.solve(M.T @ Sz @ M + gam * np.eye(d), M.T @ Sz @ c)
         best = np.inf
         for w0 in (w_s, w_hard):
-            res = checks.scipy.optimize.minimize(lambda w: checks.relaxed_objective(w, relu, F, D, X, g, gam), w0,
+            res = scipy.optimize.minimize(lambda w: checks.relaxed_objective(w, relu, F, D, X, g, gam), w0,
                                                  method="L-BFGS-B", options={"maxiter": 500})
             best = min(best, float(res.fun), checks.relaxed_objective(w0, relu, F, D, X, g, gam))
         vals.append(best)
@@ -245,7 +246,6 @@ def test_T_E_5_unrealizable_diverges(d, seed, mix, theorem_report):
     growing like ``1/γ``, while ``realization_costs`` reports ``+inf``."""
     from lmctheory.synthetic import coherent_basis
 
-    costs = checks.core("costs")
     rng = np.random.default_rng(seed)
     k = 2
     U = coherent_basis(d, k, mix, seed=seed)
@@ -293,7 +293,6 @@ def test_T_E_1_subspace_basis_explained_variance(d, data, seed, target, theorem_
     of the centered data (same projector as ``numpy.linalg.svd``, 1e-8) with the smallest ``k`` whose explained
     variance ``1 − τ_k(X_c)/τ_0(X_c)`` (``tail_energy`` of the centered data) reaches ``target``; the returned ratio
     equals it (1e-9)."""
-    sub = checks.core("subspace")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((100, d)) @ np.diag(np.geomspace(3.0, 0.05, d)) @ random_basis(d, d, seed=seed).T + 2.0
     U, ratio = sub.subspace_basis(X, target)
@@ -313,3 +312,31 @@ def test_T_E_1_subspace_basis_explained_variance(d, data, seed, target, theorem_
     if gapped and np.max(np.abs(P - Pref)) > 1e-8:
         checks.fail("T-E.1", "subspace_basis does not span the top principal directions")
     theorem_report.error("T-E.1", abs(float(ratio) - ev[k]), key="subspace_basis: explained variance = 1 − τ_k/τ_0")
+
+
+@pytest.mark.theorem("T-E.6")
+@pytest.mark.parametrize("s,gamma", [(0.1, 1.0), (0.01, 0.1), (0.001, 10.0)])
+def test_T_E_6_attained_one_dimensional_tail(s, gamma, theorem_report):
+    """T-E.6 targeted: σ = identity, ``x = U_r z + t q`` with a 1-D tail ``t q`` (``q ⟂ U_r``, ``t`` made empirically
+    uncorrelated with ``z`` so that ``U_r`` spans the top eigenvectors), ``f = 10q + s e_1``, ``d = 1``, ``w* = 0``
+    (``a = U_rᵀf``). The misfit is ``(fᵀq)²τ_r/γ`` and the bound's ``τ_r`` term ``(‖f‖ + ‖a‖)²τ_r/γ``, so the
+    ratio is ``100/(√(100+s²) + s)² → 1`` as ``s → 0`` (0.98, 0.998, 0.9998): a halved tail term fails."""
+    rng = np.random.default_rng(17)
+    N = 400
+    Z = rng.standard_normal((N, 2)) @ np.diag([3.0, 2.0])
+    t = 0.5 * rng.standard_normal(N)
+    t -= Z @ np.linalg.lstsq(Z, t, rcond=None)[0]
+    X = np.zeros((N, 4))
+    X[:, :2] = Z
+    X[:, 2] = t
+    lam, Q = np.linalg.eigh(X.T @ X / N)
+    Ur = Q[:, ::-1][:, :2]
+    f = np.array([s, 0.0, 10.0, 0.0])
+    dg = np.ones(4)
+    w_star = np.zeros(4)
+    r = checks.check_approximate_support_cost(checks.ref_e6_bound, checks.ACTIVATIONS["identity"], 1.0, Ur.T @ f,
+                                              w_star, f, dg, X, 2, gamma)
+    want = 100 / (math.sqrt(100 + s * s) + s) ** 2
+    if abs(r - want) > 1e-8:
+        checks.fail("T-E.6", f"1-D tail instance: ratio {r}, expected 100/(√(100+s²)+s)² = {want}")
+    theorem_report.ratio("T-E.6", r, key="identity, 1-D tail (attained as s → 0, targeted)")

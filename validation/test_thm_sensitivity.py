@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import costs
+from lmctheory import gram
+from lmctheory import sensitivity as sens
 
 
 def _terms(out):
@@ -47,9 +50,6 @@ def _pair(out, centers=None, coeffs=None, perm=None, mu=None, eps=None):
 def test_T_16_swap_cost_identity(lay, theorem_report):
     """T-16 (eq. 16): ``Δ_ij`` from the realization costs equals center + cross + metric-mismatch terms
     for every pair (relative 1e-8 of the sum of |terms|); the package's decomposition equals eq. 16."""
-    costs = checks.core("costs")
-    gram = checks.core("gram")
-    sens = checks.core("sensitivity")
     V, A = lay.centers, lay.coefficients
     grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
     C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
@@ -74,9 +74,6 @@ def test_T_4_5_output_sensitivity(inst, data, theorem_report):
     ``π ≠ id`` and two choices of ``μ`` (``ε < 1``); the package's approximation and bounds equal the
     THEORY.md forms (1e-9), ``permutation_sensitivity`` equals ``Σ_i C[i,π(i)] − C[i,i]``."""
     lay, mu_design = inst
-    sens = checks.core("sensitivity")
-    costs = checks.core("costs")
-    gram = checks.core("gram")
     n = lay.effective.shape[0]
     perm = data.draw(S.permutations(n))
     V, A = lay.centers, lay.coefficients
@@ -107,8 +104,6 @@ def test_T_4_5_center_dominated_transpositions(inst, data, theorem_report):
     """T-4.5 in the center-dominated regime (targeted: ``σ_F ≫`` trainable, ``ε < 0.3``), transpositions
     only: the first inequality and the η-bracket, where the bracket is informative (``η`` small)."""
     lay, mu = inst
-    sens = checks.core("sensitivity")
-    gram = checks.core("gram")
     n = lay.effective.shape[0]
     i = data.draw(st.integers(0, n - 1))
     j = data.draw(st.integers(0, n - 1).filter(lambda x: x != i))
@@ -133,9 +128,6 @@ def test_T_C_5_min_reassignment(inst, theorem_report):
     ``min_{π≠id} Δ_out(π) ≥ (2δ_min²/μ)[1 − 2η − (ε/(1−ε))((1+η)² + η²)]`` (all ``n!`` permutations;
     relative 1e-9). ``min_reassignment_lower_bound`` equals the THEORY.md form (1e-10)."""
     lay, mu = inst
-    sens = checks.core("sensitivity")
-    gram = checks.core("gram")
-    costs = checks.core("costs")
     grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
     C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
     r = checks.check_min_reassignment(sens.min_reassignment_lower_bound, lay.centers, lay.coefficients, grams, mu, C=C)
@@ -143,6 +135,50 @@ def test_T_C_5_min_reassignment(inst, theorem_report):
         theorem_report.error("T-C.5", 0.0, key="‖Δ^π‖² ≥ |moved| δ_min² only (bracket ≤ 0)")
     else:
         theorem_report.ratio("T-C.5", r, key="lower bound / min_π Δ_out")
+
+
+@pytest.mark.theorem("T-C.5")
+@pytest.mark.parametrize("k,eps", [(1, 0.0), (3, 0.0), (2, 0.1)])
+def test_T_C_5_attained_isotropic(k, eps, theorem_report):
+    """T-C.5 targeted: ``S_i = μ(1+ε)I`` and ``r = 0`` (η = 0): the cheapest reassignment is the transposition of the
+    closest pair, ``min Δ_out = 2δ_min²/(μ(1+ε))``, and the bound ``(2δ_min²/μ)(1 − ε/(1−ε))`` is attained at ε = 0
+    (ratio checked to 1e-9); ``min_reassignment_lower_bound`` from the package."""
+    rng = np.random.default_rng(k)
+    V = 3 * rng.standard_normal((5, k))
+    mu = 1.5
+    G = np.repeat(mu * (1 + eps) * np.eye(k)[None], 5, axis=0)
+    r = checks.check_min_reassignment(sens.min_reassignment_lower_bound, V, V.copy(), G, mu)
+    want = (1 - eps / (1 - eps)) * (1 + eps)
+    if abs(r - want) > 1e-9:
+        checks.fail("T-C.5", f"isotropic, r = 0: lower / min Δ_out = {r}, expected {want}")
+    theorem_report.ratio("T-C.5", r, key="lower bound / min_π Δ_out (S = μ(1+ε)I, r = 0, targeted)")
+
+
+@pytest.mark.theorem("T-C.5")
+@pytest.mark.parametrize("seed", [None, 7, 8, 16, 21])
+def test_T_C_5_nonpositive_bracket_counterexamples(seed, theorem_report):
+    """T-C.5 needs ``β > 0`` (THEORY.md): reproducible instances with ``S_i = I`` (``ε = 0``, ``μ = 1``) where
+    ``β ≤ 0`` and ``min_{π≠id} Δ_out < (2δ_min²/μ)β``, i.e. the corollary without its hypothesis is false
+    (``seed=None``: THEORY.md's ``v = (0, 1, 10)``, ``r = (0, 0, −15)``: −118 < −2.71; seeds of
+    ``checks.beta_nonpositive_instance``: 7: −48.2 < −39.7, 8: −16.6 < −0.60, 16: −165.9 < −73.7,
+    21: −211.9 < −167.9). On the same instances the per-π bound ``Δ_out(π) ≥ (β_π/μ)‖Δ^π‖²`` holds
+    (``check_min_reassignment``) and ``min_reassignment_lower_bound`` refuses the bracket (``−inf``)."""
+    if seed is None:
+        V = np.array([[0.0], [1.0], [10.0]])
+        A = V + np.array([[0.0], [0.0], [-15.0]])
+        G = np.repeat(np.eye(1)[None], 3, axis=0)
+    else:
+        V, A, G = checks.beta_nonpositive_instance(seed)
+    best, dmin, eta, eps = checks.min_reassignment_summary(V, A, G, 1.0)
+    beta = checks.reassignment_bracket(eps, eta)
+    if not (beta <= 0 and best < 2 * dmin**2 * beta):
+        checks.fail("T-C.5", f"expected a counterexample: β = {beta:.4g}, min Δ_out = {best:.6g}, 2δ_min²β = {2 * dmin**2 * beta:.6g}")
+    if checks.check_min_reassignment(sens.min_reassignment_lower_bound, V, A, G, 1.0) is not None:
+        checks.fail("T-C.5", "the corollary must not be applied with β ≤ 0")
+    low = float(sens.min_reassignment_lower_bound(dmin, 1.0, eps, eta))
+    if not low == -np.inf:
+        checks.fail("T-C.5", f"min_reassignment_lower_bound with β = {beta:.3g} ≤ 0 returned {low}, not −inf")
+    theorem_report.error("T-C.5", 0.0, key="β ≤ 0 counterexamples reproduced (per-π bound holds)")
 
 
 # ------------------------------------------------------------------------------------------ T-4.7
@@ -155,7 +191,6 @@ def test_T_4_7_input_sensitivity(inst, data, theorem_report):
     ``S_i`` and ``S_i^ρ``. ``input_center_differences`` equals ``Uᵀ(f_i[perm] − f_i)`` (package convention
     ``P_ρᵀf = f[perm]``; checks.py uses ``P_ρU = U[perm⁻¹]`` for the same ρ)."""
     lay, mu = inst
-    sens = checks.core("sensitivity")
     d = lay.basis.shape[0]
     perm = data.draw(S.permutations(d))  # package convention: P_ρᵀ f = f[perm]
     inv = np.argsort(perm)  # checks.py convention: P_ρ U = U[inv] for the same ρ
@@ -181,7 +216,6 @@ def test_T_4_7_input_sensitivity(inst, data, theorem_report):
 def test_T_4_8a_transposition_rank_one(lay, data, theorem_report):
     """T-4.8a (eq. 27): ``Δ^τ = (F_q − F_p)(u_p − u_q)ᵀ`` (rank one), ``‖Δ^τ‖² = ‖F_p − F_q‖²‖u_p − u_q‖²``
     and ``‖u_p − u_q‖² ≤ min(2, 4ν)`` (relative 1e-10)."""
-    sens = checks.core("sensitivity")
     d = lay.basis.shape[0]
     p = data.draw(st.integers(0, d - 1))
     q = data.draw(st.integers(0, d - 1).filter(lambda x: x != p))

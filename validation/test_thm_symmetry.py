@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import checks
 import strategies as S
+from lmctheory import symmetry as sym
 
 
 @pytest.mark.theorem("T-S1")
@@ -16,7 +17,6 @@ import strategies as S
 def test_T_S1_permutation(blk, data, act, theorem_report):
     """T-S1: ``σ(Px) = Pσ(x)`` (relative 1e-12: torch's SIMD and scalar GELU paths differ by ~1e-13) and ``(W_1, b_1, W_2) → (PW_1, Pb_1, W_2Pᵀ)`` (``permute_hidden``)
     leaves the torch network function unchanged (relative 1e-12)."""
-    sym = checks.core("symmetry")
     W1, b1, W2, X = blk
     perm = data.draw(S.permutations(W1.shape[0], non_identity=False))
     e = checks.check_permutation_symmetry(sym.permute_hidden, W1, b1, W2, perm, X, act)
@@ -29,7 +29,6 @@ def test_T_S1_permutation(blk, data, act, theorem_report):
 def test_T_S2_split_relu_unit(blk, data, alpha, theorem_report):
     """T-S2: ``relu(x) = relu(αx) + relu((1−α)x)`` for ``α ∈ [0, 1]``; splitting a hidden unit
     (``split_relu_unit``) leaves the torch ReLU network unchanged (relative 1e-12)."""
-    sym = checks.core("symmetry")
     W1, b1, W2, X = blk
     unit = data.draw(st.integers(0, W1.shape[0] - 1))
     e = checks.check_split_symmetry(sym.split_relu_unit, W1, b1, W2, unit, alpha, X)
@@ -44,7 +43,6 @@ def test_T_S3_orthogonal_norms(D, seed, scale, theorem_report):
     ``torch.nn.LayerNorm(eps=0)`` and ``gain ⊙ RMSNorm(Mx) + bias`` with ``M = centering_matrix(D)``; with
     constant gain, ``bias ∝ 1`` and ``O1 = 1`` (``random_orthogonal(fix_ones=True)``) ``LN(Ox) = O·LN(x)``
     (relative 1e-10). ``random_orthogonal`` is orthogonal (1e-12)."""
-    sym = checks.core("symmetry")
     rng = np.random.default_rng(seed)
     X = scale * rng.standard_normal((20, D))
     O = np.asarray(sym.random_orthogonal(D, seed=seed))
@@ -69,7 +67,6 @@ def test_T_S4_attention_invertible(D, dk, dv, seed, cond, theorem_report):
     """T-S4: ``(XW_QA)(XW_KA^{−ᵀ})ᵀ = XW_QW_KᵀXᵀ`` and ``(XW_VB)(B^{−1}W_O) = XW_VW_O`` for invertible ``A, B`` of
     condition number up to ``1e3`` (``transform_attention``); scores and torch softmax attention output unchanged
     (relative 1e-9)."""
-    sym = checks.core("symmetry")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((7, D))
     WQ, WK = rng.standard_normal((D, dk)), rng.standard_normal((D, dk))
