@@ -237,7 +237,7 @@ def test_center_dominated_regime_is_tight():
 def test_t_c5_negative_bracket_counterexample():
     """Why min_reassignment_lower_bound returns −inf for a negative bracket: the raw formula fails.
 
-    Found by hypothesis: Δ_out(π) = −0.357 while (2δ_min²/μ)(1 − c) = −0.119 (η ≈ 1.97).
+    With S = I and ε = 0: Δ_out(π) = −0.240 while (2δ_min²/μ)(1 − 2η) = −0.030 (η = 1.2).
     """
     V = np.array([[-0.15066268], [0.07562288], [0.17967736], [-0.28668493]])
     mu, eps, dmin = 1.0, 0.0, min_center_gap(V)
