@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 __all__ = ["NAMESPACE", "VERSION", "STRONG", "WEAK", "load_dataset", "width_pair_job", "sweep_config", "sweep",
-           "summarize_ro", "summarize_lewc"]
+           "collect", "summarize_ro", "summarize_lewc"]
 
 NAMESPACE = "experiments_lewc_width"
 VERSION = 3
@@ -263,6 +263,11 @@ def sweep(ctx, cfg: dict) -> dict:
     job_seconds = float(sum(r.get("seconds", 0.0) for r in res))
     return {"config": cfg, "seconds": time.perf_counter() - t0, "job_seconds": job_seconds, "table": table,
             "raw": res}
+
+
+def collect(ctx, cfg: dict | None = None) -> dict:
+    """:func:`sweep` at ``cfg`` (default :func:`sweep_config` for ``ctx.quick``): figure 10's data."""
+    return sweep(ctx, sweep_config(ctx.quick) if cfg is None else cfg)
 
 
 def summarize_ro(table: dict) -> dict:
