@@ -21,7 +21,7 @@ import strategies as S
 def test_T_WA_constant_093(theorem_report):
     """T-WA: independent equal variances give ``(3/4 + 1/π)/√(1 + 1/π) = 0.93044…`` (relative 1e-14), also by
     quadrature (1e-3)."""
-    w = checks.core("width")
+    w = checks.core("lewc")
     want = (0.75 + 1 / math.pi) / math.sqrt(1 + 1 / math.pi)
     got = float(w.gaussian_weak_additivity_cosine(1.0, 1.0, 0.0))
     if abs(got - want) > 1e-14:
@@ -40,7 +40,7 @@ def test_T_WA_gaussian_limit_and_fluctuations(var_u, var_v, corr, seed, theorem_
     of 200 empirical cosines of dimension 64 / 256 / 1024 is within 6 SE + 2/dim of it, and the std shrinks
     like ``1/√dim``. The package's Monte Carlo (``weak_additivity_cosine_mc``) agrees within 6 SE + 2/dim and
     ``weak_additivity_cosine(u, v)`` equals the direct cosine (1e-12)."""
-    w = checks.core("width")
+    w = checks.core("lewc")
     z = checks.check_wa_limit(w.gaussian_weak_additivity_cosine, var_u, var_v, corr, [64, 256, 1024], 200, seed)
     lim = float(w.gaussian_weak_additivity_cosine(var_u, var_v, corr))
     est = w.weak_additivity_cosine_mc(256, n_vectors=400, var_u=var_u, var_v=var_v, corr=corr, seed=seed)
@@ -58,7 +58,8 @@ def test_T_WA_gaussian_limit_and_fluctuations(var_u, var_v, corr, seed, theorem_
 def _check_package_recursion(w, wa, wb, X, lam):
     """The package's ``lewc_error_recursion`` reports the same terms as the NumPy reference (1e-9) and no
     violation; its fully recursive bound dominates the measured error."""
-    res = w.lewc_error_recursion(wa, wb, X, lam)
+    # the reference puts λ on model a ([LEWC]); the package's path is θ(λ) = (1−λ)θ_a + λθ_b
+    res = w.lewc_error_recursion(wa, wb, X, 1.0 - lam)
     terms = checks.ref_lewc_terms(wa, wb, X, lam)
     L = len(wa)
     err = np.stack([np.linalg.norm(t["e"], axis=1) for t in terms])
@@ -90,7 +91,7 @@ def test_T_5_3_error_recursion_random(pair, lam, seed, theorem_report):
     ``e_1 = σ(p+q) − σ(p) − σ(q)``, ``‖e_ℓ‖ ≤ ‖σ(p+q)−σ(p)−σ(q)‖ + ‖c_ℓ‖ + ‖W_ℓ^λ‖₂‖e_{ℓ−1}‖`` for every input,
     ``e_L = c_L + W_L^λ e_{L−1}`` (relative 1e-9); ``lewc_error_recursion``, ``mlp_forward`` and ``merge_weights``
     match the NumPy reference."""
-    w = checks.core("width")
+    w = checks.core("lewc")
     wa, wb = pair
     X = np.random.default_rng(seed).standard_normal((64, wa[0].shape[1]))
     ref = checks.mlp_forward_np(wa, X)
@@ -98,8 +99,8 @@ def test_T_5_3_error_recursion_random(pair, lam, seed, theorem_report):
     if len(zs) != len(ref) or not all(np.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(zs, ref)):
         checks.fail("T-5.3", "mlp_forward differs from the NumPy reference forward pass [z_0, …, z_L]")
     merged = w.merge_weights(wa, wb, lam)
-    if not all(np.allclose(m, lam * a + (1 - lam) * b, rtol=1e-14, atol=1e-14) for m, a, b in zip(merged, wa, wb)):
-        checks.fail("T-5.3", "merge_weights ≠ λθ_a + (1−λ)θ_b")
+    if not all(np.allclose(m, (1 - lam) * a + lam * b, rtol=1e-14, atol=1e-14) for m, a, b in zip(merged, wa, wb)):
+        checks.fail("T-5.3", "merge_weights ≠ (1−λ)θ_a + λθ_b")
     r = checks.check_error_recursion(checks.ref_recursion_rhs, wa, wb, X, lam)
     rp = _check_package_recursion(w, wa, wb, X, lam)
     theorem_report.ratio("T-5.3", r, key="‖e_ℓ‖ / one-step bound (random)")
@@ -129,7 +130,7 @@ def _train_bias_free(seed, dims, X, y, steps):
 def test_T_5_3_error_recursion_trained(seed, width, depth, lam, theorem_report):
     """T-5.3 on two bias-free ReLU MLPs trained (80 Adam steps, cross-entropy, different seeds) on a 3-class
     Gaussian mixture: the same per-input inequalities and identities as on random networks."""
-    w = checks.core("width")
+    w = checks.core("lewc")
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((3, 6)) * 2
     y = rng.integers(0, 3, 200)
