@@ -139,19 +139,19 @@ def _naive(a, b, X, lam):
         return z
 
     za, zb = fwd(Wa), fwd(Wb)
-    zm = fwd([lam * u + (1 - lam) * v for u, v in zip(Wa, Wb)])
+    zm = fwd([(1 - lam) * u + lam * v for u, v in zip(Wa, Wb)])  # θ(λ) = (1−λ)θ_a + λθ_b
     ro = [float((zb[l] @ Wa[l].T).norm(dim=1).mean() / (za[l] @ Wa[l].T).norm(dim=1).mean()) for l in range(L)]
     lewc = []
     for ell in range(1, L + 1):
-        t = lam ** ell * za[ell] + (1 - lam) ** ell * zb[ell]
+        t = (1 - lam) ** ell * za[ell] + lam ** ell * zb[ell]
         lewc.append(float(torch.nn.functional.cosine_similarity(zm[ell], t, dim=1).mean()))
     wa = []
     for ell in range(1, L):
-        p = lam ** ell * za[ell - 1] @ Wa[ell - 1].T
-        q = (1 - lam) ** ell * zb[ell - 1] @ Wb[ell - 1].T
+        p = (1 - lam) ** ell * za[ell - 1] @ Wa[ell - 1].T
+        q = lam ** ell * zb[ell - 1] @ Wb[ell - 1].T
         wa.append(float(torch.nn.functional.cosine_similarity(torch.relu(p + q), torch.relu(p) + torch.relu(q),
                                                               dim=1).mean()))
-    err = np.stack([(zm[l] - lam ** l * za[l] - (1 - lam) ** l * zb[l]).norm(dim=1).numpy()
+    err = np.stack([(zm[l] - (1 - lam) ** l * za[l] - lam ** l * zb[l]).norm(dim=1).numpy()
                     for l in range(1, L + 1)], axis=1)
     return np.array(ro), np.array(lewc), np.array(wa), err
 
@@ -389,9 +389,10 @@ def test_sweep_dataset_options():
 
 def test_public_names_resolve_from_lmctheory_nn():
     import lmctheory.nn as lnn
-    from lmctheory.nn import calibration, width
+    from lmctheory.nn import biasfree, calibration, merging, width_alignment
 
     for name in lnn.__all__:
         assert getattr(lnn, name) is not None
-    assert lnn.make_width_mlp is width.make_width_mlp
+    assert lnn.make_width_mlp is biasfree.make_width_mlp
+    assert lnn.merge_models is merging.merge_models and lnn.cka_matrix is width_alignment.cka_matrix
     assert lnn.fit_temperature is calibration.fit_temperature

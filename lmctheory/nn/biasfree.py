@@ -22,7 +22,7 @@ from torch import nn
 
 from .._validation import check_choice, check_int, check_scalar, check_seed, check_weight_list
 from ._checks import check_module, check_X
-from .training import train
+from . import training  # module attribute lookup: training.train can be monkeypatched
 
 __all__ = [
     "WEIGHT_DECAY",
@@ -209,7 +209,7 @@ def train_width_model(
     check_width_model(model)
     if isinstance(weight_decay, str):
         weight_decay = WEIGHT_DECAY[check_choice(weight_decay, "weight_decay", tuple(WEIGHT_DECAY))]
-    return train(model, X, y, epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+    return training.train(model, X, y, epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
                  optimizer=optimizer, loss="ce", seed=seed, progress=progress)
 
 
