@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import MAX_ABS, check_array, check_int, check_lam, check_scalar, check_seed, check_weight_list, check_weight_list_pair
-from .chord import MonteCarloEstimate
+from .chord import MonteCarloEstimate, _arccos_kernel
 
 __all__ = [
     "weak_additivity_cosine",
@@ -62,12 +62,12 @@ def _cosine_rows(P, Q):
 
 
 def _relu_moment(va, vb, cab):
-    """``E[relu(A)relu(B)]`` from variances and covariance (eq. 198 of [NI]); 0 if a variance is 0."""
+    """``E[relu(A)relu(B)]`` from variances and covariance (eq. 198 of [NI]; the arc-cosine kernel of
+    :mod:`lmctheory.chord`); 0 if a variance is 0."""
     if va <= 0.0 or vb <= 0.0:
         return 0.0
     s = math.sqrt(va * vb)
-    c = min(1.0, max(-1.0, cab / s))
-    return s / (2.0 * math.pi) * (math.sqrt(max(1.0 - c * c, 0.0)) + (math.pi - math.acos(c)) * c)
+    return float(_arccos_kernel(s, min(1.0, max(-1.0, cab / s))))
 
 
 # ----- weak additivity ------------------------------------------------------------------------
