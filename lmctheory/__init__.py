@@ -12,14 +12,15 @@ Core modules (one per family of quantities; formulas and IDs refer to ``THEORY.m
 ``sensitivity``  output / input permutation sensitivities and their bounds (§4–5)
 ``bounds``       probability bounds: Gram concentration (T-4.4), center gaps (T-4.6), reindexing (T-4.8b)
 ``chord``        chord deviations and the LMC barrier bounds (§7)
-``width``        weak additivity, reciprocal orthogonality, LEWC (§9)
+``lewc``         weak additivity, reciprocal orthogonality, LEWC (§9)
 ``symmetry``     the symmetry hierarchy checks (§10)
 ``alignment``    activation / weight matching, Procrustes, linear CKA (§10)
 ``synthetic``    seeded generators of bases and asymmetric layers (Table 1)
 ``distributed``  all-pairs costs on a user's Dask or Ray cluster
 
 Support modules: ``cache`` (atomic on-disk result cache), ``sweep`` (cached job runner, local or
-on a cluster), ``kernels`` (Numba), ``nn`` (torch bridge), ``figures``, ``bench``.
+on a cluster), ``kernels`` (Numba), ``nn`` (torch bridge), ``experiments`` (the trained experiments shared by
+the figures and ``paper_checks``), ``figures``, ``bench``. Command lines share the exit codes of ``_cli``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _CORE_MODULES = (
     "sensitivity",
     "bounds",
     "chord",
-    "width",
+    "lewc",
     "symmetry",
     "alignment",
     "synthetic",

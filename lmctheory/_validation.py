@@ -53,6 +53,10 @@ __all__ = [
     "check_permutation",
     "check_choice",
     "check_seed",
+    "check_weight_list",
+    "check_weight_list_pair",
+    "check_fixed_basis",
+    "check_layer",
 ]
 
 
@@ -326,3 +330,39 @@ def check_weight_list_pair(weights_a, weights_b, names=("weights_a", "weights_b"
         if x.shape != y.shape:
             raise ValueError(f"{nb}[{ell}] must have the shape of {na}[{ell}] {x.shape}, got {y.shape}")
     return Wa, Wb
+
+
+# -- composite checkers: the argument tuples that several modules share ---------------------------
+
+def check_fixed_basis(fixed, basis, *, max_abs: float = MAX_ABS) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed centers ``F`` ``(n, d)`` and an orthonormal basis ``U`` ``(d, k)`` of the same ``d``.
+
+    Returns ``(F, U)`` as float64 arrays (:func:`check_array`, :func:`check_basis`).
+    """
+    U = check_basis(basis)
+    F = check_array(fixed, "fixed", ndim=2, max_abs=max_abs)
+    if F.shape[1] != U.shape[0]:
+        raise ValueError(
+            f"fixed must have shape (n, {U.shape[0]}) to match basis (d, k) = {U.shape}, got {F.shape}"
+        )
+    return F, U
+
+
+def check_layer(effective, fixed, diag, basis) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One asymmetric layer for the realization costs: ``effective``, ``fixed``, ``diag`` ``(n, d)`` and an
+    orthonormal ``basis`` ``(d, k)``.
+
+    Entries up to :data:`MAX_ABS_COSTS` (the layer feeds ``S_i = Uᵀdiag(d_i)²U`` and its inverse, in
+    :mod:`lmctheory.costs` and everything built on it). Returns ``(E, F, D, U)`` as float64 arrays.
+    """
+    U = check_basis(basis, "basis")
+    d = U.shape[0]
+    E = check_array(effective, "effective", ndim=2, max_abs=MAX_ABS_COSTS)
+    if E.shape[1] != d:
+        raise ValueError(f"effective must have shape (n, {d}) to match basis (d, k) = {U.shape}, got {E.shape}")
+    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS_COSTS)
+    D = check_array(diag, "diag", ndim=2, max_abs=MAX_ABS_COSTS)
+    for name, X in (("fixed", F), ("diag", D)):
+        if X.shape != E.shape:
+            raise ValueError(f"{name} must have the same shape as effective {E.shape}, got {X.shape}")
+    return E, F, D, U

@@ -122,7 +122,7 @@ def _sin_minus_theta_cos(t):
     return np.where(small, series, np.sin(t) - t * np.cos(t))
 
 
-def _check_pair(w0, w1, d=None):
+def _check_endpoint_weights(w0, w1, d=None):
     W0 = check_array(w0, "w0", ndim=2, max_abs=MAX_ABS)
     W1 = check_array(w1, "w1", ndim=2, max_abs=MAX_ABS)
     if W1.shape != W0.shape:
@@ -218,10 +218,15 @@ def relu_gaussian_moment(s_x, s_y, cos_theta):
     if np.any(np.abs(ct) > 1.0 + COS_CLIP_TOL):
         raise ValueError(f"cos_theta must lie in [-1, 1] (up to {COS_CLIP_TOL:g} of rounding), "
                          f"got values in [{ct.min()}, {ct.max()}]")
-    ct = np.clip(ct, -1.0, 1.0)
-    th = np.arccos(ct)
-    out = sx * sy / (2.0 * math.pi) * (np.sqrt(np.maximum(1.0 - ct * ct, 0.0)) + (math.pi - th) * ct)
+    out = _arccos_kernel(sx * sy, np.clip(ct, -1.0, 1.0))
     return float(out) if out.ndim == 0 else out
+
+
+def _arccos_kernel(sxy, c):
+    """``(s_X s_Y / 2π)(sin θ + (π − θ) cos θ)`` with ``sxy = s_X s_Y`` and ``c = cos θ ∈ [−1, 1]`` (already
+    validated): the one implementation of the ReLU Gaussian moment (:func:`relu_gaussian_moment`,
+    :func:`lmctheory.lewc.gaussian_weak_additivity_cosine`)."""
+    return sxy / (2.0 * math.pi) * (np.sqrt(np.maximum(1.0 - c * c, 0.0)) + (math.pi - np.arccos(c)) * c)
 
 
 def _chord_exact(s0, s1, theta, lam):
@@ -284,7 +289,7 @@ def gaussian_relu_chord_deviation(w0, w1, cov, lam):
     >>> print(lt.gaussian_relu_chord_deviation(w0, w0, cov, 0.5))
     [0.]
     """
-    W0, W1 = _check_pair(w0, w1)
+    W0, W1 = _check_endpoint_weights(w0, w1)
     S = check_psd(cov, "cov", dim=W0.shape[1])
     lams, scalar = _lam_grid(lam)
     s0, s1, theta = _sigma_geometry(W0, W1, S)
@@ -313,7 +318,7 @@ def chord_deviation(w0, w1, X, lam, activation: str = "relu"):
     -------
     ndarray, shape (n,) or (m, n)
     """
-    W0, W1 = _check_pair(w0, w1)
+    W0, W1 = _check_endpoint_weights(w0, w1)
     Xa = check_array(X, "X", ndim=2, max_abs=MAX_ABS)
     if Xa.shape[1] != W0.shape[1]:
         raise ValueError(f"X must have shape (N, {W0.shape[1]}) to match w0, got {Xa.shape}")
@@ -358,7 +363,7 @@ def chord_deviation_mc(
     """
     from .kernels.montecarlo import ACT_CODES, ZIG, chord_mc
 
-    W0, W1 = _check_pair(w0, w1)
+    W0, W1 = _check_endpoint_weights(w0, w1)
     S = check_psd(cov, "cov", dim=W0.shape[1])
     lams, scalar = _lam_grid(lam)
     n_samples = check_int(n_samples, "n_samples", low=2)
@@ -432,7 +437,7 @@ def relu_chord_bound(w0, w1, cov, lam, form: str = "exact"):
     >>> print(lt.relu_chord_bound(w0, w1, cov, 0.5, form="cubic"))
     [0.1028]
     """
-    W0, W1 = _check_pair(w0, w1)
+    W0, W1 = _check_endpoint_weights(w0, w1)
     S = check_psd(cov, "cov", dim=W0.shape[1])
     lams, scalar = _lam_grid(lam)
     form = check_choice(form, "form", ("exact", "cubic"))
@@ -459,7 +464,7 @@ def center_dominance(w0, w1, fixed, cov):
     ndarray, shape (n,)
         ``η_i ≥ 0``; ``+inf`` where ``‖f_i‖_Σ = 0`` and the trainable part is non-zero, ``0`` where both are zero.
     """
-    W0, W1 = _check_pair(w0, w1)
+    W0, W1 = _check_endpoint_weights(w0, w1)
     F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS)
     if F.shape != W0.shape:
         raise ValueError(f"fixed must have the shape of w0 {W0.shape} (n, d), got {F.shape}")
@@ -545,7 +550,7 @@ def smooth_chord_bound(w0, w1, cov, lam, beta):
     >>> print(lt.smooth_chord_bound(w0, w1, cov, 0.5, "gelu"))     # β = 2/√(2π)
     [0.1194]
     """
-    W0, W1 = _check_pair(w0, w1)
+    W0, W1 = _check_endpoint_weights(w0, w1)
     S = check_psd(cov, "cov", dim=W0.shape[1])
     lams, scalar = _lam_grid(lam)
     if isinstance(beta, str):

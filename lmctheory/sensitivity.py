@@ -24,8 +24,9 @@ import numpy as np
 from ._validation import (
     MAX_ABS,
     check_array,
-    check_basis,
+    check_fixed_basis,
     check_int,
+    check_layer,
     check_permutation,
     check_scalar,
 )
@@ -404,25 +405,6 @@ def min_reassignment_lower_bound(delta_min, mu, eps, eta) -> float:
     return (2.0 * dm * dm / mu) * bracket
 
 
-def _check_layer(effective, fixed, diag, basis):
-    U = check_basis(basis)
-    d = U.shape[0]
-    E = check_array(effective, "effective", ndim=2, max_abs=MAX_ABS)
-    if E.shape[1] != d:
-        raise ValueError(f"effective must have shape (n, {d}) to match basis {U.shape}, got {E.shape}")
-    F = check_array(fixed, "fixed", shape=E.shape, max_abs=MAX_ABS)
-    D = check_array(diag, "diag", shape=E.shape, max_abs=MAX_ABS)
-    return E, F, D, U
-
-
-def _check_fixed_basis(fixed, basis):
-    U = check_basis(basis)
-    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS)
-    if F.shape[1] != U.shape[0]:
-        raise ValueError(f"fixed must have shape (n, {U.shape[0]}) to match basis {U.shape}, got {F.shape}")
-    return F, U
-
-
 def input_center_differences(fixed, basis, perm):
     """Input-reindexing center differences ``Δ^ρ``, rows ``v_i^ρ − v_i = Uᵀ(P_ρᵀ − I) f_i``.
 
@@ -442,7 +424,7 @@ def input_center_differences(fixed, basis, perm):
     -------
     ndarray, shape (n, k)
     """
-    F, U = _check_fixed_basis(fixed, basis)
+    F, U = check_fixed_basis(fixed, basis)
     p = check_permutation(perm, U.shape[0])
     return (F[:, p] - F) @ U
 
@@ -474,7 +456,7 @@ def input_sensitivity(effective, fixed, diag, basis, perm) -> float:
     """
     from .costs import self_costs
 
-    E, F, D, U = _check_layer(effective, fixed, diag, basis)
+    E, F, D, U = check_layer(effective, fixed, diag, basis)
     p = check_permutation(perm, U.shape[0])
     c0 = self_costs(E, F, D, U)
     if not np.all(np.isfinite(c0)):
@@ -507,7 +489,7 @@ def input_sensitivity_approximation(effective, fixed, diag, basis, perm, mu, eps
         ``inner = ⟨Δ^ρ, R⟩``, ``residual_fro = ‖R‖_F``; ``n_moved`` counts rows with ``Δ^ρ_i ≠ 0``.
         ``diag`` enters only through the hypothesis (not checked here).
     """
-    E, F, D, U = _check_layer(effective, fixed, diag, basis)
+    E, F, D, U = check_layer(effective, fixed, diag, basis)
     p = check_permutation(perm, U.shape[0])
     mu, eps = _mu_eps(mu, eps)
     kappa = eps / ((1.0 - eps) * mu)
@@ -548,7 +530,7 @@ def coordinate_transposition_differences(fixed, basis, p, q):
     ndarray, shape (n, k)
         Zero if ``p == q``.
     """
-    F, U = _check_fixed_basis(fixed, basis)
+    F, U = check_fixed_basis(fixed, basis)
     p, q = _check_pq(U, p, q)
     return np.outer(F[:, q] - F[:, p], U[p] - U[q])
 
@@ -568,7 +550,7 @@ def coordinate_transposition_fro_sq(fixed, basis, p, q) -> float:
     -------
     float
     """
-    F, U = _check_fixed_basis(fixed, basis)
+    F, U = check_fixed_basis(fixed, basis)
     p, q = _check_pq(U, p, q)
     df = F[:, p] - F[:, q]
     du = U[p] - U[q]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import MAX_ABS, check_array, check_basis, check_int, check_scalar
+from ._validation import MAX_ABS, check_array, check_basis, check_fixed_basis, check_int, check_scalar
 
 __all__ = [
     "subspace_basis",
@@ -187,16 +187,6 @@ def tail_energy(X, r) -> float:
     return float(max(0.0, lam[r:].sum()))
 
 
-def _check_fixed_basis(fixed, basis):
-    U = check_basis(basis)
-    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS)
-    if F.shape[1] != U.shape[0]:
-        raise ValueError(
-            f"fixed must have shape (n, {U.shape[0]}) to match basis (d, k) = {U.shape}, got {F.shape}"
-        )
-    return F, U
-
-
 def projected_centers(fixed, basis):
     """Projected centers ``v_i = Uᵀ f_i`` ([NI] eq. (5); THEORY.md §1).
 
@@ -225,7 +215,7 @@ def projected_centers(fixed, basis):
     [[1. 2.]
      [0. 1.]]
     """
-    F, U = _check_fixed_basis(fixed, basis)
+    F, U = check_fixed_basis(fixed, basis)
     return F @ U
 
 

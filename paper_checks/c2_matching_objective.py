@@ -4,18 +4,16 @@ W-MLPs (C1's setup, digits) for a sweep of fixed weight scales ``σ_F ∈ {0, 0.
 each pair, layerwise activation matching on the training set gives per hidden layer the objective
 ``⟨P, C⟩_F / width`` (mean Pearson correlation of matched units) for the optimal permutation, the
 identity and random permutations (mean ± std of 100). Reported per σ_F: mean over pairs and
-layers. The training job is C1's :func:`~paper_checks.c1_unaligned_lmc.train_pair`, so σ_F = 0 and
-1 reuse C1's cached pairs.
+layers. The training job is :func:`lmctheory.experiments.mlp_pairs.train_pair`, so σ_F = 0 and
+1 reuse C1's cached pairs
+(:func:`lmctheory.experiments.mlp_pairs.collect_matching`).
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from paper_checks.c1_unaligned_lmc import NAMESPACE, pair_configs, train_pair
-from paper_checks.c1_unaligned_lmc import config as c1_config
+from lmctheory.experiments import mlp_pairs as _exp
 from paper_checks.common import ClaimResult, Context, fmt, jsonable, spearman
 
 ID = "C2"
@@ -30,45 +28,13 @@ MUCH_LESS = 0.5
 
 def config(quick: bool) -> dict:
     """Sweep configuration (tests monkeypatch this). Training sizes follow C1's config."""
-    return {**c1_config(quick), "sigma_fs": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0]}
+    return _exp.matching_config(quick)
 
 
 def collect(ctx: Context) -> dict:
-    """Per σ_F: objectives optimal / identity / random (mean, std over pairs·layers), their ratios,
-    and per-layer values (for the figure)."""
-    from lmctheory.sweep import run_jobs
-
-    cfg = config(ctx.quick)
-    t0 = time.perf_counter()
-    jobs, owner = [], []
-    for sf in cfg["sigma_fs"]:
-        for c in pair_configs(cfg, "wmlp", sf, ctx.seed):
-            jobs.append(c)
-            owner.append(sf)
-    res = run_jobs(train_pair, jobs, namespace=NAMESPACE, cache_root=ctx.cache_root, client=ctx.client,
-                   kind="json", desc="C2 σ_F sweep", progress=ctx.progress, max_workers=ctx.max_workers)
-    out = {"config": cfg, "sigma_f": [], "optimal_mean": [], "optimal_std": [], "identity_mean": [],
-           "identity_std": [], "random_mean": [], "random_std": [], "identity_over_optimal": [],
-           "random_over_optimal": [], "per_layer": {}, "endpoint_test_acc": []}
-    for sf in cfg["sigma_fs"]:
-        runs = [r for r, o in zip(res, owner) if o == sf]
-        opt = np.array([r["match_optimal"] for r in runs])     # (pairs, layers)
-        ide = np.array([r["match_identity"] for r in runs])
-        rnd = np.array([r["match_random_mean"] for r in runs])
-        rsd = np.array([r["match_random_std"] for r in runs])
-        out["sigma_f"].append(sf)
-        out["optimal_mean"].append(opt.mean())
-        out["optimal_std"].append(opt.std())
-        out["identity_mean"].append(ide.mean())
-        out["identity_std"].append(ide.std())
-        out["random_mean"].append(rnd.mean())
-        out["random_std"].append(float(np.sqrt(np.mean(rsd ** 2 + (rnd - rnd.mean()) ** 2))))
-        out["identity_over_optimal"].append(float(np.mean(ide / opt)))
-        out["random_over_optimal"].append(float(np.mean(rnd / opt)))
-        out["per_layer"][str(sf)] = {"optimal": opt.mean(0), "identity": ide.mean(0), "random": rnd.mean(0)}
-        out["endpoint_test_acc"].append(float(np.mean([a for r in runs for a in r["endpoint_test_acc"]])))
-    out["seconds"] = time.perf_counter() - t0
-    return jsonable(out)
+    """Per σ_F: objectives optimal / identity / random, their ratios and per-layer values
+    (:func:`lmctheory.experiments.mlp_pairs.collect_matching`)."""
+    return _exp.collect_matching(ctx, config(ctx.quick))
 
 
 def evaluate_condition(data: dict) -> tuple[bool | None, dict]:

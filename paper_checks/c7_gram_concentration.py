@@ -113,7 +113,7 @@ def support_job(cfg: dict) -> dict:
         recs.append(_layer_record("fixed_count", wa.export()[2], U, None, lab))
     else:
         from lmctheory.subspace import subspace_basis
-        from paper_checks.c1_unaligned_lmc import load_dataset
+        from lmctheory.experiments.mlp_pairs import load_dataset
 
         ds = load_dataset(cfg["dataset"], 0)
         model = make_mlp(ds.in_dim, cfg["hidden"], ds.n_classes, n_layers=cfg["n_layers"], kind=cfg["kind"],

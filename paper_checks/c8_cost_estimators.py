@@ -48,7 +48,7 @@ def estimate_job(cfg: dict) -> dict:
 
     from lmctheory.nn import make_mlp, train
     from lmctheory.nn.estimate import estimate_realization_costs, record_layer_inputs, ridge_realization_cost
-    from paper_checks.c1_unaligned_lmc import load_dataset
+    from lmctheory.experiments.mlp_pairs import load_dataset
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()

@@ -21,8 +21,9 @@ A claim lives in ``paper_checks/<letter><digit…>_<name>.py`` (e.g. ``c1_unalig
     Runs (or loads) the experiment; returns all measured data as a JSON-able dict (lists, floats,
     str, nested dicts; no arrays). Independent training jobs go through
     :func:`lmctheory.sweep.run_jobs` (per-config atomic disk cache, local pool or ``ctx.client``);
-    whole-claim results may additionally be cached with :func:`cached_collect`. The figures call
-    ``collect`` directly, so include the curves they plot.
+    whole-claim results may additionally be cached with :func:`cached_collect`. Experiments that a figure
+    also draws live in :mod:`lmctheory.experiments` (the library never imports this package); the claim's
+    ``collect`` calls them with ``config(ctx.quick)``.
 ``run(ctx: Context) -> ClaimResult``
     ``collect(ctx)``, then evaluates ``CONDITION`` on it; ``passed`` is ``None`` when the
     condition cannot be evaluated (e.g. too few points), never a silently chosen default.
@@ -40,14 +41,20 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
+
+from lmctheory.experiments import Context, cached_collect, experiment_cache, jsonable, mean_std, run_single_threaded
 
 __all__ = [
     "ClaimResult", "Context", "CLAIM_PATTERN", "discover", "load_claim", "run_claims", "format_table",
     "results_to_json", "jsonable", "cached_collect", "spearman", "mean_std", "is_increasing", "claim_cache",
+    "run_single_threaded",
 ]
+
+#: a claim's cache (the library's :func:`lmctheory.experiments.experiment_cache`)
+claim_cache = experiment_cache
 
 CLAIM_PATTERN = re.compile(r"^([a-z]\d+)_\w+\.py$", re.IGNORECASE)
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -86,72 +93,6 @@ class ClaimResult:
 
     def to_dict(self) -> dict:
         return jsonable(asdict(self))
-
-
-@dataclass
-class Context:
-    """Run context handed to every claim's ``collect``/``run``.
-
-    Attributes
-    ----------
-    quick : bool
-        Quick mode (the whole suite in about 10 minutes on 2 cores) vs full mode (about an hour).
-    cache_root : Path or None
-        Root of the :class:`lmctheory.cache.DiskCache` (None: the default user cache dir).
-    client : None, dask.distributed.Client or the ray module
-        Passed to :func:`lmctheory.sweep.run_jobs`.
-    progress : bool
-        Show tqdm progress bars.
-    seed : int
-        Base seed of the whole run.
-    max_workers : int or None
-        Local process-pool size for :func:`lmctheory.sweep.run_jobs` (``None``: one per core;
-        ``1``: in-process, used by the tests). Pass ``max_workers=ctx.max_workers`` to ``run_jobs``.
-    """
-
-    quick: bool = True
-    cache_root: Path | None = None
-    client: Any = None
-    progress: bool = True
-    seed: int = 0
-    max_workers: int | None = None
-
-    def __post_init__(self):
-        if self.cache_root is not None:
-            self.cache_root = Path(self.cache_root).expanduser()
-
-
-def jsonable(obj):
-    """Recursively convert NumPy scalars/arrays, tuples and Paths to JSON types (NaN/inf kept as floats)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def claim_cache(namespace: str, ctx: Context):
-    """The :class:`~lmctheory.cache.DiskCache` of a claim under ``ctx.cache_root``."""
-    from lmctheory.cache import DiskCache
-
-    return DiskCache(namespace=namespace, root=ctx.cache_root)
-
-
-def cached_collect(namespace: str, key: dict, ctx: Context, compute: Callable[[], dict]) -> dict:
-    """Whole-claim JSON cache: return the stored document for ``key`` (+ ``ctx.seed``) or compute,
-    store atomically and return it. Corrupt or stale entries are recomputed (DiskCache)."""
-    return claim_cache(namespace, ctx).get_or_compute_json({**key, "seed": ctx.seed},
-                                                          lambda: jsonable(compute()))
 
 
 def discover(root: Path | None = None) -> dict[str, str]:
@@ -253,17 +194,6 @@ def results_to_json(results: list[ClaimResult], path: str | Path, **meta) -> Pat
 
 # -- small statistics helpers shared by the claims ------------------------------------------------
 
-def run_single_threaded(fn: Callable[[dict], dict], cfg: dict) -> dict:
-    """Run one sweep job with one torch thread and one BLAS thread, whatever pool runs it (so parallel
-    jobs on a 2-core machine do not oversubscribe)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        return fn(cfg)
-
-
 def spearman(x, y) -> float:
     """Spearman rank correlation (NaN when fewer than 3 points or a constant input)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -274,15 +204,6 @@ def spearman(x, y) -> float:
     from scipy.stats import spearmanr
 
     return float(spearmanr(x, y).statistic)
-
-
-def mean_std(values) -> tuple[float, float]:
-    """Mean and (population) standard deviation of a list, ignoring NaN; ``(nan, nan)`` if empty."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan"), float("nan")
-    return float(v.mean()), float(v.std())
 
 
 def is_increasing(values, *, strict: bool = False) -> bool:

@@ -7,12 +7,12 @@ Claim ([LEWC] Def. 5.1, §5; THEORY.md §9 T-WA)
     weight decay (1e-4) lowers it in the deeper layers.
 
 Setup
-    Gaussian part: :func:`lmctheory.width.weak_additivity_cosine_mc` at ``dim = 10⁴`` (full: ``10⁵``),
+    Gaussian part: :func:`lmctheory.lewc.weak_additivity_cosine_mc` at ``dim = 10⁴`` (full: ``10⁵``),
     ``var_u = var_v = 1``, ``ρ = 0``, the Monte Carlo mean ± standard error over ``n_vectors`` pairs, beside
-    the exact limit :func:`lmctheory.width.gaussian_weak_additivity_cosine`.
-    Trained part: the shared L1 sweep (:func:`paper_checks.l1_width_merging.sweep`); per hidden layer the mean
-    over test inputs of ``WA(p_ℓ, q_ℓ)`` with the actual preactivations ``p_ℓ = λ^ℓ W_ℓ^a z_{ℓ−1}^a``,
-    ``q_ℓ = (1−λ)^ℓ W_ℓ^b z_{ℓ−1}^b`` at ``λ = 1/2`` (:func:`lmctheory.nn.width.layer_measurements`), per width
+    the exact limit :func:`lmctheory.lewc.gaussian_weak_additivity_cosine`.
+    Trained part: the shared L1 sweep (:func:`lmctheory.experiments.lewc_width.sweep`); per hidden layer the mean
+    over test inputs of ``WA(p_ℓ, q_ℓ)`` with the actual preactivations ``p_ℓ = (1−λ)^ℓ W_ℓ^a z_{ℓ−1}^a``,
+    ``q_ℓ = λ^ℓ W_ℓ^b z_{ℓ−1}^b`` at ``λ = 1/2`` (:func:`lmctheory.nn.merging.layer_measurements`), per width
     and weight decay — reported, not part of the pass condition (EXPERIMENTS.md L2).
 
 Pass condition (fixed up front from EXPERIMENTS.md L2)
@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from paper_checks import l1_width_merging as _l1
+from lmctheory.experiments import lewc_width as _exp
 
 ID = "L2"
 TITLE = "Weak additivity of ReLU: ≈ 0.93 for Gaussian vectors, high in trained wide nets"
@@ -40,7 +40,7 @@ NAMESPACE = "paper_checks_l2"
 
 
 def config(quick: bool) -> dict:
-    sweep = _l1.sweep_config(quick)
+    sweep = _exp.sweep_config(quick)
     if quick:
         return dict(sweep=sweep, dim=10_000, n_vectors=200, mc_seed=0)
     return dict(sweep=sweep, dim=100_000, n_vectors=400, mc_seed=0)
@@ -60,7 +60,7 @@ def _mc_summary(res, n_vectors: int) -> tuple[float, float]:
 
 
 def gaussian_part(cfg: dict) -> dict:
-    from lmctheory.width import gaussian_weak_additivity_cosine, weak_additivity_cosine_mc
+    from lmctheory.lewc import gaussian_weak_additivity_cosine, weak_additivity_cosine_mc
 
     t0 = time.perf_counter()
     res = weak_additivity_cosine_mc(cfg["dim"], cfg["n_vectors"], 1.0, 1.0, 0.0, seed=cfg["mc_seed"])
@@ -76,7 +76,7 @@ def collect(ctx) -> dict:
     cfg = config(ctx.quick)
     g = cached_collect(NAMESPACE, {"gaussian": {k: v for k, v in cfg.items() if k != "sweep"}, "version": 1}, ctx,
                        lambda: gaussian_part(cfg))
-    sw = _l1.sweep(ctx, cfg["sweep"])
+    sw = _exp.sweep(ctx, cfg["sweep"])
     trained = {wd: {k: t[k] for k in ("multiplier", "width", "wa_cosine", "wa_cosine_std")}
                for wd, t in sw["table"].items()}
     return {"config": cfg, "gaussian": g, "trained": trained, "seconds": sw["seconds"]}
@@ -91,7 +91,7 @@ def evaluate(data: dict) -> tuple[bool | None, dict]:
     # informational: deeper layers lower with weak decay at the widest width
     tr = data["trained"]
     info = {}
-    s, w = str(float(_l1.STRONG)), str(float(_l1.WEAK))
+    s, w = str(float(_exp.STRONG)), str(float(_exp.WEAK))
     if s in tr and w in tr:
         info = dict(strong_widest=tr[s]["wa_cosine"][-1], weak_widest=tr[w]["wa_cosine"][-1])
     return ok, dict(deviation=dev, **info)

@@ -5,9 +5,9 @@ Claim ([LEWC] Def. 5.2, Fig. 7; THEORY.md §9)
     smaller with strong weight decay (low-rank weights leave a large null space).
 
 Setup
-    The shared L1 sweep (:func:`paper_checks.l1_width_merging.sweep`: digits, bias-free ReLU MLPs with 3 hidden
+    The shared L1 sweep (:func:`lmctheory.experiments.lewc_width.sweep`: digits, bias-free ReLU MLPs with 3 hidden
     layers, widths ``32·m``, SGD with wd 3e-3 and 1e-4); ``RO_ℓ`` on the test inputs by
-    :func:`lmctheory.nn.width.layer_measurements` (via :func:`lmctheory.width.reciprocal_orthogonality`).
+    :func:`lmctheory.nn.merging.layer_measurements` (via :func:`lmctheory.lewc.reciprocal_orthogonality`).
     The summary ratio of a pair is the mean over layers ``ℓ = 2…L`` and both directions (``RO_1 = 1``
     identically: both models see the same input ``x``), averaged over pairs.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paper_checks import l1_width_merging as _l1
+from lmctheory.experiments import lewc_width as _exp
 
 ID = "L3"
 TITLE = "Reciprocal orthogonality decreases with width and with stronger weight decay"
@@ -36,29 +36,19 @@ RHO_MAX = -0.8
 
 
 def config(quick: bool) -> dict:
-    return _l1.sweep_config(quick)
+    return _exp.sweep_config(quick)
 
-
-def summarize(table: dict) -> dict:
-    """Per weight decay: the layer-averaged RO (ℓ ≥ 2) per width."""
-    out = {}
-    for wd, t in table.items():
-        ro = np.asarray(t["ro"], float)  # (widths, L)
-        out[wd] = dict(width=t["width"], multiplier=t["multiplier"], ro_mean=ro[:, 1:].mean(axis=1).tolist(),
-                       ro_per_layer=t["ro"], ro_ab=t["ro_ab"], ro_ba=t["ro_ba"], ro_std=t["ro_std"],
-                       effective_rank=t["effective_rank"])
-    return out
 
 
 def collect(ctx) -> dict:
-    sw = _l1.sweep(ctx, config(ctx.quick))
-    return {"config": sw["config"], "seconds": sw["seconds"], "ro": summarize(sw["table"])}
+    sw = _exp.sweep(ctx, config(ctx.quick))
+    return {"config": sw["config"], "seconds": sw["seconds"], "ro": _exp.summarize_ro(sw["table"])}
 
 
 def evaluate(data: dict) -> tuple[bool | None, dict]:
     from paper_checks.common import spearman
 
-    s, w = str(float(_l1.STRONG)), str(float(_l1.WEAK))
+    s, w = str(float(_exp.STRONG)), str(float(_exp.WEAK))
     if s not in data["ro"]:
         return None, {"reason": "wd 3e-3 not in the sweep"}
     st = data["ro"][s]

@@ -1,12 +1,12 @@
 """L4 — LEWC: merged layer outputs are exponentially weighted sums of the endpoints' ([LEWC] §5).
 
 Claim ([LEWC] Def. LEWC, Thm. 5.3, Fig. 5–6; THEORY.md §9)
-    For wide, strongly decayed nets, ``z_ℓ(θ_λ) ≈ λ^ℓ z_ℓ(θ_a) + (1−λ)^ℓ z_ℓ(θ_b)`` at every layer (cosine near 1);
+    For wide, strongly decayed nets, ``z_ℓ(θ_λ) ≈ (1−λ)^ℓ z_ℓ(θ_a) + λ^ℓ z_ℓ(θ_b)`` (``θ_λ = (1−λ)θ_a + λθ_b``) at every layer (cosine near 1);
     with weak weight decay (1e-4) the cosine drops.
 
 Setup
-    The shared L1 sweep (:func:`paper_checks.l1_width_merging.sweep`); the LEWC cosine per layer at ``λ = 1/2`` on
-    the test inputs by :func:`lmctheory.nn.width.layer_measurements` (via :func:`lmctheory.width.lewc_cosine`),
+    The shared L1 sweep (:func:`lmctheory.experiments.lewc_width.sweep`); the LEWC cosine per layer at ``λ = 1/2`` on
+    the test inputs by :func:`lmctheory.nn.merging.layer_measurements` (via :func:`lmctheory.lewc.lewc_cosine`),
     averaged over pairs. Reported for every layer (the logits included); judged at the last hidden layer
     ``ℓ = L − 1 = 3``.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paper_checks import l1_width_merging as _l1
+from lmctheory.experiments import lewc_width as _exp
 
 ID = "L4"
 TITLE = "LEWC: merged layers ≈ λ^ℓ z_a + (1−λ)^ℓ z_b for wide, strongly decayed nets"
@@ -35,29 +35,19 @@ RHO_MIN = 0.8
 
 
 def config(quick: bool) -> dict:
-    return _l1.sweep_config(quick)
+    return _exp.sweep_config(quick)
 
-
-def summarize(table: dict) -> dict:
-    out = {}
-    for wd, t in table.items():
-        lc = np.asarray(t["lewc_cosine"], float)  # (widths, L)
-        L = lc.shape[1]
-        out[wd] = dict(width=t["width"], multiplier=t["multiplier"], lewc_cosine=t["lewc_cosine"],
-                       lewc_cosine_std=t["lewc_cosine_std"], last_hidden=lc[:, L - 2].tolist(),
-                       logits=lc[:, L - 1].tolist(), merged_acc=t["merged_acc"], endpoint_acc=t["endpoint_acc"])
-    return out
 
 
 def collect(ctx) -> dict:
-    sw = _l1.sweep(ctx, config(ctx.quick))
-    return {"config": sw["config"], "seconds": sw["seconds"], "lewc": summarize(sw["table"])}
+    sw = _exp.sweep(ctx, config(ctx.quick))
+    return {"config": sw["config"], "seconds": sw["seconds"], "lewc": _exp.summarize_lewc(sw["table"])}
 
 
 def evaluate(data: dict) -> tuple[bool | None, dict]:
     from paper_checks.common import spearman
 
-    s, w = str(float(_l1.STRONG)), str(float(_l1.WEAK))
+    s, w = str(float(_exp.STRONG)), str(float(_exp.WEAK))
     if s not in data["lewc"]:
         return None, {"reason": "wd 3e-3 not in the sweep"}
     st = data["lewc"][s]

@@ -1,14 +1,14 @@
 """L5 — the T-5.3 error recursion bounds the measured LEWC error on every net and input ([LEWC] Thm. 5.3).
 
 Claim (THEORY.md §9 T-5.3, explicit form of [LEWC] Thm. 5.3)
-    Per input, ``e_ℓ = z_ℓ(θ_λ) − λ^ℓ z_ℓ^a − (1−λ)^ℓ z_ℓ^b`` satisfies
+    Per input, ``e_ℓ = z_ℓ(θ_λ) − (1−λ)^ℓ z_ℓ^a − λ^ℓ z_ℓ^b`` (``θ_λ = (1−λ)θ_a + λθ_b``) satisfies
     ``‖e_ℓ‖ ≤ ‖σ(p+q) − σ(p) − σ(q)‖ + ‖c_ℓ‖ + ‖W_ℓ^λ‖₂ ‖e_{ℓ−1}‖`` (``ℓ = 1`` exact, logits exact recursion): weak
     additivity and reciprocal orthogonality at every layer imply LEWC. It holds for every input and network.
 
 Setup
     (a) Every trained pair of the shared L1 sweep (all widths, both weight decays, all pairs), all test inputs,
-        ``λ ∈ {1/4, 1/2, 3/4}`` (:func:`lmctheory.nn.width.layer_measurements` →
-        :func:`lmctheory.width.lewc_error_recursion`, its floating-point tolerance).
+        ``λ ∈ {1/4, 1/2, 3/4}`` (:func:`lmctheory.nn.merging.layer_measurements` →
+        :func:`lmctheory.lewc.lewc_error_recursion`, its floating-point tolerance).
     (b) Random He-initialized bias-free ReLU MLPs (3 hidden layers, widths 32/128/512, several seeds) on the
         same inputs at ``λ ∈ {0.1, 0.3, 0.5, 0.7, 0.9}``.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 
-from paper_checks import l1_width_merging as _l1
+from lmctheory.experiments import lewc_width as _exp
 
 ID = "L5"
 TITLE = "T-5.3's recursion bounds the measured LEWC error on every net and input"
@@ -32,17 +32,19 @@ NAMESPACE = "paper_checks_l5"
 
 
 def config(quick: bool) -> dict:
-    sweep = _l1.sweep_config(quick)
+    sweep = _exp.sweep_config(quick)
     rnd = dict(widths=[32, 128, 512], n_seeds=2 if quick else 5, lams=[0.1, 0.3, 0.5, 0.7, 0.9], n_inputs=450)
     return dict(sweep=sweep, random=rnd)
 
 
 def random_part(cfg: dict, data_cfg: dict) -> dict:
     """T-5.3 on random pairs (the digits test inputs)."""
-    from lmctheory.nn.width import _dataset, layer_measurements, make_width_mlp
+    from lmctheory.experiments.lewc_width import load_dataset
+    from lmctheory.nn.biasfree import make_width_mlp
+    from lmctheory.nn.merging import layer_measurements
 
     t0 = time.perf_counter()
-    ds = _dataset(data_cfg)
+    ds = load_dataset(data_cfg)
     X = ds.X_test[: cfg["n_inputs"]]
     rows = []
     for w in cfg["widths"]:
@@ -64,7 +66,7 @@ def collect(ctx) -> dict:
     from paper_checks.common import cached_collect
 
     cfg = config(ctx.quick)
-    sw = _l1.sweep(ctx, cfg["sweep"])
+    sw = _exp.sweep(ctx, cfg["sweep"])
     rnd = cached_collect(NAMESPACE, {"random": cfg["random"], "data": cfg["sweep"]["dataset"], "version": 2}, ctx,
                          lambda: random_part(cfg["random"], cfg["sweep"]))
     trained = {wd: dict(width=t["width"], violations=t["recursion_violations"], entries=t["recursion_entries"],

@@ -18,7 +18,8 @@ from lmctheory.nn.calibration import (
     softmax_nll,
 )
 from lmctheory.nn.training import evaluate
-from lmctheory.nn.width import make_width_mlp, merge_models, recompute_batchnorm
+from lmctheory.nn.biasfree import make_width_mlp, recompute_batchnorm
+from lmctheory.nn.merging import merge_models
 
 torch.set_num_threads(1)
 
@@ -121,16 +122,16 @@ def test_calibrated_barriers_endpoints_ensembles_and_invariants():
     Xc, yc, Xe, ye = calibration_split(X, y, 0.25, seed=0)
     r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0.0, 0.25, 1.0])
     np.testing.assert_allclose(r.lams, [0.0, 0.25, 0.5, 1.0])  # ½ added
-    # λ weights model a: λ = 1 is model a, λ = 0 is model b
+    # θ(λ) = (1−λ)θ_a + λθ_b: λ = 0 is model a, λ = 1 is model b
     la, aa = evaluate(a, Xe, ye)
     lb, ab = evaluate(b, Xe, ye)
-    assert r.loss[-1] == pytest.approx(la, rel=1e-5) and r.acc[-1] == pytest.approx(aa)
-    assert r.loss[0] == pytest.approx(lb, rel=1e-5) and r.acc[0] == pytest.approx(ab)
+    assert r.loss[0] == pytest.approx(la, rel=1e-5) and r.acc[0] == pytest.approx(aa)
+    assert r.loss[-1] == pytest.approx(lb, rel=1e-5) and r.acc[-1] == pytest.approx(ab)
     # calibration never worsens the NLL on the calibration split, and τ > 0 keeps the accuracy
     assert np.all(r.nll_cal_calibrated <= r.nll_cal + 1e-12)
     # the endpoint ensembles coincide with the models at λ ∈ {0, 1}
-    assert r.ensemble_logit_loss[-1] == pytest.approx(la, rel=1e-5)
-    assert r.ensemble_prob_loss[0] == pytest.approx(lb, rel=1e-5)
+    assert r.ensemble_logit_loss[0] == pytest.approx(la, rel=1e-5)
+    assert r.ensemble_prob_loss[-1] == pytest.approx(lb, rel=1e-5)
     # barriers follow their definitions on the grid
     chord = (1 - r.lams) * r.loss[0] + r.lams * r.loss[-1]
     assert r.barrier_lin == pytest.approx(np.max(r.loss - chord))
@@ -152,7 +153,7 @@ def test_scaled_down_logits_are_undone_by_calibration():
     X, y = _data(400, seed=1)
     Xc, yc, Xe, ye = calibration_split(X, y, 0.5, seed=0)
     r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0.0, 1.0])
-    assert r.taus[0] == pytest.approx(8 * r.taus[-1], rel=1e-3)
+    assert r.taus[-1] == pytest.approx(8 * r.taus[0], rel=1e-3)  # λ = 1 is the scaled-down b
     assert r.loss_calibrated[0] == pytest.approx(r.loss_calibrated[-1], rel=1e-4)
     assert r.acc[0] == r.acc[-1]
 
@@ -176,7 +177,7 @@ def test_batchnorm_models_need_and_use_bn_data():
         calibrated_barriers(a, b, Xc, yc, Xe, ye)
     r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0, 1], bn_data=X)
     # endpoints re-estimated on the same data they were estimated on: unchanged models
-    assert r.loss[-1] == pytest.approx(evaluate(a, Xe, ye)[0], rel=1e-4)
+    assert r.loss[0] == pytest.approx(evaluate(a, Xe, ye)[0], rel=1e-4)  # λ = 0 is model a
     assert np.all(np.isfinite(r.loss_calibrated))
 
 

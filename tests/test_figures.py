@@ -8,9 +8,7 @@ been written yet is skipped (not passed) with the reason.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
-import types
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ import pytest
 from PIL import Image
 
 import lmctheory.figures as figures
-from lmctheory.figures import FigureContext, FigureOutput, FigureSpec, FigureUnavailable, render_figure
+from lmctheory.figures import FigureContext, FigureOutput, FigureSpec, render_figure
 from lmctheory.figures import __main__ as cli
 from lmctheory.figures import _core, _trained
 from lmctheory.figures.style import expected_pixel_size, new_figure, write_csv
@@ -58,14 +56,6 @@ def check_outputs(res, size: str, columns: set[str]) -> list[dict]:
     assert columns <= set(header), f"missing columns {columns - set(header)}"
     assert len(rows) >= 3
     return rows
-
-
-def _core_missing(spec: FigureSpec) -> str | None:
-    for need in spec.needs:
-        mod = need.partition(":")[0]
-        if importlib.util.find_spec(mod) is None:
-            return mod
-    return None
 
 
 # ----- framework ------------------------------------------------------------------------------
@@ -114,18 +104,6 @@ def test_write_csv_round_trips_numbers_and_labels(tmp_path):
     assert [r["b"] for r in rows] == ["x", "y", "z"] and rows[2]["c"] == "2"
 
 
-def test_require_reports_missing_module_without_traceback():
-    with pytest.raises(FigureUnavailable, match="cannot be produced yet: lmctheory.no_such_module missing"):
-        _core.require("lmctheory.no_such_module")
-    with pytest.raises(FigureUnavailable, match="has no no_such_function"):
-        _core.require("lmctheory.synthetic", "no_such_function")
-
-
-def test_paper_check_missing_claim_is_unavailable():
-    with pytest.raises(FigureUnavailable, match="paper_checks.zz9 missing"):
-        _core.paper_check("zz9")
-
-
 def _toy_spec(func, name="fig99_toy"):
     return FigureSpec(99, name, "toy", "analytic", func)
 
@@ -156,31 +134,18 @@ def test_blank_png_is_detected(tmp_path):
         check_outputs(res, "single", {"x"})
 
 
-def test_render_unavailable_returns_status(tmp_path):
-    def needs_missing(ctx):
-        raise FigureUnavailable("cannot be produced yet: paper_checks.c9 missing")
-
-    res = render_figure(_toy_spec(needs_missing), tmp_path, QUICK)
-    assert res.status == "unavailable" and "c9 missing" in res.message
-    assert not list(tmp_path.iterdir())
-
-
 # ----- CLI ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def toy_registry(monkeypatch):
-    """Replace the registry by three toy figures: one ok, one unavailable, one failing."""
+    """Replace the registry by two toy figures: one ok, one failing."""
 
     def fails(ctx):
         raise RuntimeError("boom")
 
-    def unavailable(ctx):
-        raise FigureUnavailable("cannot be produced yet: paper_checks.c9 missing")
-
     specs = {
         "fig91_ok": FigureSpec(91, "fig91_ok", "ok", "analytic", _toy_figure),
-        "fig92_unavailable": FigureSpec(92, "fig92_unavailable", "un", "trained", unavailable),
         "fig93_fails": FigureSpec(93, "fig93_fails", "bad", "analytic", fails),
     }
     monkeypatch.setattr(_core, "FIGURES", specs)
@@ -194,10 +159,8 @@ def test_cli_exit_codes(toy_registry, tmp_path, capsys):
     args = ["--out", str(tmp_path), "--no-progress", "--quick"]
     assert cli.main(args + ["--only", "91"]) == cli.EXIT_OK
     assert (tmp_path / "fig91_ok.png").exists()
-    assert cli.main(args + ["--only", "91", "92"]) == cli.EXIT_UNAVAILABLE
-    assert cli.main(args) == cli.EXIT_ERROR
+    assert cli.main(args) == cli.EXIT_ERROR == 1
     out = capsys.readouterr()
-    assert "paper_checks.c9 missing" in out.out
     assert "RuntimeError: boom" in out.err and "Traceback" not in out.err
     assert cli.main(args + ["--only", "nonexistent_figure"]) == cli.EXIT_USAGE
 
@@ -220,9 +183,6 @@ def test_cli_quick_and_full_are_exclusive():
 @pytest.mark.parametrize("name", sorted(ANALYTIC))
 def test_analytic_figure_renders_quick(name, tmp_path):
     spec = figures.get_spec(name)
-    missing = _core_missing(spec)
-    if missing:
-        pytest.skip(f"{missing} not written yet")
     size, cols = ANALYTIC[name]
     res = render_figure(spec, tmp_path, QUICK)
     rows = check_outputs(res, size, cols)
@@ -358,6 +318,8 @@ def _fake_lewc_table(rng):
                  wa_cosine=(0.93 + 0.01 * rng.random((3, 3))).tolist(),
                  ro=(np.c_[np.ones(3), 0.5 * rng.random((3, 3))]).tolist(),
                  lewc_cosine=(0.9 + 0.1 * rng.random((3, 4))).tolist())
+        t.update(ro_std=t["ro"], ro_ab=t["ro"], ro_ba=t["ro"], lewc_cosine_std=t["lewc_cosine"],
+                 effective_rank=[[5.0] * 4] * 3)
         table[str(wd)] = t
     return table
 
@@ -368,74 +330,51 @@ def _fake_l1(rng):
     return dict(config=cfg, seconds=1.0, table=_fake_lewc_table(rng))
 
 
-def _fake_l3(rng):
-    t = _fake_lewc_table(rng)
-    return dict(config={}, seconds=1.0, ro={wd: dict(width=v["width"], ro_per_layer=v["ro"]) for wd, v in t.items()})
+FAKE = {"mask_coherence.collect": _fake_c4, "wmlp_swap_costs.collect": _fake_c3,
+        "mlp_pairs.collect_interpolation": _fake_c1, "mlp_pairs.collect_matching": _fake_c2,
+        "lewc_width.collect": _fake_l1}
 
-
-def _fake_l4(rng):
-    t = _fake_lewc_table(rng)
-    return dict(config={}, seconds=1.0,
-                lewc={wd: dict(width=v["width"], lewc_cosine=v["lewc_cosine"]) for wd, v in t.items()})
-
-
-FAKE = {"c4": _fake_c4, "c3": _fake_c3, "c1": _fake_c1, "c2": _fake_c2, "l1": _fake_l1, "l3": _fake_l3,
-        "l4": _fake_l4}
-
-#: name -> (claims, size, CSV columns)
+#: name -> (experiments, size, CSV columns)
 TRAINED = {
-    "fig10_lewc_width": (("l1", "l3", "l4"), "xgrid", {"panel", "weight_decay", "width", "layer", "lam", "value"}),
-    "fig08_matching_objective": (("c2",), "wide", {"kind", "sigma_f", "layer", "value", "std"}),
-    "fig09_interpolation": (("c1",), "grid", {"alignment", "variant", "sigma_f", "lam", "metric", "mean", "std"}),
-    "fig06_swap_costs": (("c3",), "grid", {"kind", "sigma_f", "k", "layer", "i", "j", "value", "normalized"}),
-    "fig07_coherence_barrier": (("c4",), "wide", {"kind", "embedding", "m", "nu", "lam", "value"}),
+    "fig10_lewc_width": (("lewc_width.collect",), "xgrid", {"panel", "weight_decay", "width", "layer", "lam", "value"}),
+    "fig08_matching_objective": (("mlp_pairs.collect_matching",), "wide", {"kind", "sigma_f", "layer", "value", "std"}),
+    "fig09_interpolation": (("mlp_pairs.collect_interpolation",), "grid",
+                            {"alignment", "variant", "sigma_f", "lam", "metric", "mean", "std"}),
+    "fig06_swap_costs": (("wmlp_swap_costs.collect",), "grid", {"kind", "sigma_f", "k", "layer", "i", "j", "value",
+                                                                "normalized"}),
+    "fig07_coherence_barrier": (("mask_coherence.collect",), "wide", {"kind", "embedding", "m", "nu", "lam", "value"}),
 }
 
 
 @pytest.fixture
 def fake_collect(monkeypatch):
-    """Serve fake ``collect`` data for the claims in FAKE; record which claims were asked for."""
+    """Serve fake ``collect`` data for the experiments in FAKE; record which experiments were asked for."""
     asked = []
 
-    def fake_paper_check(claim):
-        asked.append(claim)
-        if claim not in FAKE:
-            raise FigureUnavailable(f"cannot be produced yet: paper_checks.{claim} missing")
-        return types.SimpleNamespace(collect=lambda pctx, c=claim: FAKE[c](np.random.default_rng(0)))
+    def fake_experiment(key):
+        asked.append(key)
+        return lambda ectx, k=key: FAKE[k](np.random.default_rng(0))
 
-    monkeypatch.setattr(_trained, "paper_check", fake_paper_check)
-    monkeypatch.setattr(FigureContext, "paper_context", lambda self: types.SimpleNamespace(quick=True))
+    monkeypatch.setattr(_trained, "experiment", fake_experiment)
     return asked
 
 
 @pytest.mark.parametrize("name", sorted(TRAINED))
 def test_trained_figure_renders_from_collect_data(name, tmp_path, fake_collect):
-    claims, size, cols = TRAINED[name]
+    keys, size, cols = TRAINED[name]
     res = render_figure(figures.get_spec(name), tmp_path, QUICK)
     check_outputs(res, size, cols)
-    assert set(fake_collect) == set(claims)
+    assert set(fake_collect) == set(keys)
 
 
-def test_trained_figure_without_claim_module_is_unavailable(tmp_path, monkeypatch):
-    monkeypatch.setattr(_core, "paper_check", lambda claim: (_ for _ in ()).throw(
-        FigureUnavailable(f"cannot be produced yet: paper_checks.{claim} missing")))
-    monkeypatch.setattr(_trained, "paper_check", _core.paper_check)
-    res = render_figure(figures.get_spec("7"), tmp_path, QUICK)
-    assert res.status == "unavailable" and res.message == "cannot be produced yet: paper_checks.c4 missing"
-
-
-def test_trained_collect_missing_project_module_is_unavailable(tmp_path, monkeypatch):
-    def collect(pctx):
-        raise ModuleNotFoundError("No module named 'lmctheory.nn.train'", name="lmctheory.nn.train")
-
-    monkeypatch.setattr(_trained, "paper_check", lambda claim: types.SimpleNamespace(collect=collect))
-    monkeypatch.setattr(FigureContext, "paper_context", lambda self: None)
-    res = render_figure(figures.get_spec("7"), tmp_path, QUICK)
-    assert res.status == "unavailable" and "needs lmctheory.nn.train, which is missing" in res.message
+def test_trained_figures_name_real_experiments():
+    """Every experiment a trained figure asks for exists in lmctheory.experiments."""
+    for keys, _, _ in TRAINED.values():
+        for key in keys:
+            assert callable(_trained.experiment(key)), key
 
 
 def test_trained_collect_with_wrong_keys_names_the_key(tmp_path, monkeypatch):
-    monkeypatch.setattr(_trained, "paper_check", lambda claim: types.SimpleNamespace(collect=lambda p: {"x": 1}))
-    monkeypatch.setattr(FigureContext, "paper_context", lambda self: None)
-    with pytest.raises(KeyError, match=r"paper_checks.c4.collect\(\) data has no \['embeddings'\]"):
+    monkeypatch.setattr(_trained, "experiment", lambda key: (lambda ectx: {"x": 1}))
+    with pytest.raises(KeyError, match=r"lmctheory.experiments.mask_coherence.collect\(\) data has no \['embeddings'\]"):
         render_figure(figures.get_spec("7"), tmp_path, QUICK)

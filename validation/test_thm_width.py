@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import checks
 import strategies as S
-from lmctheory import width as lewc
+from lmctheory import lewc
 
 
 # ------------------------------------------------------------------------------------------ T-WA
@@ -57,7 +57,8 @@ def test_T_WA_gaussian_limit_and_fluctuations(var_u, var_v, corr, seed, theorem_
 def _check_package_recursion(wa, wb, X, lam):
     """The package's ``lewc_error_recursion`` reports the same terms as the NumPy reference (1e-9) and no
     violation; its fully recursive bound dominates the measured error."""
-    res = lewc.lewc_error_recursion(wa, wb, X, lam)
+    # the reference puts λ on model a ([LEWC]); the package's path is θ(λ) = (1−λ)θ_a + λθ_b
+    res = lewc.lewc_error_recursion(wa, wb, X, 1.0 - lam)
     terms = checks.ref_lewc_terms(wa, wb, X, lam)
     L = len(wa)
     err = np.stack([np.linalg.norm(t["e"], axis=1) for t in terms])
@@ -96,8 +97,8 @@ def test_T_5_3_error_recursion_random(pair, lam, seed, theorem_report):
     if len(zs) != len(ref) or not all(np.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(zs, ref)):
         checks.fail("T-5.3", "mlp_forward differs from the NumPy reference forward pass [z_0, …, z_L]")
     merged = lewc.merge_weights(wa, wb, lam)
-    if not all(np.allclose(m, lam * a + (1 - lam) * b, rtol=1e-14, atol=1e-14) for m, a, b in zip(merged, wa, wb)):
-        checks.fail("T-5.3", "merge_weights ≠ λθ_a + (1−λ)θ_b")
+    if not all(np.allclose(m, (1 - lam) * a + lam * b, rtol=1e-14, atol=1e-14) for m, a, b in zip(merged, wa, wb)):
+        checks.fail("T-5.3", "merge_weights ≠ (1−λ)θ_a + λθ_b")
     r = checks.check_error_recursion(checks.ref_recursion_rhs, wa, wb, X, lam)
     rp = _check_package_recursion(wa, wb, X, lam)
     theorem_report.ratio("T-5.3", r, key="‖e_ℓ‖ / one-step bound (random)")

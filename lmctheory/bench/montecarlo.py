@@ -73,7 +73,7 @@ def _numpy_chord(s0, s1, theta, lams, n_samples, seed):
 
 def run(quick: bool = False) -> list[dict]:
     from lmctheory.chord import _sigma_geometry, chord_deviation_mc, gaussian_relu_chord_deviation
-    from lmctheory.width import gaussian_weak_additivity_cosine, weak_additivity_cosine_mc
+    from lmctheory.lewc import gaussian_weak_additivity_cosine, weak_additivity_cosine_mc
 
     repeats = 2 if quick else 3
     rows = []

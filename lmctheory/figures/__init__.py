@@ -1,10 +1,10 @@
 """Regenerate every figure of ``lmctheory``: ``python -m lmctheory.figures``.
 
 Each figure is one registered function (modules ``figNN_*.py``) that computes its data with the
-public API (analytic figures 1–5) or with a ``paper_checks`` claim's ``collect(ctx)`` (trained
+public API (analytic figures 1–5) or with an experiment of :mod:`lmctheory.experiments` (trained
 figures 6–10), draws it in the shared style (:mod:`.style`) and returns a :class:`FigureOutput`.
 :func:`render_figure` saves ``<name>.png`` (caption in the PNG metadata), ``<name>.csv`` (the
-plotted data) and ``<name>.txt`` (the caption).
+plotted data) and ``<name>.txt`` (the caption), atomically and as one set.
 
 >>> from lmctheory.figures import get_spec, render_figure, FigureContext   # doctest: +SKIP
 >>> render_figure(get_spec("1"), "out", FigureContext(mode="quick"))        # doctest: +SKIP
@@ -20,13 +20,10 @@ from ._core import (
     FigureContext,
     FigureOutput,
     FigureSpec,
-    FigureUnavailable,
     RenderResult,
     get_spec,
-    paper_check,
     register,
     render_figure,
-    require,
 )
 
 __all__ = [
@@ -35,15 +32,12 @@ __all__ = [
     "FigureContext",
     "FigureOutput",
     "FigureSpec",
-    "FigureUnavailable",
     "RenderResult",
     "all_specs",
     "get_spec",
     "load_all",
-    "paper_check",
     "register",
     "render_figure",
-    "require",
 ]
 
 #: figure modules, in the order of the issue's list; importing one registers its figure(s)

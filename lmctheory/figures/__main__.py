@@ -10,8 +10,8 @@ Usage
                  (``fig03_gram_concentration``) or a unique part of one (``gram_concentration``)
 ``--out DIR``    output folder (default ``./figures``)
 ``--quick``      smallest sizes everywhere (smoke test, seconds per figure)
-``--full``       larger Monte Carlo budgets; trained figures use paper_checks' full mode
-``--cache DIR``  cache folder for the trained models and measurements of paper_checks
+``--full``       larger Monte Carlo budgets; trained figures use the experiments' full mode
+``--cache DIR``  cache folder for the trained models and measurements of :mod:`lmctheory.experiments`
                  (default: ``$LMCTHEORY_CACHE`` or ``~/.cache/lmctheory``)
 ``--dask ADDR``  run the training jobs of the trained figures on an existing Dask cluster
                  (scheduler address, e.g. ``tcp://host:8786``)
@@ -20,19 +20,19 @@ Usage
 ``--no-progress`` hide the progress bars
 
 Without ``--quick``/``--full`` the analytic figures use their default sizes and the trained
-figures use paper_checks' quick mode: the whole run fits in about 15 minutes on 2 cores with a
+figures use the experiments' quick mode: the whole run fits in about 15 minutes on 2 cores with a
 cold cache.
 
-A figure that cannot be produced (a module it needs is missing, or it fails) is reported in one
-line and the run goes on with the others.
+The output folder is checked (created, a file written and removed) before anything is computed. Each
+figure's PNG, CSV and TXT are written atomically as one set; a figure that fails is reported in one
+line, its previous files stay, and the run goes on with the others.
 
-Exit status
------------
+Exit status (:mod:`lmctheory._cli`, shared with ``python -m paper_checks`` and ``python -m lmctheory.bench``)
+---------------------------------------------------------------------------------------------------
 0  every requested figure was written
 1  at least one figure failed with an error (message printed, no traceback unless ``--traceback``)
-2  bad command line (unknown figure ID, conflicting options) or the cluster given with
-   ``--dask``/``--ray`` cannot be reached (nothing is rendered then)
-3  no errors, but at least one figure could not be produced yet (a dependency is missing)
+2  nothing was computed: bad command line (unknown figure ID, conflicting options), an ``--out``
+   folder that cannot be written, or a ``--dask``/``--ray`` cluster that cannot be reached
 """
 
 from __future__ import annotations
@@ -43,18 +43,17 @@ import time
 import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+from .._cli import (EXIT_FAILED, EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CLIError, check_output_dir,
+                    connect_cluster)
+
+EXIT_ERROR = EXIT_FAILED  # a figure failed
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m lmctheory.figures",
         description="Regenerate every lmctheory figure (PNG + CSV of the plotted data + caption).",
-        epilog=(
-            "A figure that cannot be produced is reported in one line and the others still run.\n"
-            "exit status: 0 all written; 1 at least one figure failed; 2 bad command line or unreachable\n"
-            "cluster; 3 no failure, but at least one figure cannot be produced yet (a module is missing)."
-        ),
+        epilog="A figure that fails is reported in one line and the others still run.\n" + EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--list", action="store_true", help="list the figures and exit")
@@ -62,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default ./figures)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smallest sizes (smoke test)")
-    size.add_argument("--full", action="store_true", help="large budgets; paper_checks full mode")
-    p.add_argument("--cache", type=Path, default=None, help="cache folder for paper_checks")
+    size.add_argument("--full", action="store_true", help="large budgets; the experiments' full mode")
+    p.add_argument("--cache", type=Path, default=None, help="cache folder of the trained experiments")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--dask", metavar="ADDRESS", default=None,
                        help="Dask scheduler address for the trained figures' jobs")
@@ -96,7 +95,7 @@ def _render_all(specs, out: Path, ctx, show_traceback: bool) -> list[tuple]:
                 msg += "\n" + traceback.format_exc()
             results.append((spec, "error", time.perf_counter() - t0, msg))
         else:
-            results.append((spec, res.status, res.seconds, res.message or str(res.paths.get("png", ""))))
+            results.append((spec, res.status, res.seconds, str(res.paths.get("png", ""))))
         _, status, secs, msg = results[-1]
         line = f"[{status:>11}] {spec.number:>2} {spec.name} ({secs:.1f} s)"
         if status != "ok":
@@ -131,16 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --seed must be >= 0", file=sys.stderr)
         return EXIT_USAGE
     mode = "quick" if args.quick else "full" if args.full else "default"
-    client = None
-    if args.dask or args.ray:
-        from lmctheory.sweep import connect
-
-        try:
-            client = connect(dask=args.dask, ray=args.ray)
-        except Exception as exc:  # unreachable scheduler, missing extra: a message, not a traceback
-            where = f"Dask scheduler {args.dask}" if args.dask else f"Ray cluster {args.ray}"
-            print(f"error: cannot connect to the {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+    try:  # destination and cluster first: nothing is computed when either is unusable
+        check_output_dir(args.out, "--out")
+        client = connect_cluster(dask=args.dask, ray=args.ray)
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     ctx = FigureContext(mode=mode, seed=args.seed, cache_root=args.cache,
                         progress=not args.no_progress, client=client)
     out = args.out
@@ -152,14 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             client.close()  # a Dask client we opened; a Ray session is left to its owner
     n_ok = sum(r[1] == "ok" for r in results)
     n_err = sum(r[1] == "error" for r in results)
-    n_un = sum(r[1] == "unavailable" for r in results)
-    print(f"{n_ok} written, {n_un} not yet producible, {n_err} failed "
-          f"in {sum(r[2] for r in results):.1f} s; output in {out}/")
-    if n_err:
-        return EXIT_ERROR
-    if n_un:
-        return EXIT_UNAVAILABLE
-    return EXIT_OK
+    print(f"{n_ok} written, {n_err} failed in {sum(r[2] for r in results):.1f} s; output in {out}/")
+    return EXIT_ERROR if n_err else EXIT_OK
 
 
 if __name__ == "__main__":

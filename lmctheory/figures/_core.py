@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,26 +12,16 @@ __all__ = [
     "FigureContext",
     "FigureOutput",
     "FigureSpec",
-    "FigureUnavailable",
     "RenderResult",
     "FIGURES",
     "register",
     "get_spec",
-    "require",
-    "paper_check",
     "render_figure",
 ]
 
 #: ``quick``: smallest sizes (tests, smoke runs); ``default``: the committed figures;
-#: ``full``: larger Monte Carlo budgets and the paper_checks full mode.
+#: ``full``: larger Monte Carlo budgets and the full mode of :mod:`lmctheory.experiments`.
 MODES = ("quick", "default", "full")
-
-
-class FigureUnavailable(RuntimeError):
-    """A figure cannot be produced (yet): a module it needs is missing or has no such function.
-
-    Raised instead of an ``ImportError`` traceback; the CLI prints the message and goes on.
-    """
 
 
 @dataclass
@@ -43,16 +31,16 @@ class FigureContext:
     Attributes
     ----------
     mode : {"quick", "default", "full"}
-        Size of the computation (see :data:`MODES`). Trained figures call the paper_checks
-        ``collect`` in its quick mode unless ``mode == "full"``.
+        Size of the computation (see :data:`MODES`). Trained figures run their experiment
+        (:mod:`lmctheory.experiments`) in its quick mode unless ``mode == "full"``.
     seed : int
         Base seed; every random draw of a figure derives from it.
     cache_root : Path or None
-        Cache folder passed to paper_checks (``None``: the default of :mod:`lmctheory.cache`).
+        Cache folder of the trained experiments (``None``: the default of :mod:`lmctheory.cache`).
     progress : bool
         Show tqdm bars.
     client : object or None
-        Optional dask client handed to paper_checks.
+        Optional Dask client (or the ray module) that runs the experiments' jobs.
     """
 
     mode: str = "default"
@@ -77,10 +65,11 @@ class FigureContext:
             return full
         return default
 
-    def paper_context(self):
-        """A ``paper_checks.common.Context`` for the trained figures."""
-        common = require("paper_checks.common", "Context")
-        return common.Context(
+    def experiment_context(self):
+        """The :class:`lmctheory.experiments.Context` of the trained figures."""
+        from ..experiments import Context
+
+        return Context(
             quick=self.mode != "full",
             cache_root=self.cache_root,
             client=self.client,
@@ -104,9 +93,8 @@ class FigureOutput:
 class FigureSpec:
     """One registered figure.
 
-    ``number`` is the position in the issue's list; ``name`` is the file stem of its outputs;
-    ``source`` is ``"analytic"`` (needs only the numerical core) or ``"trained"`` (needs a
-    paper_checks module).
+    ``number`` is the figure's number; ``name`` is the file stem of its outputs; ``source`` is
+    ``"analytic"`` (the numerical core only) or ``"trained"`` (an experiment of :mod:`lmctheory.experiments`).
     """
 
     number: int
@@ -114,7 +102,6 @@ class FigureSpec:
     title: str
     source: str
     func: Callable[[FigureContext], FigureOutput]
-    needs: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -124,11 +111,11 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {}
 
 
-def register(number: int, name: str, title: str, source: str, needs: Sequence[str] = ()):
+def register(number: int, name: str, title: str, source: str):
     """Decorator adding a figure function to :data:`FIGURES`."""
 
     def deco(func):
-        spec = FigureSpec(number, name, title, source, func, tuple(needs))
+        spec = FigureSpec(number, name, title, source, func)
         FIGURES[spec.name] = spec
         return func
 
@@ -156,44 +143,9 @@ def get_spec(key: str) -> FigureSpec:
     raise KeyError(f"no figure {key!r}; known figures: {known}")
 
 
-def require(modname: str, *attrs: str):
-    """Import ``modname`` and check it has ``attrs``; else raise :class:`FigureUnavailable`."""
-    try:
-        mod = importlib.import_module(modname)
-    except ModuleNotFoundError as exc:
-        if exc.name and (modname == exc.name or modname.startswith(exc.name + ".")):
-            raise FigureUnavailable(f"cannot be produced yet: {modname} missing") from None
-        raise FigureUnavailable(f"cannot be produced: importing {modname} failed: {exc}") from None
-    except Exception as exc:  # a module that exists but is broken (e.g. mid-edit)
-        raise FigureUnavailable(
-            f"cannot be produced: importing {modname} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    missing = [a for a in attrs if not hasattr(mod, a)]
-    if missing:
-        raise FigureUnavailable(f"cannot be produced yet: {modname} has no {', '.join(missing)}")
-    return mod
-
-
-def paper_check(claim: str):
-    """The module ``paper_checks/<claim>_*.py`` (e.g. ``claim="c3"``) with its ``collect``."""
-    claim = claim.lower()
-    try:
-        pkg = importlib.import_module("paper_checks")
-    except Exception:
-        raise FigureUnavailable(f"cannot be produced yet: paper_checks.{claim} missing "
-                                "(no paper_checks package)") from None
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(getattr(pkg, "__path__", []))
-        if m.name == claim or m.name.startswith(claim + "_")
-    )
-    if not names:
-        raise FigureUnavailable(f"cannot be produced yet: paper_checks.{claim} missing")
-    return require(f"paper_checks.{names[0]}", "collect")
-
-
 @dataclass
 class RenderResult:
-    """Outcome of rendering one figure. ``status`` is ``"ok"``, ``"unavailable"`` or ``"error"``."""
+    """Outcome of rendering one figure (``status`` ``"ok"``; errors propagate from :func:`render_figure`)."""
 
     spec: FigureSpec
     status: str
@@ -209,24 +161,14 @@ def _close_all() -> None:
 
 
 def render_figure(spec: FigureSpec, out_dir: Path, ctx: FigureContext) -> RenderResult:
-    """Compute, draw and save one figure; never raises for an unavailable dependency.
-
-    Errors other than :class:`FigureUnavailable` propagate (the CLI catches and reports them).
-    """
+    """Compute, draw and save one figure (PNG, CSV and TXT written as one set, see
+    :func:`~lmctheory.figures.style.save_figure`). Errors propagate (the CLI catches and reports them);
+    a failing figure leaves its previous files untouched."""
     from .style import save_figure
 
     t0 = time.perf_counter()
-    for mod in spec.needs:
-        name, _, attrs = mod.partition(":")
-        try:
-            require(name, *[a for a in attrs.split(",") if a])
-        except FigureUnavailable as exc:
-            return RenderResult(spec, "unavailable", time.perf_counter() - t0, message=str(exc))
     try:
         out = spec.func(ctx)
-    except FigureUnavailable as exc:
-        _close_all()
-        return RenderResult(spec, "unavailable", time.perf_counter() - t0, message=str(exc))
     except BaseException:
         _close_all()  # a half-drawn figure must not leak into the next one
         raise

@@ -1,52 +1,49 @@
-"""Shared plumbing of the trained figures (6–10): get a claim's ``collect`` data, check its shape.
+"""Shared plumbing of the trained figures (6–10): run an experiment's ``collect``, check its data's shape.
 
-A trained figure never trains anything itself: it calls ``paper_checks.<claim>.collect(ctx)``
-(cached on disk by the claim), and only draws what it returns.
+A trained figure never trains anything itself: it calls ``collect`` of an experiment in
+:mod:`lmctheory.experiments` (cached on disk per job; the same data ``paper_checks`` judges) and only
+draws what it returns.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Callable
+
 import numpy as np
 
-from ._core import FigureContext, FigureUnavailable, paper_check
+from ._core import FigureContext
 
-__all__ = ["collect", "need", "arr", "claim_label"]
-
-
-def claim_label(claim: str) -> str:
-    return f"paper_checks.{claim.lower()}"
+__all__ = ["collect", "experiment", "need", "arr", "label"]
 
 
-def collect(claim: str, ctx: FigureContext) -> dict:
-    """``collect(ctx)`` of the claim module, with the figure context turned into a paper context.
+def label(key: str) -> str:
+    """``"mask_coherence.collect"`` → ``"lmctheory.experiments.mask_coherence.collect"``."""
+    return f"lmctheory.experiments.{key}"
 
-    A missing claim module, or a missing module it imports from this project (``lmctheory.nn``
-    not written yet, ...), becomes :class:`FigureUnavailable`; other errors propagate.
-    """
-    mod = paper_check(claim)
-    pctx = ctx.paper_context()
-    try:
-        data = mod.collect(pctx)
-    except ModuleNotFoundError as exc:
-        name = exc.name or ""
-        if name.split(".")[0] in ("lmctheory", "paper_checks"):
-            raise FigureUnavailable(
-                f"cannot be produced yet: {claim_label(claim)} needs {name}, which is missing"
-            ) from None
-        raise
+
+def experiment(key: str) -> Callable:
+    """The function ``lmctheory.experiments.<module>.<function>`` named by ``key = "<module>.<function>"``."""
+    mod, _, fn = key.rpartition(".")
+    return getattr(importlib.import_module(f"lmctheory.experiments.{mod}"), fn)
+
+
+def collect(key: str, ctx: FigureContext) -> dict:
+    """``collect`` of the experiment ``key`` at its default configuration for ``ctx.mode``."""
+    data = experiment(key)(ctx.experiment_context())
     if not isinstance(data, dict):
-        raise TypeError(f"{claim_label(claim)}.collect() returned {type(data).__name__}, expected a dict")
+        raise TypeError(f"{label(key)}() returned {type(data).__name__}, expected a dict")
     return data
 
 
-def need(data, *path: str, claim: str):
-    """``data[path[0]][path[1]]…`` with an error that names the claim and the missing key."""
+def need(data, *path: str, source: str):
+    """``data[path[0]][path[1]]…`` with an error that names the experiment and the missing key."""
     cur = data
     for i, key in enumerate(path):
         if not isinstance(cur, dict) or key not in cur:
             have = sorted(cur) if isinstance(cur, dict) else type(cur).__name__
             where = "".join(f"[{p!r}]" for p in path[: i + 1])
-            raise KeyError(f"{claim_label(claim)}.collect() data has no {where} (found: {have})")
+            raise KeyError(f"{label(source)}() data has no {where} (found: {have})")
         cur = cur[key]
     return cur
 

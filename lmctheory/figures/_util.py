@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import FigureUnavailable
-
 __all__ = ["field", "seeds", "tqdm_iter"]
 
 
 def field(obj, name: str):
-    """``obj.name`` or ``obj[name]``: core estimates may be dataclasses, named tuples or dicts."""
+    """``obj.name`` or ``obj[name]`` (core results are dataclasses or dicts); ``TypeError`` naming the field."""
     if isinstance(obj, dict):
         if name in obj:
             return obj[name]
     elif hasattr(obj, name):
         return getattr(obj, name)
-    raise FigureUnavailable(
-        f"cannot be produced: result of type {type(obj).__name__} has no field {name!r}"
-    )
+    raise TypeError(f"result of type {type(obj).__name__} has no field {name!r}")
 
 
 def seeds(base: int, n: int, salt: int) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import FigureContext, FigureOutput, register, require
+from ._core import FigureContext, FigureOutput, register
 from ._util import field, seeds, tqdm_iter
 from .style import new_figure, reference_line
 
@@ -18,15 +18,14 @@ SERIES = (
 )
 
 
-def _limit(width, var_u, var_v, corr):
-    return float(width.gaussian_weak_additivity_cosine(var_u=var_u, var_v=var_v, corr=corr))
+def _limit(lewc, var_u, var_v, corr):
+    return float(lewc.gaussian_weak_additivity_cosine(var_u=var_u, var_v=var_v, corr=corr))
 
 
-@register(1, NAME, "Weak-additivity cosine vs dimension", "analytic",
-          needs=("lmctheory.width:weak_additivity_cosine_mc,gaussian_weak_additivity_cosine",))
+@register(1, NAME, "Weak-additivity cosine vs dimension", "analytic")
 def make(ctx: FigureContext) -> FigureOutput:
     """Monte Carlo ``cos(σ(u+v), σ(u)+σ(v))`` for Gaussian ``u, v`` against the T-WA limit."""
-    width = require("lmctheory.width", "weak_additivity_cosine_mc", "gaussian_weak_additivity_cosine")
+    from lmctheory import lewc
     top = ctx.pick(3.0, 5.0, 5.5)
     dims = np.unique(np.round(np.logspace(1, top, ctx.pick(7, 17, 23))).astype(int))
     n_vectors = ctx.pick(32, 200, 800)
@@ -40,12 +39,12 @@ def make(ctx: FigureContext) -> FigureOutput:
     est = {}
     for (s, d), seed in tqdm_iter(zip(jobs, sd), ctx, "fig01 Monte Carlo", total=len(jobs)):
         _, vu, vv, rho = SERIES[s]
-        est[s, d] = width.weak_additivity_cosine_mc(
+        est[s, d] = lewc.weak_additivity_cosine_mc(
             int(d), n_vectors, var_u=vu, var_v=vv, corr=rho, seed=seed
         )
     colors = [f"C{i}" for i in range(len(SERIES))]
     for s, (label, vu, vv, rho) in enumerate(SERIES):
-        lim = _limit(width, vu, vv, rho)
+        lim = _limit(lewc, vu, vv, rho)
         mean = np.array([float(field(est[s, d], "mean")) for d in dims])
         std = np.array([float(field(est[s, d], "std")) for d in dims])
         se = np.array([float(field(est[s, d], "stderr")) for d in dims])
@@ -63,7 +62,7 @@ def make(ctx: FigureContext) -> FigureOutput:
             # the O(1/√dim) rate, anchored at the first measured point (shape only)
             ax2.loglog(dims, std[0] * np.sqrt(dims[0] / dims), color="0.3", ls=":",
                        label="∝ dim^(−1/2) (anchored)")
-    lim0 = _limit(width, *SERIES[0][1:])
+    lim0 = _limit(lewc, *SERIES[0][1:])
     ax.plot([], [], color="0.25", ls="--", label=f"Gaussian limit (T-WA); independent: {lim0:.4f}")
     ax.set_xscale("log")
     ax.set_xlabel("dimension of u, v (number of coordinates)")
@@ -78,9 +77,9 @@ def make(ctx: FigureContext) -> FigureOutput:
     caption = (
         "Figure 1 (THEORY.md T-WA, [LEWC] Def. 5.1). Weak-additivity cosine cos(σ(u+v), σ(u)+σ(v)) "
         f"for ReLU σ and Gaussian vectors u, v with i.i.d. coordinates, {n_vectors} independent draws "
-        f"per dimension (lmctheory.width.weak_additivity_cosine_mc). Left: Monte Carlo mean with "
+        f"per dimension (lmctheory.lewc.weak_additivity_cosine_mc). Left: Monte Carlo mean with "
         "± 2 standard errors (bars) and ± 1 standard deviation of the per-draw cosine (band); dashed "
-        "lines are the Gaussian limits from the arc-cosine kernel (lmctheory.width."
+        "lines are the Gaussian limits from the arc-cosine kernel (lmctheory.lewc."
         f"gaussian_weak_additivity_cosine), {lim0:.5f} for independent equal variances. Right: the "
         "per-draw standard deviation, with a dim^(−1/2) line anchored at the first point for "
         f"comparison. Seed {ctx.seed}, mode {ctx.mode}."

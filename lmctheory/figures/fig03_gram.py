@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import FigureContext, FigureOutput, register, require
+from ._core import FigureContext, FigureOutput, register
 from ._util import field, seeds, tqdm_iter
 from .style import new_figure
 
@@ -31,16 +31,10 @@ def _moments(bounds, p):
     return tuple(out)
 
 
-@register(3, NAME, "Gram concentration vs subspace coherence (T-4.4)", "analytic",
-          needs=("lmctheory.gram:gram_deviation_norms",
-                 "lmctheory.bounds:gram_concentration_bound,mask_moments,fixed_count_gram_bound",
-                 "lmctheory.subspace:subspace_coherence"))
+@register(3, NAME, "Gram concentration vs subspace coherence (T-4.4)", "analytic")
 def make(ctx: FigureContext) -> FigureOutput:
+    from lmctheory import bounds, gram, subspace
     from lmctheory.synthetic import coherent_basis
-
-    gram = require("lmctheory.gram", "gram_deviation_norms")
-    bounds = require("lmctheory.bounds", "gram_concentration_bound", "mask_moments", "fixed_count_gram_bound")
-    subspace = require("lmctheory.subspace", "subspace_coherence")
 
     d, k = ctx.pick(64, 256, 256), 8
     keep_p = 0.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import FigureContext, FigureOutput, register, require
+from ._core import FigureContext, FigureOutput, register
 from ._util import seeds, tqdm_iter
 from .style import new_figure
 
@@ -12,14 +12,10 @@ NAME = "fig04_center_gap"
 KS = (2, 4, 8, 16)
 
 
-@register(4, NAME, "Minimum projected-center gap vs width (T-4.6, [NI] Fig. 11)", "analytic",
-          needs=("lmctheory.subspace:min_center_gap,projected_centers",
-                 "lmctheory.bounds:syre_center_gap_lower_bound"))
+@register(4, NAME, "Minimum projected-center gap vs width (T-4.6, [NI] Fig. 11)", "analytic")
 def make(ctx: FigureContext) -> FigureOutput:
+    from lmctheory import bounds, subspace
     from lmctheory.synthetic import random_basis
-
-    subspace = require("lmctheory.subspace", "min_center_gap", "projected_centers")
-    bounds = require("lmctheory.bounds", "syre_center_gap_lower_bound")
     d, sigma_f, delta = 64, 1.0, 0.1
     widths = 2 ** np.arange(4, ctx.pick(9, 13, 14))
     reps = ctx.pick(4, 16, 64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import FigureContext, FigureOutput, register, require
+from ._core import FigureContext, FigureOutput, register
 from .style import new_figure
 
 NAME = "fig05_cost_geometry"
@@ -50,13 +50,9 @@ def _ellipse(center, S, level, num=200):
     return (center[:, None] + np.sqrt(level) * vecs @ (np.sqrt(vals)[:, None] * circ)).T
 
 
-@register(5, NAME, "Realization-cost geometry of Example 4.3 ([NI] Fig. 2)", "analytic",
-          needs=("lmctheory.costs:realization_costs", "lmctheory.gram:gram_matrices",
-                 "lmctheory.subspace:subspace_coherence,projected_centers"))
+@register(5, NAME, "Realization-cost geometry of Example 4.3 ([NI] Fig. 2)", "analytic")
 def make(ctx: FigureContext) -> FigureOutput:
-    costs = require("lmctheory.costs", "realization_costs")
-    gram = require("lmctheory.gram", "gram_matrices")
-    subspace = require("lmctheory.subspace", "subspace_coherence", "projected_centers")
+    from lmctheory import costs, gram, subspace
 
     panel_s = (np.sqrt(0.5), 0.4, 0.15)
     sweep_s = np.logspace(np.log10(0.02), np.log10(np.sqrt(0.5)), ctx.pick(12, 40, 80))

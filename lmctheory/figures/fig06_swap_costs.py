@@ -9,7 +9,7 @@ from ._trained import arr, collect, need
 from .style import new_figure
 
 NAME = "fig06_swap_costs"
-CLAIM = "c3"
+EXPERIMENT = "wmlp_swap_costs.collect"
 LAYER = 1  # first layer: its input support (the generating basis) is known exactly
 
 
@@ -22,8 +22,8 @@ def _key(grid: dict, sf: float) -> str | None:
 
 @register(6, NAME, "Pairwise swap costs of trained W-MLPs ([NI] Fig. 5, C3)", "trained")
 def make(ctx: FigureContext) -> FigureOutput:
-    data = collect(CLAIM, ctx)
-    grid = need(data, "grid", claim=CLAIM)
+    data = collect(EXPERIMENT, ctx)
+    grid = need(data, "grid", source=EXPERIMENT)
     cfg = data.get("config", {})
     sfs = sorted(float(s) for s in grid)
     ks = sorted({int(k) for rows in grid.values() for k in rows})
@@ -42,9 +42,9 @@ def make(ctx: FigureContext) -> FigureOutput:
         skey = _key(grid, sf)
         for c, k in enumerate(ks):
             ax = axes[r, c]
-            cell = need(grid, skey, str(k), claim=CLAIM)
-            layer = need(cell, "layers", claim=CLAIM)[LAYER - 1]
-            M = arr(need(layer, "matrix", claim=CLAIM))
+            cell = need(grid, skey, str(k), source=EXPERIMENT)
+            layer = need(cell, "layers", source=EXPERIMENT)[LAYER - 1]
+            M = arr(need(layer, "matrix", source=EXPERIMENT))
             lim = float(np.nanquantile(np.abs(M), 0.99)) or 1.0
             # symmetric range: white is a zero-cost swap in every panel
             im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest", aspect="auto")
@@ -69,7 +69,7 @@ def make(ctx: FigureContext) -> FigureOutput:
         for c, k in enumerate(ks):
             layer = grid[skey][str(k)]["layers"][LAYER - 1]
             ref = float(grid[ref_sf][str(k)]["layers"][LAYER - 1]["median"])
-            smp = np.sort(arr(need(layer, "sample", claim=CLAIM)))
+            smp = np.sort(arr(need(layer, "sample", source=EXPERIMENT)))
             z = smp / ref
             ecdf = np.arange(1, z.size + 1) / z.size
             ax.step(z, ecdf, where="post", color=f"C{c}", label=f"k = {k}")
@@ -109,6 +109,6 @@ def make(ctx: FigureContext) -> FigureOutput:
         "drop with the endpoint train accuracy. Last column: empirical CDF of the off-diagonal swap costs "
         "(a random sample of pairs), in units of the σ_F = 1 median at the same k (symmetric-log axis). "
         f"{cfg.get('epochs', '?')} epochs, {cfg.get('n_pairs', '?')} pair(s) per cell; measured with the "
-        f"claim's collect() (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
+        f"lmctheory.experiments.wmlp_swap_costs (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
     )
     return FigureOutput(fig, rows, caption, size=size)

@@ -10,14 +10,14 @@ from ._trained import arr, collect, need
 from .style import new_figure
 
 NAME = "fig07_coherence_barrier"
-CLAIM = "c4"
+EXPERIMENT = "mask_coherence.collect"
 LABELS = {"copy": "exact copy", "frame": "random frame"}
 
 
 @register(7, NAME, "Midpoint barrier vs coherence ([NI] Fig. 6, C4)", "trained")
 def make(ctx: FigureContext) -> FigureOutput:
-    data = collect(CLAIM, ctx)
-    embs = need(data, "embeddings", claim=CLAIM)
+    data = collect(EXPERIMENT, ctx)
+    embs = need(data, "embeddings", source=EXPERIMENT)
     cfg = data.get("config", {})
     rows = {c: [] for c in ("kind", "embedding", "m", "nu", "lam", "pair", "value", "spread")}
 
@@ -31,11 +31,11 @@ def make(ctx: FigureContext) -> FigureOutput:
     cmap = matplotlib.colormaps["viridis"]
     for e, emb in enumerate(names):
         row = embs[emb]
-        m = arr(need(row, "m", claim=CLAIM))
-        nu = arr(need(row, "nu", claim=CLAIM))
-        bmean = arr(need(row, "barrier_mean", claim=CLAIM))
+        m = arr(need(row, "m", source=EXPERIMENT))
+        nu = arr(need(row, "nu", source=EXPERIMENT))
+        bmean = arr(need(row, "barrier_mean", source=EXPERIMENT))
         bsem = arr(row.get("barrier_sem", np.full(len(m), np.nan)))
-        ends = arr(need(row, "endpoint_loss_mean", claim=CLAIM))
+        ends = arr(need(row, "endpoint_loss_mean", source=EXPERIMENT))
         c = f"C{e}"
         label = LABELS.get(emb, emb)
         jitter = 1.0 + 0.04 * (e - (len(names) - 1) / 2)  # side by side, not on top of each other
@@ -54,8 +54,8 @@ def make(ctx: FigureContext) -> FigureOutput:
 
         # interpolation curves of this embedding, one colour per coherence level
         axc = axes[0, 1 + e]
-        lams = arr(need(row, "lams", claim=CLAIM))
-        curves = arr(need(row, "curve_mean", claim=CLAIM))
+        lams = arr(need(row, "lams", source=EXPERIMENT))
+        curves = arr(need(row, "curve_mean", source=EXPERIMENT))
         cstd = arr(row.get("curve_std", np.full(curves.shape, np.nan)))
         lo, hi = np.log(nu.min()), np.log(nu.max())
         for j in range(len(m)):
@@ -90,6 +90,6 @@ def make(ctx: FigureContext) -> FigureOutput:
         "path θ(λ) = (1−λ)θ₀ + λθ₁ on the test set (points: pairs; markers: mean ± standard error), with the endpoint test MSE "
         "beside it (dashed). Right: mean test MSE along the path for each coherence level (band ± 1 s.d. "
         "over pairs). The two embeddings are drawn slightly apart in ν for visibility; the CSV holds exact ν. "
-        f"Measured with collect() of the claim (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
+        f"Measured with lmctheory.experiments.mask_coherence (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
     )
     return FigureOutput(fig, rows, caption, size="wide")

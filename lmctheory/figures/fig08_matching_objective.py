@@ -10,7 +10,7 @@ from ._trained import arr, collect, need
 from .style import new_figure
 
 NAME = "fig08_matching_objective"
-CLAIM = "c2"
+EXPERIMENT = "mlp_pairs.collect_matching"
 KINDS = (("optimal", "optimal permutation (linear_sum_assignment)", "o", "-"),
          ("identity", "identity (no permutation)", "s", "-"),
          ("random", "random permutations", "^", "--"))
@@ -18,9 +18,9 @@ KINDS = (("optimal", "optimal permutation (linear_sum_assignment)", "o", "-"),
 
 @register(8, NAME, "Activation-matching objective vs σ_F ([NI] Fig. 3, C2)", "trained")
 def make(ctx: FigureContext) -> FigureOutput:
-    data = collect(CLAIM, ctx)
+    data = collect(EXPERIMENT, ctx)
     cfg = data.get("config", {})
-    sf = arr(need(data, "sigma_f", claim=CLAIM))
+    sf = arr(need(data, "sigma_f", source=EXPERIMENT))
     rows = {c: [] for c in ("kind", "sigma_f", "layer", "value", "std")}
 
     def add(*vals):
@@ -30,7 +30,7 @@ def make(ctx: FigureContext) -> FigureOutput:
     fig, axes = new_figure("wide", 1, 2)
     ax, ax2 = axes[0]
     for c, (kind, label, marker, ls) in enumerate(KINDS):
-        mean = arr(need(data, f"{kind}_mean", claim=CLAIM))
+        mean = arr(need(data, f"{kind}_mean", source=EXPERIMENT))
         std = arr(data.get(f"{kind}_std", np.full(sf.shape, np.nan)))
         ax.errorbar(sf, mean, yerr=np.nan_to_num(std), color=f"C{c}", marker=marker, ls=ls, ms=5, capsize=2,
                     label=label)
@@ -41,8 +41,8 @@ def make(ctx: FigureContext) -> FigureOutput:
     ax.set_title("Matching objective (mean over pairs and hidden layers)", fontsize="small")
     ax.legend(fontsize="x-small", loc="best", title="± 1 s.d.", title_fontsize="x-small")
 
-    ratio = arr(need(data, "identity_over_optimal", claim=CLAIM))
-    rnd = arr(need(data, "random_over_optimal", claim=CLAIM))
+    ratio = arr(need(data, "identity_over_optimal", source=EXPERIMENT))
+    rnd = arr(need(data, "random_over_optimal", source=EXPERIMENT))
     ax2.plot(sf, ratio, color="C1", marker="s", label="identity / optimal")
     ax2.plot(sf, rnd, color="C2", marker="^", ls="--", label="random / optimal")
     for s, r1, r2 in zip(sf, ratio, rnd):
@@ -87,7 +87,7 @@ def make(ctx: FigureContext) -> FigureOutput:
         "random/optimal ratios (thin lines: identity/optimal per hidden layer). "
         f"{cfg.get('n_layers', '?')} linear layers, hidden {cfg.get('hidden', '?')}, dataset "
         f"{cfg.get('dataset', '?')}, {cfg.get('epochs', '?')} epochs, {cfg.get('pairs', '?')} pairs per σ_F; "
-        f"mean endpoint test accuracy per σ_F: {acc_txt}. Measured with the claim's collect() "
+        f"mean endpoint test accuracy per σ_F: {acc_txt}. Measured with lmctheory.experiments.mlp_pairs "
         f"(quick = {ctx.mode != 'full'}), seed {ctx.seed}."
     )
     return FigureOutput(fig, rows, caption, size="wide")

@@ -9,7 +9,7 @@ from ._trained import arr, collect, need
 from .style import new_figure
 
 NAME = "fig09_interpolation"
-CLAIM = "c1"
+EXPERIMENT = "mlp_pairs.collect_interpolation"
 KIND_LABELS = {"standard": "standard MLP", "wmlp": "W-MLP", "syre": "syre-MLP"}
 
 
@@ -25,8 +25,8 @@ def variant_label(v: dict, key: str) -> str:
 def make(ctx: FigureContext) -> FigureOutput:
     from matplotlib.lines import Line2D
 
-    data = collect(CLAIM, ctx)
-    variants = need(data, "variants", claim=CLAIM)
+    data = collect(EXPERIMENT, ctx)
+    variants = need(data, "variants", source=EXPERIMENT)
     cfg = data.get("config", {})
     rows = {c: [] for c in ("alignment", "variant", "kind", "sigma_f", "lam", "metric", "mean", "std")}
 
@@ -38,13 +38,13 @@ def make(ctx: FigureContext) -> FigureOutput:
     metrics = (("acc", "test accuracy   [%]", 100.0), ("loss", "test loss   [cross-entropy, nats]", 1.0))
     for c, which in enumerate(("unaligned", "aligned")):
         for v_i, (key, v) in enumerate(variants.items()):
-            curve = need(v, which, claim=CLAIM)
-            lams = arr(need(curve, "lams", claim=CLAIM))
+            curve = need(v, which, source=EXPERIMENT)
+            lams = arr(need(curve, "lams", source=EXPERIMENT))
             drop = float(curve.get("midpoint_acc_drop_mean", np.nan))
             dstd = float(curve.get("midpoint_acc_drop_std", np.nan))
             for r, (metric, ylabel, scale) in enumerate(metrics):
                 ax = axes[r, c]
-                mean = scale * arr(need(curve, f"{metric}_mean", claim=CLAIM))
+                mean = scale * arr(need(curve, f"{metric}_mean", source=EXPERIMENT))
                 std = scale * arr(curve.get(f"{metric}_std", np.full(lams.shape, np.nan)))
                 ax.plot(lams, mean, color=f"C{v_i}", marker="o", ms=3.5)
                 ax.fill_between(lams, mean - std, mean + std, color=f"C{v_i}", alpha=0.15, linewidth=0)
@@ -85,6 +85,6 @@ def make(ctx: FigureContext) -> FigureOutput:
         f"dataset {cfg.get('dataset', '?')}, {cfg.get('epochs', '?')} epochs of AdamW; mean ± 1 s.d. over "
         f"{cfg.get('pairs', '?')} pairs. Legend: midpoint accuracy drop (A(0) + A(1))/2 − A(½) in "
         f"percentage points (mean ± s.d.). Mean endpoint test accuracy: {ends_txt}. "
-        f"Measured with the claim's collect() (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
+        f"Measured with lmctheory.experiments.mlp_pairs (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
     )
     return FigureOutput(fig, rows, caption, size="grid")

@@ -10,7 +10,7 @@ from ._trained import arr, collect, need
 from .style import new_figure, reference_line
 
 NAME = "fig10_lewc_width"
-CLAIMS = ("l1", "l3", "l4")
+EXPERIMENT = "lewc_width.collect"
 
 
 def _wd_style(wd: float, strong: float) -> tuple[str, str, str]:
@@ -21,13 +21,13 @@ def _wd_style(wd: float, strong: float) -> tuple[str, str, str]:
 @register(10, NAME, "[LEWC] width figures: merged accuracy, barrier, LEWC cosine, reciprocal orthogonality "
           "(L1, L3, L4)", "trained")
 def make(ctx: FigureContext) -> FigureOutput:
-    l1 = collect("l1", ctx)
-    l3 = collect("l3", ctx)
-    l4 = collect("l4", ctx)
-    table = need(l1, "table", claim="l1")
-    ro = need(l3, "ro", claim="l3")
-    lewc = need(l4, "lewc", claim="l4")
-    cfg = l1.get("config", {})
+    from lmctheory.experiments.lewc_width import summarize_lewc, summarize_ro
+
+    data = collect(EXPERIMENT, ctx)
+    table = need(data, "table", source=EXPERIMENT)
+    ro = summarize_ro(table)
+    lewc = summarize_lewc(table)
+    cfg = data.get("config", {})
     wds = sorted((float(k) for k in table), reverse=True)
     strong = max(wds)
 
@@ -41,13 +41,13 @@ def make(ctx: FigureContext) -> FigureOutput:
     (ax_acc, ax_bar, ax_cur), (ax_lewc, ax_ro, ax_wa) = axes
     cur_cmap = matplotlib.colormaps["viridis"]
     for wd in wds:
-        t = need(table, str(wd), claim="l1")
+        t = need(table, str(wd), source=EXPERIMENT)
         ls, mk, lab = _wd_style(wd, strong)
-        width = arr(need(t, "width", claim="l1"))
+        width = arr(need(t, "width", source=EXPERIMENT))
 
         # (a) accuracy of the endpoints and of the merged midpoint model
         for key, color, name in (("endpoint_acc", "C0", "endpoints (mean)"), ("merged_acc", "C3", "merged, λ = ½")):
-            mean = 100 * arr(need(t, key, claim="l1"))
+            mean = 100 * arr(need(t, key, source=EXPERIMENT))
             std = 100 * arr(t.get(key + "_std", np.full(width.shape, np.nan)))
             ax_acc.errorbar(width, mean, yerr=np.nan_to_num(std), color=color, ls=ls, marker=mk, ms=4, capsize=2,
                             label=f"{name}, {lab}")
@@ -56,7 +56,7 @@ def make(ctx: FigureContext) -> FigureOutput:
 
         # (b) loss barrier before and after temperature calibration
         for key, color, name in (("barrier_lin", "C1", "raw"), ("barrier_lin_calibrated", "C2", "calibrated")):
-            mean = arr(need(t, key, claim="l1"))
+            mean = arr(need(t, key, source=EXPERIMENT))
             std = arr(t.get(key + "_std", np.full(width.shape, np.nan)))
             ax_bar.errorbar(width, mean, yerr=np.nan_to_num(std), color=color, ls=ls, marker=mk, ms=4, capsize=2,
                             label=f"{name}, {lab}")
@@ -77,9 +77,9 @@ def make(ctx: FigureContext) -> FigureOutput:
                 add("curve_acc", wd, width[j], np.nan, lam, v, np.nan)
 
         # (d) LEWC cosine per layer (L4)
-        lw = need(lewc, str(wd), claim="l4")
-        lc = arr(need(lw, "lewc_cosine", claim="l4"))  # (widths, layers)
-        lw_width = arr(need(lw, "width", claim="l4"))
+        lw = need(lewc, str(wd), source=EXPERIMENT)
+        lc = arr(need(lw, "lewc_cosine", source=EXPERIMENT))  # (widths, layers)
+        lw_width = arr(need(lw, "width", source=EXPERIMENT))
         for ell in range(lc.shape[1]):
             is_logits = ell == lc.shape[1] - 1
             ax_lewc.plot(lw_width, lc[:, ell], color=f"C{ell}", ls=ls, marker=mk, ms=4,
@@ -88,9 +88,9 @@ def make(ctx: FigureContext) -> FigureOutput:
                 add("lewc_cosine", wd, w, ell + 1, np.nan, v, np.nan)
 
         # (e) reciprocal orthogonality per layer ℓ ≥ 2 (RO_1 = 1 identically) (L3)
-        rw = need(ro, str(wd), claim="l3")
-        rp = arr(need(rw, "ro_per_layer", claim="l3"))  # (widths, layers)
-        r_width = arr(need(rw, "width", claim="l3"))
+        rw = need(ro, str(wd), source=EXPERIMENT)
+        rp = arr(need(rw, "ro_per_layer", source=EXPERIMENT))  # (widths, layers)
+        r_width = arr(need(rw, "width", source=EXPERIMENT))
         for ell in range(1, rp.shape[1]):
             ax_ro.plot(r_width, rp[:, ell], color=f"C{ell}", ls=ls, marker=mk, ms=4,
                        label=f"ℓ = {ell + 1}" if wd == strong else None)
@@ -107,7 +107,7 @@ def make(ctx: FigureContext) -> FigureOutput:
                     add("wa_cosine", wd, w, ell + 1, np.nan, v, np.nan)
 
     try:
-        from lmctheory.width import gaussian_weak_additivity_cosine
+        from lmctheory.lewc import gaussian_weak_additivity_cosine
 
         lim = float(gaussian_weak_additivity_cosine())
         reference_line(ax_wa, lim, f"Gaussian limit {lim:.4f} (T-WA)")
@@ -155,9 +155,9 @@ def make(ctx: FigureContext) -> FigureOutput:
         f"calibration on {cfg.get('cal_fraction', 0.2):.0%} of the test set (barriers on the rest); (c) test "
         "accuracy along the path per width; (d) LEWC cosine per layer at λ = ½ (L4); (e) reciprocal "
         "orthogonality RO_ℓ per layer ℓ ≥ 2, both directions averaged (L3); (f) weak-additivity cosine "
-        "WA(p_ℓ, q_ℓ) of the actual preactivations p_ℓ = λ^ℓ W_ℓ^a z_{ℓ−1}^a, q_ℓ = (1−λ)^ℓ W_ℓ^b z_{ℓ−1}^b at "
+        "WA(p_ℓ, q_ℓ) of the actual preactivations p_ℓ = (1−λ)^ℓ W_ℓ^a z_{ℓ−1}^a, q_ℓ = λ^ℓ W_ℓ^b z_{ℓ−1}^b at "
         "λ = ½ (mean over test inputs; the first term of T-5.3), with the Gaussian limit of T-WA. Means ± 1 s.d. over "
-        f"{cfg.get('n_pairs', '?')} pair(s) per point; {cfg.get('epochs', '?')} epochs. Measured with the "
-        f"claims' collect() (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
+        f"{cfg.get('n_pairs', '?')} pair(s) per point; {cfg.get('epochs', '?')} epochs. Measured with "
+        f"lmctheory.experiments.lewc_width (quick = {ctx.mode != 'full'}), seed {ctx.seed}."
     )
     return FigureOutput(fig, rows, caption, size="xgrid")

@@ -15,8 +15,11 @@ Every figure is saved as
 from __future__ import annotations
 
 import csv
+import io
 import math
 import numbers
+import os
+import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -108,22 +111,50 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def write_csv(path: Path, table: Mapping[str, Sequence]) -> Path:
-    """Write a long-format table (column name → equal-length 1-D sequence) as CSV."""
+def _csv_text(table: Mapping[str, Sequence]) -> str:
+    """The CSV text of a long-format table (column name → equal-length 1-D sequence)."""
     if not table:
         raise ValueError("table must have at least one column")
     cols = {k: list(np.asarray(v).ravel()) if not isinstance(v, list) else v for k, v in table.items()}
     lengths = {k: len(v) for k, v in cols.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"table columns must have equal lengths, got {lengths}")
+    names = list(cols)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(names)
+    for row in zip(*(cols[n] for n in names)):
+        w.writerow([_fmt(v) for v in row])
+    return buf.getvalue()
+
+
+def _temp_beside(path: Path) -> Path:
+    """A new empty file next to ``path`` (same folder, so ``os.replace`` is atomic), with the permissions
+    a plain ``open(path, "w")`` would give (``mkstemp`` makes it 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    return Path(tmp)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    tmp = _temp_beside(path)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return tmp
+
+
+def write_csv(path: Path, table: Mapping[str, Sequence]) -> Path:
+    """Write a long-format table (column name → equal-length 1-D sequence) as CSV (atomically)."""
+    text = _csv_text(table)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    names = list(cols)
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(names)
-        for row in zip(*(cols[n] for n in names)):
-            w.writerow([_fmt(v) for v in row])
+    tmp = _write_temp(path, text.encode("utf-8"))
+    os.replace(tmp, path)
     return path
 
 
@@ -131,23 +162,37 @@ def save_figure(fig, out_dir: Path, name: str, caption: str, table: Mapping[str,
                 title: str | None = None) -> dict[str, Path]:
     """Save ``fig`` as PNG (caption in its metadata), its data as CSV and the caption as TXT.
 
-    Returns the three paths under keys ``png``, ``csv``, ``txt``. The figure is closed.
+    The three files are written as one set: each goes to a temporary file beside its target first,
+    and only when all three are complete are they moved into place (``os.replace``, atomic per file).
+    An interrupt or error before that leaves the previous PNG/CSV/TXT untouched and removes the
+    temporary files. Returns the three paths under keys ``png``, ``csv``, ``txt``. The figure is closed.
     """
     from lmctheory import __version__
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    png = out_dir / f"{name}.png"
+    targets = {"png": out_dir / f"{name}.png", "csv": out_dir / f"{name}.csv", "txt": out_dir / f"{name}.txt"}
     meta = {
         "Title": title or name,
         "Description": caption,
         "Software": f"lmctheory {__version__} (python -m lmctheory.figures)",
     }
+    temps: dict[str, Path] = {}
     try:
-        fig.savefig(png, dpi=DPI, metadata=meta)
+        try:
+            csv_text = _csv_text(table)  # a bad table fails before anything is written
+            temps["png"] = _temp_beside(targets["png"])
+            fig.savefig(temps["png"], dpi=DPI, metadata=meta, format="png")
+        finally:
+            plt.close(fig)
+        temps["csv"] = _write_temp(targets["csv"], csv_text.encode("utf-8"))
+        temps["txt"] = _write_temp(targets["txt"], (caption.strip() + "\n").encode("utf-8"))
+        for key in ("png", "csv", "txt"):
+            os.replace(temps.pop(key), targets[key])
     finally:
-        plt.close(fig)
-    csv_path = write_csv(out_dir / f"{name}.csv", table)
-    txt = out_dir / f"{name}.txt"
-    txt.write_text(caption.strip() + "\n", encoding="utf-8")
-    return {"png": png, "csv": csv_path, "txt": txt}
+        for tmp in temps.values():  # only unreplaced temporaries: the targets are never deleted
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return targets

@@ -9,11 +9,18 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``training``  :func:`train`, :func:`evaluate`, :func:`interpolate`
 ``matching``  :func:`collect_activations`, :func:`activation_match`, :func:`permute_model`
 ``estimate``  :func:`estimate_realization_costs`, :func:`estimate_all_layers`, :func:`ridge_realization_cost`
-``width``     [LEWC] bias-free MLPs: :func:`make_width_mlp`, :func:`train_width_model`, :func:`merge_models`,
-              :func:`layer_measurements`, :func:`weight_match_models`, :func:`procrustes_align`, :func:`cka_matrix`
+``biasfree``  [LEWC] bias-free ReLU MLPs: :func:`make_width_mlp`, :func:`train_width_model`,
+              :func:`recompute_batchnorm`, :func:`hidden_outputs`
+``merging``   permutation-free merge and per-layer LEWC measurements: :func:`merge_models`,
+              :func:`layer_measurements`
+``width_alignment`` :func:`weight_match_models`, :func:`procrustes_align`, :func:`cka_matrix`
 ``calibration`` temperature scaling: :func:`fit_temperature`, :func:`calibrated_barriers`
 ``curves``    mode-connecting curves for any model: :func:`fit_curve` (Bézier / polychain), :func:`line_path`,
               :class:`Curve` (``evaluate``, ``model_at``, ``ensemble``)
+``batchnorm`` :func:`reset_batchnorm` for any model
+
+Interpolation convention everywhere: ``θ(λ) = (1−λ)θ_A + λθ_B`` (``λ = 0`` is model A;
+:mod:`lmctheory.nn.training`).
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ _LAZY = {
     "matching": ("collect_activations", "activation_match", "permute_model", "to_standard"),
     "estimate": ("RealizationEstimate", "RidgeCost", "estimate_realization_costs", "record_layer_inputs",
                  "estimate_all_layers", "ridge_realization_cost"),
-    "width": ("WidthMLP", "make_width_mlp", "to_weight_list", "from_weight_list", "train_width_model",
-              "merge_models", "recompute_batchnorm", "hidden_outputs", "LayerMeasurements", "layer_measurements",
-              "weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align", "cka_matrix"),
+    "biasfree": ("WEIGHT_DECAY", "WidthMLP", "make_width_mlp", "to_weight_list", "from_weight_list",
+                 "train_width_model", "recompute_batchnorm", "hidden_outputs"),
+    "merging": ("merge_models", "LayerMeasurements", "layer_measurements"),
+    "width_alignment": ("weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align",
+                        "cka_matrix"),
     "calibration": ("softmax_nll", "fit_temperature", "calibration_split", "CalibratedBarriers",
                     "calibrated_barriers"),
     "curves": ("CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"),

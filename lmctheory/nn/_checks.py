@@ -76,26 +76,22 @@ def model_dtype(model: nn.Module) -> torch.dtype:
 def model_io(model: nn.Module) -> tuple[int | None, int | None]:
     """``(in_features, out_features)`` of a model whose architecture fixes them, else ``None`` entries.
 
-    Known: :class:`~lmctheory.nn.models.MLP`, :class:`~lmctheory.nn.width.WidthMLP`, a single
-    ``nn.Linear`` / :class:`~lmctheory.nn.layers.AsymmetricLinear`, and an ``nn.Sequential`` whose first
-    (last) module is such a layer. For other modules the forward pass decides.
+    Read from the module's own integer ``in_features`` / ``out_features`` attributes (``nn.Linear``,
+    :class:`~lmctheory.nn.layers.AsymmetricLinear`, :class:`~lmctheory.nn.models.MLP`,
+    :class:`~lmctheory.nn.biasfree.WidthMLP`, or any module that declares them), or from the first (last)
+    module of an ``nn.Sequential`` that declares them. For other modules the forward pass decides.
     """
-    from .layers import AsymmetricLinear
-    from .models import MLP
-    from .width import WidthMLP
-
-    lin = (nn.Linear, AsymmetricLinear)
-    if isinstance(model, WidthMLP):
-        return int(model.dims[0]), int(model.dims[-1])
-    if isinstance(model, MLP):
-        return int(model.layers[0].in_features), int(model.layers[-1].out_features)
-    if isinstance(model, lin):
-        return int(model.in_features), int(model.out_features)
     if isinstance(model, nn.Sequential) and len(model) > 0:
-        first, last = model[0], model[-1]
-        return (int(first.in_features) if isinstance(first, lin) else None,
-                int(last.out_features) if isinstance(last, lin) else None)
-    return None, None
+        return _declared(model[0], "in_features"), _declared(model[-1], "out_features")
+    return _declared(model, "in_features"), _declared(model, "out_features")
+
+
+def _declared(module, attr: str) -> int | None:
+    """A positive integer ``module.<attr>`` (a lazy layer's 0 before its first call counts as undeclared)."""
+    v = getattr(module, attr, None)
+    if isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0:
+        return int(v)
+    return None
 
 
 def _finite_or_raise(t: torch.Tensor, name: str) -> None:

@@ -8,7 +8,7 @@ barrier of ``softmax(τ·logits)`` on the rest.
 
 - :func:`softmax_nll`, :func:`fit_temperature` — ``τ* = argmin_τ NLL(τ·logits)``;
 - :func:`calibration_split` — the 20% / 80% split of the test set;
-- :func:`calibrated_barriers` — loss/accuracy along ``θ_λ = λθ_a + (1−λ)θ_b`` before and after
+- :func:`calibrated_barriers` — loss/accuracy along ``θ_λ = (1−λ)θ_a + λθ_b`` before and after
   calibration, with the endpoint ensembles (logit and probability averages) for comparison.
 """
 
@@ -21,6 +21,9 @@ import torch
 
 from .._validation import check_array, check_lam, check_scalar, check_seed
 from ._checks import check_labels, check_X
+from .biasfree import check_width_pair, check_width_X, recompute_batchnorm
+from .merging import merge_models
+from .training import barriers
 
 __all__ = [
     "TAU_BOUNDS",
@@ -135,9 +138,9 @@ def calibration_split(X, y, fraction: float = 0.2, seed: int = 0):
 
 @dataclass(frozen=True)
 class CalibratedBarriers:
-    """Loss and accuracy along ``θ_λ = λθ_a + (1−λ)θ_b`` before/after temperature calibration ([LEWC]).
+    """Loss and accuracy along ``θ_λ = (1−λ)θ_a + λθ_b`` before/after temperature calibration ([LEWC]).
 
-    ``λ`` weights model ``a`` (``λ = 1``: model a, ``λ = 0``: model b). Losses are mean cross-entropy on
+    ``λ = 0``: model a, ``λ = 1``: model b (:mod:`lmctheory.nn.merging`). Losses are mean cross-entropy on
     the evaluation split; ``τ`` is fitted per model of the path on the calibration split. Barriers follow
     :func:`lmctheory.nn.training.barriers` (chord between the endpoints; THEORY.md §10); accuracy in
     fractions, accuracy barriers in percentage points.
@@ -155,9 +158,9 @@ class CalibratedBarriers:
     midpoint_acc_drop : float
         ``100·((A(0) + A(1))/2 − A(1/2))``.
     ensemble_logit_loss, ensemble_logit_acc, ensemble_logit_loss_calibrated : ndarray (K,)
-        Logit ensemble ``λ f_a + (1−λ) f_b`` (calibrated on the same split).
+        Logit ensemble ``(1−λ) f_a + λ f_b`` (calibrated on the same split).
     ensemble_prob_loss, ensemble_prob_acc : ndarray (K,)
-        Probability ensemble ``λ softmax(f_a) + (1−λ) softmax(f_b)``.
+        Probability ensemble ``(1−λ) softmax(f_a) + λ softmax(f_b)``.
     """
 
     lams: np.ndarray
@@ -219,8 +222,8 @@ def calibrated_barriers(
 ) -> CalibratedBarriers:
     """Barriers of the permutation-free merge path before and after softmax temperature calibration.
 
-    For each ``λ`` in ``lams`` the merged model ``θ_λ = λθ_a + (1−λ)θ_b``
-    (:func:`lmctheory.nn.width.merge_models`; BatchNorm statistics recomputed on ``bn_data``) gets its own
+    For each ``λ`` in ``lams`` the merged model ``θ_λ = (1−λ)θ_a + λθ_b``
+    (:func:`lmctheory.nn.merging.merge_models`; BatchNorm statistics recomputed on ``bn_data``) gets its own
     ``τ_λ = fit_temperature(logits_cal, y_cal)``; the evaluation loss is ``NLL(τ_λ·logits_eval)``
     (THEORY.md §9 "Temperature calibration"; [LEWC]: calibration on 20% of the test set, see
     :func:`calibration_split`). The endpoint ensembles are reported at the same ``λ``.
@@ -238,17 +241,14 @@ def calibrated_barriers(
         Grid in [0, 1] containing 0 and 1 (default 11 points); ``1/2`` is added when missing. Real numeric
         (complex, string and object input raise ``TypeError``).
     bn_data : torch.Tensor, optional
-        Inputs for :func:`~lmctheory.nn.width.recompute_batchnorm` (required for models with BatchNorm;
+        Inputs for :func:`~lmctheory.nn.biasfree.recompute_batchnorm` (required for models with BatchNorm;
         [LEWC] uses the training set).
     tau_bounds : (float, float)
         Search range of :func:`fit_temperature`.
     """
-    from .training import barriers
-    from .width import _check_X, _check_pair, merge_models, recompute_batchnorm
-
-    _check_pair(model_a, model_b)
-    X_cal = _check_X(X_cal, model_a, "X_cal")
-    X_eval = _check_X(X_eval, model_a, "X_eval")
+    check_width_pair(model_a, model_b)
+    X_cal = check_width_X(X_cal, model_a, "X_cal")
+    X_eval = check_width_X(X_eval, model_a, "X_eval")
     n_cls = model_a.dims[-1]
     yc = check_labels(y_cal, "y_cal", n_rows=X_cal.shape[0], n_classes=n_cls, integral_float=True, as_numpy=True)
     ye = check_labels(y_eval, "y_eval", n_rows=X_eval.shape[0], n_classes=n_cls, integral_float=True, as_numpy=True)
@@ -256,7 +256,7 @@ def calibrated_barriers(
         if bn_data is None:
             raise ValueError("models with BatchNorm need bn_data (e.g. the training inputs) to recompute "
                              "the statistics of each merged model")
-        bn_data = _check_X(bn_data, model_a, "bn_data")
+        bn_data = check_width_X(bn_data, model_a, "bn_data")
     lams = np.linspace(0.0, 1.0, 11) if lams is None else np.atleast_1d(check_lam(lams, "lams"))
     lams = np.unique(np.concatenate([lams, [0.5]]))
     if lams[0] != 0.0 or lams[-1] != 1.0:
@@ -279,12 +279,12 @@ def calibrated_barriers(
         rows["tau"].append(tau)
         rows["nll_c"].append(_nll(zc, yc, 1.0))
         rows["nll_c_cal"].append(_nll(zc, yc, tau))
-        ens_c = lam * fa_c + (1 - lam) * fb_c
-        ens_e = lam * fa_e + (1 - lam) * fb_e
+        ens_c = (1 - lam) * fa_c + lam * fb_c
+        ens_e = (1 - lam) * fa_e + lam * fb_e
         rows["el"].append(_nll(ens_e, ye, 1.0))
         rows["ea"].append(_acc(ens_e, ye))
         rows["elc"].append(_nll(ens_e, ye, fit_temperature(ens_c, yc, bounds=tau_bounds)))
-        pe = lam * pa + (1 - lam) * pb
+        pe = (1 - lam) * pa + lam * pb
         rows["pl"].append(float(-np.mean(np.log(np.maximum(pe[np.arange(len(ye)), ye], np.finfo(float).tiny)))))
         rows["pa"].append(_acc(pe, ye))
     r = {k: np.asarray(v, float) for k, v in rows.items()}

@@ -44,6 +44,16 @@ class MLP(nn.Module):
         out = self.layers[-1](x)
         return (out, hidden) if return_hidden else out
 
+    @property
+    def in_features(self) -> int:
+        """Input width (read by :func:`lmctheory.nn._checks.model_io`)."""
+        return int(self.layers[0].in_features)
+
+    @property
+    def out_features(self) -> int:
+        """Output width."""
+        return int(self.layers[-1].out_features)
+
 
 def linear_layers(model: nn.Module) -> list[nn.Module]:
     """The ``nn.Linear`` / :class:`AsymmetricLinear` modules of ``model`` in forward order."""

@@ -1,10 +1,11 @@
-"""Width and layerwise exponentially weighted connectivity (LEWC) quantities (THEORY.md §9, [LEWC]).
+"""Weak additivity, reciprocal orthogonality and layerwise exponentially weighted connectivity (LEWC) (THEORY.md §9, [LEWC]).
 
 Bias-free ReLU MLP with weights ``[W_1, …, W_L]`` (each ``(out, in)``): ``z_0 = x``,
 ``z_ℓ = relu(W_ℓ z_{ℓ−1})`` for ``ℓ < L``, logits ``z_L = W_L z_{L−1}``. Inputs are the rows of ``X``
 ``(N, d_0)``; activations are returned row-wise, ``(N, n_ℓ)``. Merge without permutation:
-``θ_λ = λθ_a + (1−λ)θ_b`` — note that here **λ weights model a**, as in [LEWC] (the opposite of the
-path convention of :mod:`lmctheory.chord`).
+``θ_λ = (1−λ)θ_a + λθ_b`` — the package's one interpolation convention (``λ = 0`` is model a, as in
+:mod:`lmctheory.chord` and :mod:`lmctheory.nn.training`; [LEWC] puts ``λ`` on model a, i.e. its ``λ`` is our
+``1 − λ``). Below ``α = 1 − λ`` and ``β = λ`` are the weights of models a and b.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import MAX_ABS, check_array, check_int, check_lam, check_scalar, check_seed, check_weight_list, check_weight_list_pair
-from .chord import MonteCarloEstimate
+from .chord import MonteCarloEstimate, _arccos_kernel
 
 __all__ = [
     "weak_additivity_cosine",
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 #: relative tolerance of the T-5.3 violation count: ``‖e_ℓ‖ > bound + LEWC_RTOL·(bound + scale)``
-#: with ``scale = ‖z_ℓ(θ_λ)‖ + λ^ℓ‖z_ℓ^a‖ + (1−λ)^ℓ‖z_ℓ^b‖`` (rounding of the forward passes)
+#: with ``scale = ‖z_ℓ(θ_λ)‖ + α^ℓ‖z_ℓ^a‖ + β^ℓ‖z_ℓ^b‖`` (rounding of the forward passes)
 LEWC_RTOL = 1e-9
 
 #: vectors (of a given dimension) per seeded Monte Carlo block: about 2¹⁶ coordinate pairs per block
@@ -61,12 +62,12 @@ def _cosine_rows(P, Q):
 
 
 def _relu_moment(va, vb, cab):
-    """``E[relu(A)relu(B)]`` from variances and covariance (eq. 198 of [NI]); 0 if a variance is 0."""
+    """``E[relu(A)relu(B)]`` from variances and covariance (eq. 198 of [NI]; the arc-cosine kernel of
+    :mod:`lmctheory.chord`); 0 if a variance is 0."""
     if va <= 0.0 or vb <= 0.0:
         return 0.0
     s = math.sqrt(va * vb)
-    c = min(1.0, max(-1.0, cab / s))
-    return s / (2.0 * math.pi) * (math.sqrt(max(1.0 - c * c, 0.0)) + (math.pi - math.acos(c)) * c)
+    return float(_arccos_kernel(s, min(1.0, max(-1.0, cab / s))))
 
 
 # ----- weak additivity ------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def mlp_forward(weights, X):
 
 
 def merge_weights(weights_a, weights_b, lam):
-    """Linear merge without permutation ``θ_λ = λθ_a + (1−λ)θ_b`` (λ weights model a, as in [LEWC]; THEORY.md §9).
+    """Linear merge without permutation ``θ_λ = (1−λ)θ_a + λθ_b`` (``λ = 0``: model a; THEORY.md §9).
 
     Parameters
     ----------
@@ -264,7 +265,7 @@ def merge_weights(weights_a, weights_b, lam):
     """
     Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     lam = check_scalar(lam, "lam", low=0.0, high=1.0)
-    return [lam * a + (1.0 - lam) * b for a, b in zip(Wa, Wb)]
+    return [(1.0 - lam) * a + lam * b for a, b in zip(Wa, Wb)]
 
 
 def reciprocal_orthogonality(weights_a, weights_b, X):
@@ -324,19 +325,19 @@ def _lam_merge_scalar(lam):
 
 
 def _endpoint_and_merged_forwards(weights_a, weights_b, X, lam):
-    """Validated inputs and the layer outputs of θ_a, θ_b and the merge θ_λ = λθ_a + (1−λ)θ_b on X."""
+    """Validated inputs and the layer outputs of θ_a, θ_b and the merge θ_λ = (1−λ)θ_a + λθ_b on X."""
     Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     Xa = _check_X(X, Wa)
     lam = _lam_merge_scalar(lam)
-    Wl = [lam * a + (1.0 - lam) * b for a, b in zip(Wa, Wb)]
+    Wl = [(1.0 - lam) * a + lam * b for a, b in zip(Wa, Wb)]
     return Wa, Wb, Wl, lam, _forward(Wa, Xa), _forward(Wb, Xa), _forward(Wl, Xa)
 
 
 def lewc_cosine(weights_a, weights_b, X, lam: float = 0.5):
     """LEWC cosine per layer ([LEWC], THEORY.md §9).
 
-    ``LEWC_ℓ = mean_x cos(z_ℓ(θ_λ; x), λ^ℓ z_ℓ^a(x) + (1−λ)^ℓ z_ℓ^b(x))`` for ``ℓ = 1, …, L`` (the last is the
-    logits), ``θ_λ = λθ_a + (1−λ)θ_b``. This is the **mean of per-input cosines**, not the cosine of
+    ``LEWC_ℓ = mean_x cos(z_ℓ(θ_λ; x), (1−λ)^ℓ z_ℓ^a(x) + λ^ℓ z_ℓ^b(x))`` for ``ℓ = 1, …, L`` (the last is the
+    logits), ``θ_λ = (1−λ)θ_a + λθ_b``. This is the **mean of per-input cosines**, not the cosine of
     stacked vectors. Inputs where either side is the zero vector (cosine undefined) are left out.
 
     Parameters
@@ -369,7 +370,7 @@ def lewc_cosine(weights_a, weights_b, X, lam: float = 0.5):
     Wa, Wb, _, lam, za, zb, zm = _endpoint_and_merged_forwards(weights_a, weights_b, X, lam)
     out = np.empty(len(Wa))
     for ell in range(1, len(Wa) + 1):
-        c = _cosine_rows(zm[ell], lam**ell * za[ell] + (1.0 - lam) ** ell * zb[ell])
+        c = _cosine_rows(zm[ell], (1.0 - lam) ** ell * za[ell] + lam**ell * zb[ell])
         out[ell - 1] = np.mean(c[np.isfinite(c)]) if np.any(np.isfinite(c)) else np.nan
     return out
 
@@ -381,7 +382,7 @@ class LEWCRecursion:
     Attributes
     ----------
     error : ndarray (L, N)
-        Measured ``‖e_ℓ‖``, ``e_ℓ = z_ℓ(θ_λ) − λ^ℓ z_ℓ^a − (1−λ)^ℓ z_ℓ^b``.
+        Measured ``‖e_ℓ‖``, ``e_ℓ = z_ℓ(θ_λ) − α^ℓ z_ℓ^a − β^ℓ z_ℓ^b`` (``α = 1−λ``, ``β = λ``).
     bound : ndarray (L, N)
         Recursive bound ``B_1 = ‖σ(p+q) − σ(p) − σ(q)‖`` (exact), ``B_ℓ = wa_ℓ + ‖c_ℓ‖ + ‖W_ℓ^λ‖₂ B_{ℓ−1}``
         (``2 ≤ ℓ < L``), ``B_L = ‖c_L‖ + ‖W_L^λ‖₂ B_{L−1}``.
@@ -415,10 +416,10 @@ class LEWCRecursion:
 def lewc_error_recursion(weights_a, weights_b, X, lam: float = 0.5) -> LEWCRecursion:
     """The LEWC error recursion T-5.3 ([LEWC] Thm. 5.3, explicit form of THEORY.md §9), per input.
 
-    ``e_ℓ = z_ℓ(θ_λ) − λ^ℓ z_ℓ^a − (1−λ)^ℓ z_ℓ^b``. For ``ℓ = 1``: ``e_1 = σ(p+q) − σ(p) − σ(q)``,
-    ``p = λW_1^a x``, ``q = (1−λ)W_1^b x`` (exact). For ``2 ≤ ℓ < L``, with ``p = λ^ℓ W_ℓ^a z_{ℓ−1}^a``,
-    ``q = (1−λ)^ℓ W_ℓ^b z_{ℓ−1}^b``, ``c_ℓ = λ(1−λ)^{ℓ−1} W_ℓ^a z_{ℓ−1}^b + (1−λ)λ^{ℓ−1} W_ℓ^b z_{ℓ−1}^a``,
-    ``W_ℓ^λ = λW_ℓ^a + (1−λ)W_ℓ^b``:
+    With ``α = 1 − λ``, ``β = λ`` (``θ_λ = αθ_a + βθ_b``): ``e_ℓ = z_ℓ(θ_λ) − α^ℓ z_ℓ^a − β^ℓ z_ℓ^b``. For
+    ``ℓ = 1``: ``e_1 = σ(p+q) − σ(p) − σ(q)``, ``p = αW_1^a x``, ``q = βW_1^b x`` (exact). For ``2 ≤ ℓ < L``,
+    with ``p = α^ℓ W_ℓ^a z_{ℓ−1}^a``, ``q = β^ℓ W_ℓ^b z_{ℓ−1}^b``,
+    ``c_ℓ = αβ^{ℓ−1} W_ℓ^a z_{ℓ−1}^b + βα^{ℓ−1} W_ℓ^b z_{ℓ−1}^a``, ``W_ℓ^λ = αW_ℓ^a + βW_ℓ^b``:
 
         ‖e_ℓ‖ ≤ ‖σ(p+q) − σ(p) − σ(q)‖ + ‖c_ℓ‖ + ‖W_ℓ^λ‖₂ ‖e_{ℓ−1}‖,
 
@@ -455,17 +456,17 @@ def lewc_error_recursion(weights_a, weights_b, X, lam: float = 0.5) -> LEWCRecur
     (0, (3, 20))
     """
     Wa, Wb, Wl, lam, za, zb, zm = _endpoint_and_merged_forwards(weights_a, weights_b, X, lam)
-    mu = 1.0 - lam
+    al, be = 1.0 - lam, lam  # weights of models a and b
     L = len(Wa)
     Xa = za[0]  # z_0 = X
     N = Xa.shape[0]
-    E = [None] + [zm[ell] - lam**ell * za[ell] - mu**ell * zb[ell] for ell in range(1, L + 1)]
+    E = [None] + [zm[ell] - al**ell * za[ell] - be**ell * zb[ell] for ell in range(1, L + 1)]
     err = np.stack([np.linalg.norm(E[ell], axis=1) for ell in range(1, L + 1)])
     scale = np.stack(
         [
             np.linalg.norm(zm[ell], axis=1)
-            + lam**ell * np.linalg.norm(za[ell], axis=1)
-            + mu**ell * np.linalg.norm(zb[ell], axis=1)
+            + al**ell * np.linalg.norm(za[ell], axis=1)
+            + be**ell * np.linalg.norm(zb[ell], axis=1)
             for ell in range(1, L + 1)
         ]
     )
@@ -480,15 +481,15 @@ def lewc_error_recursion(weights_a, weights_b, X, lam: float = 0.5) -> LEWCRecur
         if ell == L and L == 1:
             break  # linear network: e_1 = 0, bound 0
         if ell == 1:
-            p, q = lam * (Xa @ Wa[0].T), mu * (Xa @ Wb[0].T)
+            p, q = al * (Xa @ Wa[0].T), be * (Xa @ Wb[0].T)
             wa[0] = np.linalg.norm(_relu(p + q) - _relu(p) - _relu(q), axis=1)
             bound[0] = one[0] = wa[0]
             continue
-        c = lam * mu ** (ell - 1) * (zb[k] @ Wa[k].T) + mu * lam ** (ell - 1) * (za[k] @ Wb[k].T)
+        c = al * be ** (ell - 1) * (zb[k] @ Wa[k].T) + be * al ** (ell - 1) * (za[k] @ Wb[k].T)
         cross[k] = np.linalg.norm(c, axis=1)
         if ell < L:
-            p = lam**ell * (za[k] @ Wa[k].T)
-            q = mu**ell * (zb[k] @ Wb[k].T)
+            p = al**ell * (za[k] @ Wa[k].T)
+            q = be**ell * (zb[k] @ Wb[k].T)
             wa[k] = np.linalg.norm(_relu(p + q) - _relu(p) - _relu(q), axis=1)
         else:
             resid = np.linalg.norm(E[L] - (c + E[L - 1] @ Wl[k].T), axis=1)

@@ -1,4 +1,4 @@
-"""Tests of lmctheory.nn.width: the [LEWC] width MLPs, merging, BatchNorm recomputation, per-layer
+"""Tests of lmctheory.nn.biasfree, .merging and .width_alignment: the [LEWC] width MLPs, merging, BatchNorm recomputation, per-layer
 measurements (THEORY.md §9, T-5.3) and the alignment wrappers (§10)."""
 
 from __future__ import annotations
@@ -9,21 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from lmctheory.nn.width import (
+from lmctheory.nn.biasfree import (
     WidthMLP,
-    cka_matrix,
     from_weight_list,
     hidden_outputs,
-    layer_measurements,
     make_width_mlp,
-    merge_models,
-    permute_width_model,
-    procrustes_align,
     recompute_batchnorm,
     to_weight_list,
     train_width_model,
-    weight_match_models,
 )
+from lmctheory.nn.merging import layer_measurements, merge_models
+from lmctheory.nn.width_alignment import cka_matrix, permute_width_model, procrustes_align, weight_match_models
 
 torch.set_num_threads(1)
 
@@ -79,12 +75,12 @@ def test_merging_two_copies_gives_back_the_model(lam):
     assert torch.allclose(merged(X), m(X), atol=1e-5)
 
 
-def test_merge_lambda_weights_model_a():
+def test_merge_follows_the_interpolation_convention():
     a, b = _pair()
     for lam in (0.0, 0.25, 1.0):
         merged = to_weight_list(merge_models(a, b, lam))
         for wm, wa, wb in zip(merged, to_weight_list(a), to_weight_list(b)):
-            np.testing.assert_allclose(wm, lam * wa + (1 - lam) * wb, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(wm, (1 - lam) * wa + lam * wb, rtol=1e-5, atol=1e-6)  # λ = 0: model a
 
 
 def test_recompute_batchnorm_matches_batch_statistics():
@@ -143,19 +139,19 @@ def _naive(a, b, X, lam):
         return z
 
     za, zb = fwd(Wa), fwd(Wb)
-    zm = fwd([lam * u + (1 - lam) * v for u, v in zip(Wa, Wb)])
+    zm = fwd([(1 - lam) * u + lam * v for u, v in zip(Wa, Wb)])  # θ(λ) = (1−λ)θ_a + λθ_b
     ro = [float((zb[l] @ Wa[l].T).norm(dim=1).mean() / (za[l] @ Wa[l].T).norm(dim=1).mean()) for l in range(L)]
     lewc = []
     for ell in range(1, L + 1):
-        t = lam ** ell * za[ell] + (1 - lam) ** ell * zb[ell]
+        t = (1 - lam) ** ell * za[ell] + lam ** ell * zb[ell]
         lewc.append(float(torch.nn.functional.cosine_similarity(zm[ell], t, dim=1).mean()))
     wa = []
     for ell in range(1, L):
-        p = lam ** ell * za[ell - 1] @ Wa[ell - 1].T
-        q = (1 - lam) ** ell * zb[ell - 1] @ Wb[ell - 1].T
+        p = (1 - lam) ** ell * za[ell - 1] @ Wa[ell - 1].T
+        q = lam ** ell * zb[ell - 1] @ Wb[ell - 1].T
         wa.append(float(torch.nn.functional.cosine_similarity(torch.relu(p + q), torch.relu(p) + torch.relu(q),
                                                               dim=1).mean()))
-    err = np.stack([(zm[l] - lam ** l * za[l] - (1 - lam) ** l * zb[l]).norm(dim=1).numpy()
+    err = np.stack([(zm[l] - (1 - lam) ** l * za[l] - lam ** l * zb[l]).norm(dim=1).numpy()
                     for l in range(1, L + 1)], axis=1)
     return np.array(ro), np.array(lewc), np.array(wa), err
 
@@ -183,7 +179,7 @@ def test_layer_measurements_agree_with_naive_and_t53_holds_on_random_nets(lam):
 
 def test_t53_bound_is_not_vacuous_wrong_variants_fail():
     """The check can fail: dropping the propagation term ‖W_ℓ^λ‖₂‖e_{ℓ−1}‖, or the local terms, is violated."""
-    from lmctheory.width import lewc_error_recursion
+    from lmctheory.lewc import lewc_error_recursion
 
     a, b = _pair(width=24, seeds=(3, 4))
     X = _X(80).double().numpy()
@@ -291,11 +287,11 @@ def test_bad_inputs_raise_clear_errors():
 
 # -- a tiny-config run of one claim (L5 shares the L1 sweep) --------------------------------------------
 def test_tiny_claim_l5_runs_and_finds_no_violation(tmp_path, monkeypatch):
-    from paper_checks import l1_width_merging as l1
+    from lmctheory.experiments import lewc_width
     from paper_checks import l5_lewc_recursion as l5
     from paper_checks.common import Context
 
-    tiny_sweep = {**l1.sweep_config(True), "multipliers": [1], "weight_decays": [3e-3], "epochs": 2,
+    tiny_sweep = {**lewc_width.sweep_config(True), "multipliers": [1], "weight_decays": [3e-3], "epochs": 2,
                   "base_width": 8, "n_measure": 60, "n_lams": 3, "recursion_lams": [0.5]}
     tiny = {"sweep": tiny_sweep, "random": dict(widths=[8], n_seeds=1, lams=[0.5], n_inputs=40)}
     monkeypatch.setattr(l5, "config", lambda quick: tiny)
@@ -307,7 +303,7 @@ def test_tiny_claim_l5_runs_and_finds_no_violation(tmp_path, monkeypatch):
     # the sweep is cached: a second collect reads the same numbers without training
     again = l5.collect(ctx)
     assert again["trained"] == l5.collect(ctx)["trained"]
-    l1_data = l1.sweep(ctx, tiny_sweep)
+    l1_data = lewc_width.sweep(ctx, tiny_sweep)
     t = l1_data["table"]["0.003"]
     assert t["width"] == [8] and len(t["lewc_cosine"][0]) == 4 and len(t["wa_cosine"][0]) == 3
 
@@ -382,7 +378,7 @@ def test_l2_l5_conditions_pass_and_miss():
 
 
 def test_sweep_dataset_options():
-    from lmctheory.nn.width import _dataset
+    from lmctheory.experiments.lewc_width import load_dataset as _dataset
 
     ds = _dataset({"dataset": "gaussian_mixture", "gm": {"n_train": 40, "n_test": 20, "d": 16, "k": 4}})
     assert ds.X_train.shape == (40, 16) and ds.n_classes == 5
@@ -393,9 +389,10 @@ def test_sweep_dataset_options():
 
 def test_public_names_resolve_from_lmctheory_nn():
     import lmctheory.nn as lnn
-    from lmctheory.nn import calibration, width
+    from lmctheory.nn import biasfree, calibration, merging, width_alignment
 
     for name in lnn.__all__:
         assert getattr(lnn, name) is not None
-    assert lnn.make_width_mlp is width.make_width_mlp
+    assert lnn.make_width_mlp is biasfree.make_width_mlp
+    assert lnn.merge_models is merging.merge_models and lnn.cka_matrix is width_alignment.cka_matrix
     assert lnn.fit_temperature is calibration.fit_temperature

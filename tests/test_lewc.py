@@ -1,4 +1,4 @@
-"""Tests of lmctheory.width (THEORY.md §9: Def. 5.1, T-WA, Def. 5.2, LEWC, T-5.3)."""
+"""Tests of lmctheory.lewc (THEORY.md §9: Def. 5.1, T-WA, Def. 5.2, LEWC, T-5.3)."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmctheory.width import (
+from lmctheory.lewc import (
     LEWC_RTOL,
     gaussian_weak_additivity_cosine,
     lewc_cosine,
@@ -129,8 +129,8 @@ def test_mlp_forward_and_merge():
     Wb = _mlp([4, 6, 5, 3], seed=2)
     M = merge_weights(W, Wb, 0.3)
     for m, a, b in zip(M, W, Wb):
-        np.testing.assert_allclose(m, 0.3 * a + 0.7 * b)
-    np.testing.assert_array_equal(merge_weights(W, Wb, 1.0)[0], W[0])
+        np.testing.assert_allclose(m, 0.7 * a + 0.3 * b)  # θ(λ) = (1−λ)θ_a + λθ_b
+    np.testing.assert_array_equal(merge_weights(W, Wb, 0.0)[0], W[0])
 
 
 def test_reciprocal_orthogonality():
@@ -160,7 +160,7 @@ def test_lewc_cosine():
     zm = mlp_forward(merge_weights(Wa, Wb, 0.4), X)
     za, zb = mlp_forward(Wa, X), mlp_forward(Wb, X)
     for ell in range(1, 4):
-        t = 0.4**ell * za[ell] + 0.6**ell * zb[ell]
+        t = 0.6**ell * za[ell] + 0.4**ell * zb[ell]
         cos = np.sum(zm[ell] * t, 1) / np.linalg.norm(zm[ell], axis=1) / np.linalg.norm(t, axis=1)
         assert c[ell - 1] == pytest.approx(np.nanmean(cos), rel=1e-12)
     np.testing.assert_allclose(lewc_cosine(Wa, Wb, X, lam=1.0), 1.0)
@@ -268,7 +268,7 @@ def test_bad_inputs():
 
 def test_weak_additivity_is_scale_invariant_at_extreme_magnitudes():
     """Found by an audit: tiny inputs underflowed to NaN, extreme variances raised or returned NaN."""
-    from lmctheory.width import gaussian_weak_additivity_cosine as g, weak_additivity_cosine as wa
+    from lmctheory.lewc import gaussian_weak_additivity_cosine as g, weak_additivity_cosine as wa
 
     rng = np.random.default_rng(0)
     u, v = rng.standard_normal((2, 50))
