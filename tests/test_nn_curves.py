@@ -394,6 +394,10 @@ def test_m1_claim_and_figure_tiny(monkeypatch, tmp_path):
     from paper_checks import common
     from paper_checks import m1_mode_curves as m1
 
+    from lmctheory.experiments import mode_curves
+
+    # the figure reads the library experiment's default config, the claim its own: shrink both
+    monkeypatch.setattr(mode_curves, "config", lambda quick: copy.deepcopy(TINY_M1))
     monkeypatch.setattr(m1, "config", lambda quick: copy.deepcopy(TINY_M1))
     assert common.discover()["M1"] == "paper_checks.m1_mode_curves"
     ctx = common.Context(quick=True, cache_root=tmp_path, progress=False, max_workers=1)

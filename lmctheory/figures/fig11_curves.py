@@ -1,5 +1,5 @@
 """Figure 11 — loss and accuracy along the line and along a trained Bézier curve, unaligned and aligned
-([MC] §2; Garipov et al. 2018; paper_checks M1, job :func:`lmctheory.nn.curves.curve_pair_job`)."""
+([MC] §2; Garipov et al. 2018; experiment :mod:`lmctheory.experiments.mode_curves`, judged by paper_checks M1)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from ._trained import arr, collect, need
 from .style import new_figure
 
 NAME = "fig11_curves"
-CLAIM = "m1"
+EXPERIMENT = "mode_curves.collect"
 PATHS = (("line", "straight line", "C0"), ("curve", "quadratic Bézier curve", "C3"))
 STYLES = ("-", "--", ":", "-.")
 
 
 @register(11, NAME, "Line vs Bézier curve between independently trained MLPs ([MC], M1)", "trained")
 def make(ctx: FigureContext) -> FigureOutput:
-    data = collect(CLAIM, ctx)
-    archs = need(data, "archs", claim=CLAIM)
+    data = collect(EXPERIMENT, ctx)
+    archs = need(data, "archs", source=EXPERIMENT)
     cfg = data.get("config", {})
     rows = {c: [] for c in ("arch", "alignment", "path", "t", "metric", "mean", "std")}
 
@@ -34,12 +34,12 @@ def make(ctx: FigureContext) -> FigureOutput:
             if block is None:  # an architecture without an aligner
                 continue
             for path, label, color in PATHS:
-                curve = need(block, path, claim=CLAIM)
-                ts = arr(need(curve, "ts", claim=CLAIM))
+                curve = need(block, path, source=EXPERIMENT)
+                ts = arr(need(curve, "ts", source=EXPERIMENT))
                 bl = float(curve.get("barrier_lin_mean", np.nan))
                 for r, (metric, ylabel, scale) in enumerate(metrics):
                     ax = axes[r, c]
-                    mean = scale * arr(need(curve, f"{metric}_mean", claim=CLAIM))
+                    mean = scale * arr(need(curve, f"{metric}_mean", source=EXPERIMENT))
                     std = scale * arr(curve.get(f"{metric}_std", np.full(ts.shape, np.nan)))
                     lab = f"{arch}: {label}, B_lin = {bl:.3f} nats" if r == 0 else None
                     ax.plot(ts, mean, color=color, ls=STYLES[a_i % len(STYLES)], marker="o", ms=3, label=lab)

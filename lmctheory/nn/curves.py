@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -45,8 +43,7 @@ from ._checks import check_labels, check_module, check_targets, check_X, describ
 from .batchnorm import batchnorm_layers, reset_batchnorm
 from .training import InterpolationResult, _check_pair, _check_xy, _loss_fn, _probe_outputs, barriers
 
-__all__ = ["CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path", "ARCHITECTURES",
-           "curve_pair_job"]
+__all__ = ["CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"]
 
 CURVE_KINDS = ("bezier", "polychain")
 _ALL_KINDS = ("line",) + CURVE_KINDS
@@ -590,91 +587,3 @@ def fit_curve(
             curve.history.append(total / max(count, 1))
     curve._controls = [{n: p.detach() for n, p in c.items()} for c in ctrl]
     return curve
-
-
-# -- experiment job shared by paper_checks M1 and figure 11 -----------------------------------------
-
-def _load_dataset(name: str, seed: int):
-    from . import data
-
-    if name == "digits":
-        return data.digits(seed=seed)
-    m = re.fullmatch(r"gmm-k(\d+)-d(\d+)-s([0-9.]+)", name)
-    if m:
-        return data.gaussian_mixture(k=int(m.group(1)), d=int(m.group(2)), separation=float(m.group(3)), seed=seed)
-    raise ValueError(f"unknown dataset {name!r}; expected 'digits' or 'gmm-k<k>-d<d>-s<separation>'")
-
-
-def _build_mlp(ds, cfg, seed):
-    from .models import make_mlp
-
-    return make_mlp(ds.in_dim, cfg["hidden"], ds.n_classes, n_layers=cfg["n_layers"], kind="standard", seed=seed)
-
-
-def _align_mlp(model_a, model_b, ds, cfg):
-    from .matching import activation_match, permute_model, to_standard
-
-    match = activation_match(model_a, model_b, ds.X_train, n_random=1, seed=cfg["seed"])
-    return to_standard(model_a), permute_model(model_b, [r.perm for r in match])
-
-
-#: ``name -> (build(ds, cfg, seed) -> model, align(model_a, model_b, ds, cfg) -> (a, b_aligned) or None)``.
-#: A builder's model takes the dataset's rows ``ds.X_train`` as they are; to add an architecture, add
-#: an entry (e.g. ``"resnet"`` with ``make_resnet`` and its matching) and name it in the job's ``arch``.
-ARCHITECTURES = {"mlp": (_build_mlp, _align_mlp)}
-
-
-def curve_pair_job(cfg: dict) -> dict:
-    """Train two models of ``cfg["arch"]``, fit Bézier curves unaligned and aligned, compare with the line.
-
-    ``cfg`` keys: ``arch`` (a key of :data:`ARCHITECTURES`), ``dataset``, ``data_seed``, ``seed``, ``pair``,
-    ``epochs``, ``lr``, ``weight_decay``, ``batch_size`` (endpoint training, as in
-    :func:`~lmctheory.nn.train`), ``curve_kind``, ``curve_epochs``, ``curve_lr``, ``n_ts``, and the
-    architecture's own keys (MLP: ``hidden``, ``n_layers``). Models use seeds ``1000·seed + 2·pair + 1, + 2``.
-    Curves are fit on the training set; line and curve are evaluated on the test set (BatchNorm statistics
-    recomputed on the training inputs). Returns a JSON-able dict: ``{"unaligned"|"aligned": {"line":
-    InterpolationResult dict, "curve": …, "ensemble": CurveEnsemble dict, "curve_history": […]}}`` plus endpoint
-    accuracies and timings; ``"aligned"`` is ``None`` when the architecture has no aligner.
-    """
-    from .training import evaluate, train
-
-    torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    if cfg["arch"] not in ARCHITECTURES:
-        raise ValueError(f"unknown arch {cfg['arch']!r}; known: {sorted(ARCHITECTURES)}")
-    build, align = ARCHITECTURES[cfg["arch"]]
-    ds = _load_dataset(cfg["dataset"], cfg["data_seed"])
-    base = 1000 * cfg["seed"] + 2 * cfg["pair"]
-    models = []
-    for s in (base + 1, base + 2):
-        m = build(ds, cfg, s)
-        train(m, ds.X_train, ds.y_train, epochs=cfg["epochs"], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-              batch_size=cfg["batch_size"], seed=s)
-        models.append(m)
-    t_train = time.perf_counter() - t0
-    ts = np.linspace(0.0, 1.0, cfg["n_ts"])
-    out = {"endpoint_test_acc": [evaluate(m, ds.X_test, ds.y_test)[1] for m in models], "seconds_train": t_train}
-    pairs = {"unaligned": tuple(models)}
-    if align is not None:
-        pairs["aligned"] = align(models[0], models[1], ds, cfg)
-    for which in ("unaligned", "aligned"):
-        if which not in pairs:
-            out[which] = None
-            continue
-        a, b = pairs[which]
-        t1 = time.perf_counter()
-        curve = fit_curve(a, b, ds.X_train, ds.y_train, kind=cfg["curve_kind"], epochs=cfg["curve_epochs"],
-                          lr=cfg["curve_lr"], weight_decay=cfg["weight_decay"], batch_size=cfg["batch_size"],
-                          seed=base + 3)
-        t_fit = time.perf_counter() - t1
-        line = line_path(a, b, bn_data=ds.X_train)
-        out[which] = {
-            "line": line.evaluate(ds.X_test, ds.y_test, ts).to_dict(),
-            "curve": curve.evaluate(ds.X_test, ds.y_test, ts).to_dict(),
-            "curve_train": curve.evaluate(ds.X_train, ds.y_train, ts).to_dict(),
-            "ensemble": curve.ensemble(ds.X_test, ds.y_test, ts).to_dict(),
-            "curve_history": curve.history,
-            "seconds_fit": t_fit,
-        }
-    out["seconds"] = time.perf_counter() - t0
-    return out
