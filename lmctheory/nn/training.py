@@ -50,6 +50,12 @@ def check_inputs_nd(X, name: str = "X", *, model: nn.Module | None = None, tenso
     where known). Input with more axes — images ``(N, C, H, W)``, token sequences ``(N, T, F)`` — gets the
     same checks (real, finite, non-empty, in range of the model's dtype) on its flattened ``(N, prod)``
     view and keeps its shape; the model's forward checks the trailing axes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> check_inputs_nd(torch.zeros(2, 1, 8, 8, dtype=torch.float64)).shape
+    torch.Size([2, 1, 8, 8])
     """
     nd = X.ndim if isinstance(X, torch.Tensor) else np.ndim(X) if isinstance(X, np.ndarray) else None
     if nd is None and not tensor_only and not isinstance(X, (str, bytes)):
@@ -70,8 +76,8 @@ def check_inputs_nd(X, name: str = "X", *, model: nn.Module | None = None, tenso
 def _check_xy(model, X, y, loss: str, names=("X", "y")):
     """Validated ``(X, y)`` for ``model`` (shared by :func:`train`, :func:`evaluate`, :func:`interpolate`).
 
-    ``X``: a torch tensor ``(N, in_features)`` or ``(N, C, H, W)`` (:func:`check_inputs_nd`), real numeric and finite, converted to the model's dtype
-    (C-contiguous; :func:`lmctheory.nn._checks.check_X`). ``y``: for ``loss="ce"`` integer class labels
+    ``X``: a torch tensor ``(N, in_features)`` or ``(N, C, H, W)`` (:func:`check_inputs_nd`), real numeric
+    and finite, converted to the model's dtype (C-contiguous; :func:`lmctheory.nn._checks.check_X`). ``y``: for ``loss="ce"`` integer class labels
     ``(N,)`` in ``[0, n_classes − 1]`` (:func:`~lmctheory.nn._checks.check_labels`); for ``"mse"`` finite real
     targets ``(N,)`` or ``(N, n_outputs)``. ``n_classes`` / ``n_outputs`` come from the architecture
     (:func:`~lmctheory.nn._checks.model_io`) or, for other modules, from one forward pass on ``X[:1]``
@@ -313,7 +319,7 @@ def interpolate(
     model_a, model_b : nn.Module
         Same architecture; asymmetric layers must share ``F`` and ``D``.
     X, y : torch.Tensor
-        Evaluation data, as in :func:`train`: ``X`` (N, d) is validated once and converted to the
+        Evaluation data, as in :func:`train`: ``X`` (N, d) or (N, C, H, W) is validated once and converted to the
         models' dtype as a C-contiguous tensor (C- and Fortran-ordered ``X`` give identical results).
     lams : array_like, optional
         Grid in [0, 1] containing 0 and 1 (default ``np.linspace(0, 1, 11)``); a real numeric 1-D array
