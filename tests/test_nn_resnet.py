@@ -142,3 +142,17 @@ def test_make_resnet_bad_inputs():
         evaluate(net, torch.full((4, 1, 8, 8), float("nan")), torch.zeros(4, dtype=torch.int64))
     with pytest.raises(ValueError, match="labels in"):
         evaluate(net, torch.randn(4, 1, 8, 8), torch.full((4,), 10))
+
+
+def test_estimates_on_a_trained_resnet(digits_images):
+    from lmctheory.nn.estimate import estimate_all_layers
+
+    Xtr, ytr, _, _ = digits_images
+    net = make_resnet(1, 10, depth=8, width=8, kind="wasym", sigma_f=1.0, seed=0)
+    train(net, Xtr, ytr, epochs=1, lr=1e-2, batch_size=64, seed=0)
+    ests = estimate_all_layers(net, Xtr[:64], 0.9)
+    names = [n for n, _ in _convs(net)] + ["fc"]
+    assert sorted(ests) == sorted(names) and set(ests.calls.values()) == {1} and ests.skipped == []
+    assert ests["stem"].n_samples == 64 * 64 and ests["stages.2.0.conv2"].n_samples == 64 * 4
+    assert ests["stages.1.0.shortcut.0"].costs.shape == (16, 16) and ests["fc"].n_samples == 64
+    assert all(e.ratio >= 0.9 - 1e-12 and e.sampling == "all" for e in ests.values())
