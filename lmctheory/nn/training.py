@@ -78,7 +78,8 @@ def _check_xy(model, X, y, loss: str, names=("X", "y")):
 
     ``X``: a torch tensor ``(N, in_features)`` or ``(N, C, H, W)`` (:func:`check_inputs_nd`), real numeric
     and finite, converted to the model's dtype (C-contiguous; :func:`lmctheory.nn._checks.check_X`).
-    ``y``: for ``loss="ce"`` integer class labels ``(N,)`` in ``[0, n_classes − 1]`` (:func:`~lmctheory.nn._checks.check_labels`); for ``"mse"`` finite real
+    ``y``: for ``loss="ce"`` integer class labels ``(N,)`` in ``[0, n_classes − 1]``
+    (:func:`~lmctheory.nn._checks.check_labels`); for ``"mse"`` finite real
     targets ``(N,)`` or ``(N, n_outputs)``. ``n_classes`` / ``n_outputs`` come from the architecture
     (:func:`~lmctheory.nn._checks.model_io`) or, for other modules, from one forward pass on ``X[:1]``
     in eval mode.
@@ -131,7 +132,8 @@ def train(
     model : nn.Module
     X : torch.Tensor (N, d) or (N, C, H, W)
         Real numeric and finite (any ``(N, ...)`` shape the model accepts, e.g. images); converted to the
-        model's dtype (float32 for this package's models) as a C-contiguous tensor, so float64 or Fortran-ordered ``X`` works.
+        model's dtype (float32 for this package's models) as a C-contiguous tensor, so float64 or
+        Fortran-ordered ``X`` works.
     y : torch.Tensor (N,)
         Integer class labels in ``[0, n_classes − 1]`` for ``loss="ce"``; finite targets of shape
         ``(N,)`` or ``(N, n_outputs)`` for ``loss="mse"`` (a model output of shape ``(N, 1)`` is squeezed).
@@ -331,7 +333,8 @@ def interpolate(
         recomputed on these inputs (:func:`lmctheory.nn.batchnorm.reset_batchnorm`, REPAIR-style reset;
         typically training inputs) before it is evaluated. An iterable must be re-iterable (a
         ``DataLoader`` or a list of batches; a one-shot generator is exhausted after the first point).
-        Default ``None``: the interpolated running statistics are used as they are (they describe neither model's activations at interior λ).
+        Default ``None``: the interpolated running statistics are used as they are (they describe
+        neither model's activations at interior λ).
         No effect on a model without BatchNorm.
     bn_batch_size : int or None
         Batch size of the reset for a tensor ``reset_bn`` (``None``: one batch, i.e. exact statistics).
