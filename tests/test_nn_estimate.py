@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import lmctheory as lt
 from lmctheory.nn import AsymmetricLinear, make_mlp
@@ -147,3 +148,74 @@ def test_ridge_default_is_def_e3_without_bias():
     Sz = (X @ U).T @ (X @ U) / len(X)
     assert np.isclose(default, lt.relaxed_cost_bound(U.T @ E[1], F[0], D[0], U, Sz, 1.0), rtol=1e-8)
     assert ridge_realization_cost((E, F, D), 0, g, X, 1.0, "identity", bias="free").cost < default
+
+
+# --------------------------------------------------------------------------- token inputs, attention, every call
+
+class _TinyTransformer(nn.Module):
+    """Tokens (B, T, F): embedding Linear, nn.MultiheadAttention (its out_proj is never called through
+    forward), a feed-forward Linear applied to every token, a head on the mean token."""
+
+    def __init__(self, f=6, e=8):
+        super().__init__()
+        self.embed = nn.Linear(f, e)
+        self.attn = nn.MultiheadAttention(e, 2, batch_first=True)
+        self.ff = AsymmetricLinear(e, e, "wasym", fixed_per_row=2, sigma_f=1.0)
+        self.head = nn.Linear(e, 3)
+
+    def forward(self, x):
+        h = self.embed(x)
+        h = h + self.attn(h, h, h, need_weights=False)[0]
+        h = h + torch.relu(self.ff(h))
+        return self.head(h.mean(1))
+
+
+def test_linear_on_token_inputs_flattens_leading_axes():
+    torch.manual_seed(0)
+    layer = AsymmetricLinear(6, 5, "syre", sigma_f=0.5)
+    X = torch.randn(30, 7, 6)
+    est = estimate_realization_costs(layer, X, 0.9)
+    flat = estimate_realization_costs(layer, X.reshape(-1, 6), 0.9)
+    assert est.n_samples == 210 and est.sampling == "all"
+    np.testing.assert_array_equal(est.costs, flat.costs)
+    with pytest.raises(ValueError, match=r"\(N, 6\)"):
+        estimate_realization_costs(layer, torch.randn(30, 7, 5))
+    with pytest.raises(ValueError, match=r"\(N, 6\)"):
+        estimate_realization_costs(layer, torch.randn(30))
+
+
+def test_transformer_records_tokens_and_names_the_skipped_out_proj():
+    torch.manual_seed(1)
+    net = _TinyTransformer()
+    X = torch.randn(12, 5, 6)
+    with pytest.warns(UserWarning, match="attn.out_proj"):
+        rec = record_layer_inputs(net, X)
+    assert rec.skipped == ["attn.out_proj"]
+    assert list(rec) == ["embed", "ff", "head"] and rec.calls == {"embed": 1, "ff": 1, "head": 1}
+    np.testing.assert_allclose(rec["embed"], X.reshape(-1, 6).double().numpy())
+    assert rec["ff"].shape == (60, 8) and rec["head"].shape == (12, 8)
+    with pytest.warns(UserWarning, match="never called"):
+        ests = estimate_all_layers(net, X, 0.9)
+    assert ests.skipped == ["attn.out_proj"] and ests["ff"].n_samples == 60
+
+
+def test_linear_called_twice_keeps_both_calls():
+    torch.manual_seed(2)
+    lin = nn.Linear(4, 4)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(torch.tanh(self.lin(torch.tanh(self.lin(x)))))
+
+    X = torch.randn(9, 4)
+    rec = record_layer_inputs(Twice(), X)
+    with torch.no_grad():
+        second = torch.tanh(lin(X))
+    assert rec.calls["lin"] == 2 and rec["lin"].shape == (18, 4)
+    np.testing.assert_allclose(rec["lin"][:9], X.double().numpy())
+    np.testing.assert_allclose(rec["lin"][9:], second.double().numpy(), atol=1e-7)

@@ -3,9 +3,9 @@ and realization-cost estimates on trained networks ([NI], THEORY.md §1–2, §8
 
 Importing this subpackage imports torch (the top-level :mod:`lmctheory` never does). Submodules:
 
-``layers``    :class:`AsymmetricLinear` (``W̃ = F + D ⊙ W``)
-``models``    :func:`make_mlp` (standard / wmlp / syre / sparse)
-``data``      :func:`gaussian_mixture`, :func:`teacher_student`, :func:`digits`
+``layers``    :class:`AsymmetricLinear`, :class:`AsymmetricConv2d` (``W̃ = F + D ⊙ W``)
+``models``    :func:`make_mlp` (standard / wmlp / syre / sparse), :func:`make_resnet` ([NI] F.2 ResNets)
+``data``      :func:`gaussian_mixture`, :func:`teacher_student`, :func:`digits` (also as images)
 ``training``  :func:`train`, :func:`evaluate`, :func:`interpolate`
 ``matching``  :func:`collect_activations`, :func:`activation_match`, :func:`permute_model`
 ``estimate``  :func:`estimate_realization_costs`, :func:`estimate_all_layers`, :func:`ridge_realization_cost`
@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import importlib
 
-from .layers import ASYM_MODES, AsymmetricLinear, linear_arrays
-from .models import MLP, MLP_KINDS, linear_layers, make_mlp
+from .layers import ASYM_MODES, AsymmetricConv2d, AsymmetricLinear, linear_arrays
+from .models import MLP, MLP_KINDS, RESNET_KINDS, ResNet, linear_layers, make_mlp, make_resnet
 from .training import InterpolationResult, evaluate, interpolate, interpolate_state_dicts, train
 
 _LAZY = {
     "data": ("Dataset", "gaussian_mixture", "teacher_student", "digits"),
     "matching": ("collect_activations", "activation_match", "permute_model", "to_standard"),
     "estimate": ("RealizationEstimate", "RidgeCost", "estimate_realization_costs", "record_layer_inputs",
-                 "estimate_all_layers", "ridge_realization_cost"),
+                 "estimate_all_layers", "ridge_realization_cost", "conv_patches", "layer_samples",
+                 "LayerInputs", "LayerEstimates"),
     "biasfree": ("WEIGHT_DECAY", "WidthMLP", "make_width_mlp", "to_weight_list", "from_weight_list",
                  "train_width_model", "recompute_batchnorm", "hidden_outputs"),
     "merging": ("merge_models", "LayerMeasurements", "layer_measurements"),
@@ -47,7 +48,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "ASYM_MODES", "AsymmetricLinear", "linear_arrays", "MLP", "MLP_KINDS", "linear_layers", "make_mlp",
+    "ASYM_MODES", "AsymmetricLinear", "AsymmetricConv2d", "linear_arrays", "MLP", "MLP_KINDS", "linear_layers",
+    "make_mlp", "ResNet", "RESNET_KINDS", "make_resnet",
     "InterpolationResult", "evaluate", "interpolate", "interpolate_state_dicts", "train",
     *[n for names in _LAZY.values() for n in names],
 ]

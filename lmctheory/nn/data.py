@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_int, check_scalar, check_seed
+from .._validation import check_bool, check_choice, check_int, check_scalar, check_seed
 from ..synthetic import random_basis
 
 __all__ = ["Dataset", "gaussian_mixture", "teacher_student", "digits"]
@@ -27,7 +27,7 @@ class Dataset:
 
     Attributes
     ----------
-    X_train, X_test : torch.Tensor, float32, shape (N, d)
+    X_train, X_test : torch.Tensor, float32, shape (N, d) (images: (N, C, H, W))
     y_train, y_test : torch.Tensor, int64 (classification, shape (N,)) or float32 (regression, shape (N,))
     basis : numpy.ndarray or None
         Orthonormal ``U ∈ R^{d×k}`` of the input support when known exactly (``x = U z``).
@@ -161,9 +161,12 @@ def teacher_student(
                    basis=U, n_classes=None, info=info)
 
 
-def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+def digits(test_fraction: float = 0.25, seed: int = 0, *, as_images: bool = False) -> Dataset:
     """scikit-learn's bundled 8×8 digits (1797 × 64, 10 classes), stratified split, standardized
-    with the training mean and standard deviation (constant pixels keep scale 1)."""
+    with the training mean and standard deviation (constant pixels keep scale 1).
+
+    ``as_images=True`` returns the same numbers as images of shape ``(N, 1, 8, 8)`` (for
+    convolutional models, e.g. :func:`lmctheory.nn.models.make_resnet`)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -175,7 +178,10 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     mu, sd = Xtr.mean(0), Xtr.std(0)
     sd[sd == 0] = 1.0
     Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
-    info = dict(name="digits", test_fraction=test_fraction, seed=int(seed))
+    as_images = check_bool(as_images, "as_images")
+    if as_images:
+        Xtr, Xte = Xtr.reshape(-1, 1, 8, 8), Xte.reshape(-1, 1, 8, 8)
+    info = dict(name="digits", test_fraction=test_fraction, seed=int(seed), as_images=as_images)
     return Dataset(torch.as_tensor(Xtr, dtype=torch.float32), torch.as_tensor(ytr, dtype=torch.int64),
                    torch.as_tensor(Xte, dtype=torch.float32), torch.as_tensor(yte, dtype=torch.int64),
                    basis=None, n_classes=10, info=info)

@@ -3,7 +3,10 @@
 Interpolation acts on the state dict: every floating-point entry is mixed,
 ``θ(λ) = (1−λ)θ_A + λθ_B``. For :class:`~lmctheory.nn.AsymmetricLinear` layers the buffers ``F``
 and ``D`` are architecture and must be identical in both models (checked); mixing ``W`` then mixes
-the effective weights ``F + D ⊙ W`` exactly the same way (eq. 29).
+the effective weights ``F + D ⊙ W`` exactly the same way (eq. 29). Inputs may be feature vectors
+``(N, d)`` or image-shaped ``(N, C, H, W)`` (any ``(N, ...)``; the model's forward checks the trailing
+shape). Models with BatchNorm can have their statistics recomputed at every point of the path
+(``interpolate(..., reset_bn=data)``, REPAIR-style; :func:`lmctheory.nn.batchnorm.reset_batchnorm`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from ._checks import (
     check_targets,
     check_X,
     describe,
+    model_dtype,
     model_io,
 )
-from .layers import AsymmetricLinear
 
-__all__ = ["train", "evaluate", "interpolate", "interpolate_state_dicts", "InterpolationResult", "barriers"]
+__all__ = ["train", "evaluate", "interpolate", "interpolate_state_dicts", "InterpolationResult", "barriers",
+           "check_inputs_nd"]
 
 
 def _loss_fn(loss: str):
@@ -39,12 +43,43 @@ def _mse(out, y):
     return nn.functional.mse_loss(out, y.to(out.dtype))
 
 
+def check_inputs_nd(X, name: str = "X", *, model: nn.Module | None = None, tensor_only: bool = False) -> torch.Tensor:
+    """:func:`~lmctheory.nn._checks.check_X` for inputs of any shape ``(N, ...)``.
+
+    2-D (and 1-D, rejected there) input goes to ``check_X`` unchanged (width checked against the model
+    where known). Input with more axes — images ``(N, C, H, W)``, token sequences ``(N, T, F)`` — gets the
+    same checks (real, finite, non-empty, in range of the model's dtype) on its flattened ``(N, prod)``
+    view and keeps its shape; the model's forward checks the trailing axes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> check_inputs_nd(torch.zeros(2, 1, 8, 8, dtype=torch.float64)).shape
+    torch.Size([2, 1, 8, 8])
+    """
+    nd = X.ndim if isinstance(X, torch.Tensor) else np.ndim(X) if isinstance(X, np.ndarray) else None
+    if nd is None and not tensor_only and not isinstance(X, (str, bytes)):
+        try:
+            nd = np.asarray(X).ndim
+        except Exception:  # ragged input: let check_X name it
+            nd = None
+    if nd is None or nd <= 2:
+        return check_X(X, name, model=model, tensor_only=tensor_only)
+    shape = tuple(X.shape) if isinstance(X, torch.Tensor) else np.shape(X)
+    if 0 in shape:
+        raise ValueError(f"{name} must not be empty, got shape {shape}")
+    dtype = model_dtype(model) if model is not None else None
+    flat = X.reshape(shape[0], -1) if isinstance(X, torch.Tensor) else np.reshape(np.asarray(X), (shape[0], -1))
+    return check_X(flat, name, dtype=dtype, tensor_only=tensor_only).reshape(shape)
+
+
 def _check_xy(model, X, y, loss: str, names=("X", "y")):
     """Validated ``(X, y)`` for ``model`` (shared by :func:`train`, :func:`evaluate`, :func:`interpolate`).
 
-    ``X``: a torch tensor ``(N, in_features)``, real numeric and finite, converted to the model's dtype
-    (C-contiguous; :func:`lmctheory.nn._checks.check_X`). ``y``: for ``loss="ce"`` integer class labels
-    ``(N,)`` in ``[0, n_classes − 1]`` (:func:`~lmctheory.nn._checks.check_labels`); for ``"mse"`` finite real
+    ``X``: a torch tensor ``(N, in_features)`` or ``(N, C, H, W)`` (:func:`check_inputs_nd`), real numeric
+    and finite, converted to the model's dtype (C-contiguous; :func:`lmctheory.nn._checks.check_X`).
+    ``y``: for ``loss="ce"`` integer class labels ``(N,)`` in ``[0, n_classes − 1]``
+    (:func:`~lmctheory.nn._checks.check_labels`); for ``"mse"`` finite real
     targets ``(N,)`` or ``(N, n_outputs)``. ``n_classes`` / ``n_outputs`` come from the architecture
     (:func:`~lmctheory.nn._checks.model_io`) or, for other modules, from one forward pass on ``X[:1]``
     in eval mode.
@@ -52,7 +87,7 @@ def _check_xy(model, X, y, loss: str, names=("X", "y")):
     xn, yn = names
     if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise TypeError(f"{xn} and {yn} must be torch tensors, got {describe(X)} and {describe(y)}")
-    X = check_X(X, xn, model=model, tensor_only=True)
+    X = check_inputs_nd(X, xn, model=model, tensor_only=True)
     n_out = model_io(model)[1]
     if n_out is None:
         n_out = _probe_outputs(model, X)
@@ -95,9 +130,10 @@ def train(
     Parameters
     ----------
     model : nn.Module
-    X : torch.Tensor (N, d)
-        Real numeric and finite; converted to the model's dtype (float32 for this package's models)
-        as a C-contiguous tensor, so float64 or Fortran-ordered ``X`` works.
+    X : torch.Tensor (N, d) or (N, C, H, W)
+        Real numeric and finite (any ``(N, ...)`` shape the model accepts, e.g. images); converted to the
+        model's dtype (float32 for this package's models) as a C-contiguous tensor, so float64 or
+        Fortran-ordered ``X`` works.
     y : torch.Tensor (N,)
         Integer class labels in ``[0, n_classes − 1]`` for ``loss="ce"``; finite targets of shape
         ``(N,)`` or ``(N, n_outputs)`` for ``loss="mse"`` (a model output of shape ``(N, 1)`` is squeezed).
@@ -186,7 +222,9 @@ def interpolate_state_dicts(sd_a: dict, sd_b: dict, lam: float) -> dict:
         if a.shape != b.shape:
             raise ValueError(f"state dict entry {k!r} has shapes {tuple(a.shape)} and {tuple(b.shape)}")
         is_arch = k.endswith(".F") or k.endswith(".D")
-        if is_arch or not torch.is_floating_point(a):
+        if k.endswith("num_batches_tracked"):  # a BatchNorm step counter, not a weight: keep A's
+            out[k] = a.clone()
+        elif is_arch or not torch.is_floating_point(a):
             if not torch.equal(a, b):
                 raise ValueError(f"state dict entry {k!r} differs between the models but is architecture "
                                  "(fixed F/D buffers or integer state): build the pair with the same mask_seed")
@@ -250,13 +288,18 @@ def barriers(lams, loss, acc=None) -> dict:
 
 
 def _check_pair(model_a, model_b):
+    """Same module structure; every module with ``F``/``D`` buffers (AsymmetricLinear, AsymmetricConv2d,
+    or a user's asymmetric layer) has identical ``F`` and ``D`` in both models."""
     check_module(model_a, "model_a")
     check_module(model_b, "model_b")
-    for ma, mb in zip(model_a.modules(), model_b.modules()):
+    for (name, ma), mb in zip(model_a.named_modules(), model_b.modules()):
         if type(ma) is not type(mb):
             raise ValueError(f"models differ in structure: {type(ma).__name__} vs {type(mb).__name__}")
-        if isinstance(ma, AsymmetricLinear) and not (torch.equal(ma.F, mb.F) and torch.equal(ma.D, mb.D)):
-            raise ValueError("asymmetric layers of the two models have different F/D: build both with the same mask_seed")
+        ba, bb = dict(ma.named_buffers(recurse=False)), dict(mb.named_buffers(recurse=False))
+        for key in ("F", "D"):
+            if key in ba and not (key in bb and ba[key].shape == bb[key].shape and torch.equal(ba[key], bb[key])):
+                raise ValueError(f"asymmetric layers of the two models have different {key} (module "
+                                 f"{name or type(ma).__name__!r}): build both with the same mask_seed")
 
 
 @torch.no_grad()
@@ -267,6 +310,9 @@ def interpolate(
     y: torch.Tensor,
     lams=None,
     loss: str = "ce",
+    *,
+    reset_bn=None,
+    bn_batch_size: int | None = 256,
 ) -> InterpolationResult:
     """Evaluate the linear path between two models of one architecture (eq. 29).
 
@@ -275,13 +321,23 @@ def interpolate(
     model_a, model_b : nn.Module
         Same architecture; asymmetric layers must share ``F`` and ``D``.
     X, y : torch.Tensor
-        Evaluation data, as in :func:`train`: ``X`` (N, d) is validated once and converted to the
+        Evaluation data, as in :func:`train`: ``X`` (N, d) or (N, C, H, W) is validated once and converted to the
         models' dtype as a C-contiguous tensor (C- and Fortran-ordered ``X`` give identical results).
     lams : array_like, optional
         Grid in [0, 1] containing 0 and 1 (default ``np.linspace(0, 1, 11)``); a real numeric 1-D array
         (complex, string and object input raise ``TypeError``). λ = 1/2 is
         evaluated in addition when not on the grid (for :attr:`~InterpolationResult.midpoint_acc_drop`).
     loss : {"ce", "mse"}
+    reset_bn : torch.Tensor ``(M, ...)`` or an iterable of batches (a ``DataLoader``), optional
+        If given, every point of the path (endpoints included) gets its BatchNorm running statistics
+        recomputed on these inputs (:func:`lmctheory.nn.batchnorm.reset_batchnorm`, REPAIR-style reset;
+        typically training inputs) before it is evaluated. An iterable must be re-iterable (a
+        ``DataLoader`` or a list of batches; a one-shot generator is exhausted after the first point).
+        Default ``None``: the interpolated running statistics are used as they are (they describe
+        neither model's activations at interior λ).
+        No effect on a model without BatchNorm.
+    bn_batch_size : int or None
+        Batch size of the reset for a tensor ``reset_bn`` (``None``: one batch, i.e. exact statistics).
 
     Notes
     -----
@@ -294,12 +350,24 @@ def interpolate(
     _check_pair(model_a, model_b)
     loss = check_choice(loss, "loss", ("ce", "mse"))
     X, y = _check_xy(model_a, X, y, loss)
+    if reset_bn is not None:
+        from .batchnorm import reset_batchnorm
+
+        if isinstance(reset_bn, torch.Tensor):
+            reset_bn = check_inputs_nd(reset_bn, "reset_bn", model=model_a, tensor_only=True)
+        elif not hasattr(reset_bn, "__iter__") or isinstance(reset_bn, (str, bytes, np.ndarray)):
+            raise TypeError(f"reset_bn must be a torch tensor or an iterable of batches (DataLoader), "
+                            f"got {describe(reset_bn)}")
+        if bn_batch_size is not None:
+            bn_batch_size = check_int(bn_batch_size, "bn_batch_size", low=2)
     sd_a, sd_b = model_a.state_dict(), model_b.state_dict()
     probe = copy.deepcopy(model_a)
     L, A = [], []
 
     def at(lam):
         probe.load_state_dict(interpolate_state_dicts(sd_a, sd_b, float(lam)))
+        if reset_bn is not None:
+            reset_batchnorm(probe, reset_bn, batch_size=bn_batch_size)
         return _evaluate(probe, X, y, loss)
 
     for lam in lams:
