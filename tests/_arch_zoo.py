@@ -1,0 +1,183 @@
+"""Independently written architectures (different styles) for the generic symmetry/matching tests."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class BasicBlock(nn.Module):
+    """torchvision-style BasicBlock: conv-bn-relu-conv-bn + (1x1 conv + bn projection) shortcut."""
+
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return torch.relu(out)
+
+
+class ResNet(nn.Module):
+    def __init__(self, width=4, n_classes=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.layer1 = nn.Sequential(BasicBlock(width, width), BasicBlock(width, width))
+        self.layer2 = nn.Sequential(BasicBlock(width, 2 * width, stride=2))
+        self.pool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(2 * width, n_classes)
+
+    def forward(self, x):
+        x = self.bn1(self.conv1(x)).relu()
+        x = self.layer2(self.layer1(x))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class PreActBlock(nn.Module):
+    def __init__(self, c, groups_norm):
+        super().__init__()
+        self.n1 = nn.GroupNorm(groups_norm, c)
+        self.c1 = nn.Conv2d(c, c, 3, padding=1)
+        self.n2 = nn.GroupNorm(groups_norm, c)
+        self.c2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
+
+
+class PreActResNet(nn.Module):
+    """Pre-activation ResNet with GroupNorm; the stream is tied through every block."""
+
+    def __init__(self, c=6, groups_norm=1):
+        super().__init__()
+        self.stem = nn.Conv2d(2, c, 3, padding=1)
+        self.blocks = nn.ModuleList([PreActBlock(c, groups_norm) for _ in range(2)])
+        self.norm = nn.GroupNorm(groups_norm, c)
+        self.head = nn.Linear(c, 2)
+
+    def forward(self, x):
+        h = self.stem(x)
+        for b in self.blocks:
+            h = b(h)
+        return self.head(F.relu(self.norm(h)).mean(dim=(2, 3)))
+
+
+class PlainCNN(nn.Module):
+    """conv-relu-maxpool twice, then flatten (channels x 2 x 2) into a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(5, 7, 3, padding=2, dilation=2), nn.Tanh(), nn.AvgPool2d(2))
+        self.fc1 = nn.Linear(7 * 2 * 2, 9)
+        self.fc2 = nn.Linear(9, 4)
+
+    def forward(self, x):
+        h = self.features(x).view(x.shape[0], -1)
+        return self.fc2(F.gelu(self.fc1(h)))
+
+
+def seq_mlp():
+    return nn.Sequential(nn.Linear(6, 10), nn.ReLU(), nn.Dropout(0.1), nn.Linear(10, 8), nn.LayerNorm(8), nn.GELU(),
+                         nn.Linear(8, 3))
+
+
+class ViTBlock(nn.Module):
+    """Pre-norm block: fused qkv, manual attention, GELU MLP."""
+
+    def __init__(self, dim, heads, hidden):
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        B, T, D = x.shape
+        qkv = self.qkv(self.ln1(x)).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(D // self.heads)
+        out = (att.softmax(dim=-1) @ v).transpose(1, 2).reshape(B, T, D)
+        x = x + self.proj(out)
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class TinyViT(nn.Module):
+    def __init__(self, d_in=5, dim=8, heads=2, hidden=12, tokens=4, n_out=3, depth=2):
+        super().__init__()
+        self.embed = nn.Linear(d_in, dim)
+        self.pos = nn.Parameter(0.1 * torch.randn(1, tokens, dim))
+        self.blocks = nn.Sequential(*[ViTBlock(dim, heads, hidden) for _ in range(depth)])
+        self.ln = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, n_out)
+
+    def forward(self, x):  # x: (B, T, d_in)
+        h = self.blocks(self.embed(x) + self.pos)
+        return self.head(self.ln(h)[:, 0])
+
+
+class SDPABlock(nn.Module):
+    """Separate q/k/v projections, F.scaled_dot_product_attention, SwiGLU-free ReLU MLP, post-norm."""
+
+    def __init__(self, dim=8, heads=4):
+        super().__init__()
+        self.h = heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, dim, bias=False)
+        self.v = nn.Linear(dim, dim)
+        self.o = nn.Linear(dim, dim)
+        self.norm = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 16), nn.ReLU(), nn.Linear(16, dim))
+
+    def split(self, t):
+        b, n, d = t.shape
+        return t.view(b, n, self.h, d // self.h).transpose(1, 2)
+
+    def forward(self, x):
+        a = F.scaled_dot_product_attention(self.split(self.q(x)), self.split(self.k(x)), self.split(self.v(x)))
+        a = a.transpose(1, 2).flatten(2)
+        x = self.norm(x + self.o(a))
+        return x + self.mlp(x)
+
+
+class SDPANet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(3, 8)
+        self.block = SDPABlock()
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(self.block(self.inp(x)).mean(1))
+
+
+class MHANet(nn.Module):
+    """nn.MultiheadAttention (batch_first) as a leaf, residual, post-LayerNorm."""
+
+    def __init__(self, dim=8, heads=2):
+        super().__init__()
+        self.inp = nn.Linear(4, dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.ln = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, 2)
+
+    def forward(self, x):
+        h = self.inp(x)
+        a, _ = self.attn(h, h, h, need_weights=False)
+        return self.out(self.ln(h + a)).sum(1)
