@@ -181,3 +181,73 @@ class MHANet(nn.Module):
         h = self.inp(x)
         a, _ = self.attn(h, h, h, need_weights=False)
         return self.out(self.ln(h + a)).sum(1)
+
+
+class GLUTokens(nn.Module):
+    """CLS token concatenated on the token axis, gainless RMSNorm written functionally, GLU via chunk,
+    attention written with einsum, and a channel concat of two branches (whose classes are pinned)."""
+
+    def __init__(self, dim=6, heads=3):
+        super().__init__()
+        self.h = heads
+        self.embed = nn.Linear(4, dim)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim))
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.o = nn.Linear(dim, dim)
+        self.up = nn.Linear(dim, 10)  # GLU: 2 x 5
+        self.down = nn.Linear(5, dim)
+        self.side = nn.Linear(dim, 3)
+        self.side2 = nn.Linear(dim, 3)
+        self.head = nn.Linear(6, 2)
+
+    @staticmethod
+    def rms(x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+    def forward(self, x):
+        h = self.embed(x)
+        h = torch.cat([self.cls.expand(x.shape[0], -1, -1), h], dim=1)
+        q, k, v = self.qkv(self.rms(h)).chunk(3, dim=-1)
+        b, t, d = q.shape
+        q, k, v = (z.reshape(b, t, self.h, d // self.h) for z in (q, k, v))
+        att = torch.einsum("bqhd,bkhd->bhqk", q, k).softmax(-1)
+        a = torch.einsum("bhqk,bkhd->bqhd", att, v).reshape(b, t, d)
+        h = h + self.o(a)
+        u, g = self.up(self.rms(h)).chunk(2, dim=-1)
+        h = h + self.down(u * torch.sigmoid(g))
+        c = h[:, 0]
+        return self.head(torch.cat([torch.tanh(self.side(c)), F.relu(self.side2(c))], dim=-1))
+
+
+class AsymConv2dStandIn(nn.Module):
+    """Stand-in for an asymmetric conv layer: weight, F, D of shape (C_out, C_in, kh, kw), effective_weight()."""
+
+    def __init__(self, cin, cout, k, stride=1, padding=0, dilation=1, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.register_buffer("D", (torch.rand(cout, cin, k, k, generator=g) > 0.3).float())
+        self.register_buffer("F", torch.randn(cout, cin, k, k, generator=g) * (1 - self.D) * 0.3)
+        self.weight = nn.Parameter(torch.randn(cout, cin, k, k, generator=g) * 0.3 * self.D)
+        self.bias = nn.Parameter(0.1 * torch.randn(cout, generator=g))
+
+    def effective_weight(self):
+        return self.F + self.D * self.weight
+
+    def forward(self, x):
+        return F.conv2d(x, self.effective_weight(), self.bias, self.stride, self.padding, self.dilation)
+
+
+class AsymCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        from lmctheory.nn import AsymmetricLinear
+
+        self.c1 = AsymConv2dStandIn(2, 5, 3, padding=1, seed=1)
+        self.c2 = AsymConv2dStandIn(5, 6, 3, stride=2, seed=2)
+        self.fc = AsymmetricLinear(6, 7, "wasym", mask_seed=3)
+        self.out = nn.Linear(7, 2)
+
+    def forward(self, x):
+        h = F.relu(self.c2(F.relu(self.c1(x))))
+        return self.out(F.gelu(self.fc(h.mean((-1, -2)))))

@@ -1049,6 +1049,15 @@ class _Symmetry:
                     self.tie(letter[c], ol[i])
                 else:
                     letter[c] = ol[i]
+        if len(terms) == 2 and all(isinstance(o, fx.Node) and o.op != "get_attr" for o in ops):
+            # attention written with einsum: letters shared by both operands and the output index heads,
+            # contracted letters and the second operand's own output letters are within-head axes
+            t0, t1 = terms
+            for c, lay in letter.items():
+                if c in t0 and c in t1:
+                    self.cl.tag(lay, "heads" if c in rhs else "head_dim")
+                elif c in t1 and c in rhs:
+                    self.cl.tag(lay, "head_dim")
         return [letter.get(c, []) if out.shape[i] == 1 else letter[c] for i, c in enumerate(rhs)]
 
     def _cat(self, node, stack, out):
