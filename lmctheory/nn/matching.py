@@ -19,7 +19,7 @@ model A, so the aligned B has unit ``i`` equal to old unit ``perm[i]``.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -181,6 +181,9 @@ class GroupMatching:
     weight_matched : tuple of str
         Groups without traced activations (inside a leaf module) that activation matching matched by
         weights (Git Re-Basin, the other permutations fixed).
+    constant_units : dict of str -> int
+        Activation matching: per group, the number of units of A constant on ``X`` (zero correlation with
+        every unit, e.g. dead ReLUs) whose assignment was decided by the weights instead.
     """
 
     perms: dict
@@ -190,6 +193,7 @@ class GroupMatching:
     results: dict
     method: str
     weight_matched: tuple = ()
+    constant_units: dict = field(default_factory=dict)
 
 
 def _model_arg(model, name):
@@ -208,8 +212,7 @@ def _example_for(model):
 
 def _inputs(X, model, name="X", min_rows=2):
     """Model inputs as a tuple of tensors (floating ones in the model's dtype); numpy ``(N, d)`` accepted."""
-    if isinstance(X, torch.Tensor) or (isinstance(X, (tuple, list)) and X and
-                                       all(isinstance(x, torch.Tensor) for x in X)):
+    if isinstance(X, (torch.Tensor, tuple)) or (isinstance(X, list) and X and isinstance(X[0], torch.Tensor)):
         xs = _as_inputs(X, name)
     else:
         xs = (check_X(X, name, model=model, min_rows=min_rows),)
@@ -347,10 +350,13 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
     are first reindexed by the groups already matched, and the units of groups not yet matched that share
     the tensor form a block: then ``corr_t(i, j)`` is the optimal assignment value of the block correlation
     matrix of unit ``i`` of A and unit ``j`` of B (heads are matched as blocks: the cost of a head pair is
-    the sum of correlations of its within-head units after matching them). ``perm_g`` solves
-    ``max_π Σ_i C_g[i, π(i)]`` (``linear_sum_assignment``). Groups without traced activations (inside a
-    leaf module, e.g. ``nn.MultiheadAttention`` heads) are matched by weights (Git Re-Basin descent, the
-    other permutations fixed) and listed in ``weight_matched``.
+    the sum of correlations of its within-head units after matching them; head groups use every tier:
+    attention maps, q/k/v and head outputs). ``perm_g`` solves ``max_π Σ_i C_g[i, π(i)]``
+    (``linear_sum_assignment``). Groups without traced activations (inside a leaf module, e.g.
+    ``nn.MultiheadAttention`` heads) are matched by weights (Git Re-Basin descent, the other permutations
+    fixed) and listed in ``weight_matched``; units of A that are constant on ``X`` (zero rows of ``C_g``,
+    e.g. dead ReLUs) carry no activation information and are assigned among themselves by the weight
+    gain (``constant_units``).
 
     Parameters
     ----------
@@ -417,8 +423,8 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
     perms, results, fallback = {}, {}, []
     for g in order:
         best = min((t.tier for t in g.taps), default=None)
-        C, used = _group_cost(g, [t for t in g.taps if t.tier == best], vals_a, vals_b, node_taps, perms) \
-            if best is not None else (None, 0)
+        taps = [t for t in g.taps if t.tier == best or g.kind == "heads"]
+        C, used = _group_cost(g, taps, vals_a, vals_b, node_taps, perms) if taps else (None, 0)
         if used == 0:
             # try every tier before falling back to weights
             C, used = _group_cost(g, list(g.taps), vals_a, vals_b, node_taps, perms) if g.taps else (None, 0)
@@ -427,15 +433,35 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
             continue
         res = _assignment(C, n_random, rng)
         perms[g.name], results[g.name] = res.perm, res
+    wm = _WeightMatcher(model_a, model_b, groups)
+    for g in groups:
+        perms.setdefault(g.name, np.arange(g.size, dtype=np.int64))
     if fallback:
-        wm = _WeightMatcher(model_a, model_b, groups)
-        for g in groups:
-            perms.setdefault(g.name, np.arange(g.size, dtype=np.int64))
         wm.descend(perms, [g.name for g in fallback], rng, max_iter=100)
+    tiebroken = {}
+    for g in groups:
+        # units constant on X (dead ReLUs, …) have zero correlation with everything: their assignment is
+        # arbitrary, so it is decided by the weights (all other permutations fixed)
+        r = results.get(g.name)
+        if r is None:
+            continue
+        dead = np.flatnonzero(np.all(r.correlation == 0.0, axis=1))
+        if len(dead):
+            tiebroken[g.name] = len(dead)
+        if len(dead) < 2:
+            continue
+        cols = r.perm[dead]
+        G = wm.gain(g.name, perms)[np.ix_(dead, cols)]
+        rows, sel = linear_sum_assignment(G, maximize=True)
+        new = r.perm.copy()
+        new[dead[rows]] = cols[sel]
+        perms[g.name] = new
+        results[g.name] = replace(r, perm=new)
     obj = sum(r.objective_optimal for r in results.values())
     obj_id = sum(r.objective_identity for r in results.values())
     return GroupMatching(perms=perms, groups=tuple(groups), objective=float(obj), objective_identity=float(obj_id),
-                         results=results, method="activation", weight_matched=tuple(g.name for g in fallback))
+                         results=results, method="activation", weight_matched=tuple(g.name for g in fallback),
+                         constant_units=tiebroken)
 
 
 class _WeightMatcher:
