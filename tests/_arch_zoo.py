@@ -251,3 +251,19 @@ class AsymCNN(nn.Module):
     def forward(self, x):
         h = F.relu(self.c2(F.relu(self.c1(x))))
         return self.out(F.gelu(self.fc(h.mean((-1, -2)))))
+
+
+class TextCNN(nn.Module):
+    """Token ids -> Embedding -> Conv1d/BatchNorm1d/ReLU -> global max pool -> Linear."""
+
+    def __init__(self, vocab=20, dim=6, channels=8):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.conv = nn.Conv1d(dim, channels, 3, padding=1)
+        self.bn = nn.BatchNorm1d(channels)
+        self.fc = nn.Linear(channels, 2)
+
+    def forward(self, ids):
+        h = self.emb(ids).transpose(1, 2)
+        h = nn.functional.adaptive_max_pool1d(torch.relu(self.bn(self.conv(h))), 1).squeeze(-1)
+        return self.fc(h)

@@ -11,7 +11,8 @@ from lmctheory.nn.groups import (Member, PermutationGroup, SymmetryCheckError, U
                                  apply_permutation, check_permutation_invariance, normalize_perms, permutation_groups,
                                  random_permutation)
 
-from ._arch_zoo import (AsymCNN, GLUTokens, MHANet, PlainCNN, PreActResNet, ResNet, SDPANet, TinyViT, seq_mlp)
+from ._arch_zoo import (AsymCNN, GLUTokens, MHANet, PlainCNN, PreActResNet, ResNet, SDPANet, TextCNN, TinyViT,
+                        seq_mlp)
 
 
 def _randomize_norms(model, seed=0):
@@ -19,10 +20,10 @@ def _randomize_norms(model, seed=0):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
                 m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
     return model
@@ -40,13 +41,22 @@ ZOO = {
     "glu_einsum": (lambda: GLUTokens(), (2, 4, 4)),
     "asym_cnn": (lambda: AsymCNN(), (2, 2, 7, 7)),
     "make_mlp_wmlp": (lambda: make_mlp(5, 7, 3, kind="wmlp", seed=0), (2, 5)),
+    "text_cnn": (lambda: TextCNN(), (2, 10)),  # integer token ids
 }
+
+
+def make_input(key, n, seed):
+    shape = (n,) + tuple(ZOO[key][1][1:])
+    g = torch.Generator().manual_seed(seed)
+    if key == "text_cnn":
+        return torch.randint(0, 20, shape, generator=g)
+    return torch.randn(*shape, generator=g)
 
 
 def _build(key, seed=0):
     torch.manual_seed(seed)
     make, shape = ZOO[key]
-    return _randomize_norms(make(), seed), torch.randn(*shape, generator=torch.Generator().manual_seed(seed + 1))
+    return _randomize_norms(make(), seed), make_input(key, shape[0], seed + 1)
 
 
 def _by_member(groups):
@@ -129,6 +139,15 @@ def test_einsum_chunk_cat_and_asymmetric_layers():
     assert {m.name for m in gs[0].members} == {"layers.0.weight", "layers.0.bias", "layers.0.F", "layers.0.D",
                                                "norms.0.weight", "norms.0.bias", "layers.1.weight", "layers.1.F",
                                                "layers.1.D"}
+
+
+def test_embedding_conv1d_token_ids():
+    model, x = _build("text_cnn")
+    gs = permutation_groups(model, x)
+    assert [(g.size, g.kind) for g in gs] == [(6, "units"), (8, "units")]
+    bm = _by_member(gs)
+    assert ("emb.weight", 1) in bm and ("emb.weight", 0) not in bm  # vocabulary rows follow the input ids
+    assert bm[("bn.running_var", 0)][0] is bm[("fc.weight", 1)][0] is bm[("conv.bias", 0)][0]
 
 
 def test_member_positions_and_doc_example():

@@ -10,15 +10,13 @@ from lmctheory.nn import AsymmetricLinear, make_mlp
 from lmctheory.nn.groups import apply_permutation, permutation_groups, random_permutation
 from lmctheory.nn.matching import GroupMatching, activation_match, permute_model, to_standard, weight_match
 
-from .test_nn_groups import ZOO, _build
+from .test_nn_groups import ZOO, _build, make_input
 
 N_SAMPLES = {"seq_mlp": 64, "make_mlp_wmlp": 64}
 
 
 def _data(key, seed=7):
-    shape = list(ZOO[key][1])
-    shape[0] = N_SAMPLES.get(key, 24)
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    return make_input(key, N_SAMPLES.get(key, 24), seed)
 
 
 def _planted(key):

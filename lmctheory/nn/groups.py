@@ -485,6 +485,21 @@ class _Symmetry:
         for node in self.gm.graph.nodes:
             self.node = node
             self.lay[node] = self._visit(node)
+            if node.op != "output":
+                self._check_layout(self.values[node], self.lay[node])
+
+    def _check_layout(self, v, lay):
+        # safety net: every handler's layouts must multiply out to the traced shapes
+        if isinstance(v, torch.Tensor):
+            ok = isinstance(lay, list) and len(lay) == v.ndim and all(
+                self.cl.prod(a) == s for a, s in zip(lay, v.shape))
+            if not ok:
+                self.fail("internal error: the handler's axis structure does not match the traced shape")
+        elif isinstance(v, (tuple, list)) and _tensor_tree(v):
+            if not isinstance(lay, list) or len(lay) != len(v):
+                self.fail("internal error: the handler's output structure does not match the traced value")
+            for x, la in zip(v, lay):
+                self._check_layout(x, la)
 
     # ---- helpers -------------------------------------------------------------------------------
     def fail(self, what):
@@ -852,13 +867,8 @@ class _Symmetry:
     def _reduce(self, node, out, kind):
         x = node.args[0]
         xl, xv = self.L(x), self.V(x)
-        if kind in ("norm", "vector_norm"):
-            dims = self._dims(node, xv.ndim, 2 if kind == "norm" else 2, "dim")
-        else:
-            dims = self._dims(node, xv.ndim)
-        keep = bool(_arg(node, 3 if kind in ("norm", "vector_norm") else 2, "keepdim", False))
-        if kind in ("var", "std"):
-            keep = bool(node.kwargs.get("keepdim", keep if len(node.args) <= 3 else node.args[3]))
+        dims = self._dims(node, xv.ndim, 2 if kind in ("norm", "vector_norm") else 1, "dim")
+        keep = isinstance(out, torch.Tensor) and out.ndim == xv.ndim  # keepdim, whatever its position
         res = [[] if i in dims else xl[i] for i in range(xv.ndim)] if keep else \
             [xl[i] for i in range(xv.ndim) if i not in dims]
         if not isinstance(out, torch.Tensor) or out.ndim != len(res):
