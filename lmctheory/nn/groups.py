@@ -1026,8 +1026,7 @@ class _Symmetry:
             ml, mv = self.L(mask), self.V(mask)
             full = list(batch) + [ql[-2], kl[-2]]
             shape = tuple(out.shape[:-2]) + (qv.shape[-2], kv.shape[-2])
-            res = self.broadcast([(ml, mv), (full, torch.empty(shape))], shape)
-            del res
+            self.broadcast([(ml, mv), (full, torch.empty(shape))], shape)  # ties the mask's axes
         for c in batch:
             self.cl.tag(c, "heads")
         self.cl.tag(ql[-1], "head_dim")

@@ -28,7 +28,7 @@ from torch import nn
 
 from .._validation import check_int, check_permutation, check_seed
 from ._checks import check_module, check_X, describe, model_dtype, model_io
-from .groups import (Member, PermutationGroup, _as_inputs, _check_groups, _index_member, _run, _trace, apply_permutation,
+from .groups import (Member, _as_inputs, _check_groups, _index_member, _run, _trace, apply_permutation,
                      is_asymmetric_module, normalize_perms, permutation_groups)
 from .layers import AsymmetricLinear
 from .models import MLP
