@@ -330,3 +330,24 @@ def test_functional_forms():
         assert {(m.name, m.axis, m.outer, m.inner) for m in g.members} == {
             ("w1", 0, o, i), ("b1", 0, o, i), ("scale", 0, o, i), ("w2", 1, o, i)}
     assert check_permutation_invariance(model, x, gs) < 1e-5
+
+
+def test_mha_sequence_first_with_per_head_weights_and_max_pool():
+    class SeqFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+            self.attn = nn.MultiheadAttention(8, 2)  # (T, B, E)
+            self.mix = nn.Linear(5, 1)
+
+        def forward(self, x):
+            h = self.lin(x)
+            o, w = self.attn(h, h, h, need_weights=True, average_attn_weights=False)  # w: (B, H, T, T)
+            pooled = torch.max(o + h, dim=0).values  # max over tokens: the token axis is pinned anyway
+            return pooled.sum(-1) + self.mix(w.mean(1)).sum((-1, -2))
+
+    torch.manual_seed(0)
+    model, x = SeqFirst(), torch.randn(5, 3, 8)
+    gs = permutation_groups(model, x)
+    assert [(g.kind, g.size) for g in gs] == [("residual", 8), ("heads", 2), ("head_dim", 4)]
+    assert check_permutation_invariance(model, x, gs, seed=2) < 1e-5

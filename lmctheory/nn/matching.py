@@ -348,7 +348,8 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
     every index of ``t`` except the unit (batch, tokens, every pixel of a conv channel [NI] F.4, pinned
     factors). Groups are matched one after another (heads first, then the list order); B's activations
     are first reindexed by the groups already matched, and the units of groups not yet matched that share
-    the tensor form a block: then ``corr_t(i, j)`` is the optimal assignment value of the block correlation
+    the tensor form a block (a tensor carrying the group on two axes is skipped): then ``corr_t(i, j)`` is
+    the optimal assignment value of the block correlation
     matrix of unit ``i`` of A and unit ``j`` of B (heads are matched as blocks: the cost of a head pair is
     the sum of correlations of its within-head units after matching them; head groups use every tier:
     attention maps, q/k/v and head outputs). ``perm_g`` solves ``max_π Σ_i C_g[i, π(i)]``
@@ -409,7 +410,11 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
     if [(n.name, n.op, str(n.target)) for n in gm_a.graph.nodes] != \
             [(n.name, n.op, str(n.target)) for n in gm_b.graph.nodes]:
         raise ValueError("model_a and model_b trace to different graphs; they must have the same architecture")
-    keep = {t.node for g in groups for t in g.taps}
+    def chosen(g):  # the taps a group is matched on: best tier; every tier for heads
+        best = min((t.tier for t in g.taps), default=None)
+        return [t for t in g.taps if t.tier == best or g.kind == "heads"]
+
+    keep = {t.node for g in groups for t in chosen(g)}  # only these activations are stored
     vals_a, vals_b = _run(gm_a, model_a, xs, keep), _run(gm_b, model_b, xs, keep)
     node_taps = {}
     for g in groups:
@@ -422,12 +427,14 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
     order = [g for g in groups if g.kind == "heads"] + [g for g in groups if g.kind != "heads"]
     perms, results, fallback = {}, {}, []
     for g in order:
-        best = min((t.tier for t in g.taps), default=None)
-        taps = [t for t in g.taps if t.tier == best or g.kind == "heads"]
+        taps = chosen(g)
         C, used = _group_cost(g, taps, vals_a, vals_b, node_taps, perms) if taps else (None, 0)
-        if used == 0:
-            # try every tier before falling back to weights
-            C, used = _group_cost(g, list(g.taps), vals_a, vals_b, node_taps, perms) if g.taps else (None, 0)
+        if used == 0 and len(taps) < len(g.taps):
+            # no usable tap in the best tier: try every tier before falling back to weights
+            more = {t.node for t in g.taps} - set(vals_a)
+            vals_a.update(_run(gm_a, model_a, xs, more))
+            vals_b.update(_run(gm_b, model_b, xs, more))
+            C, used = _group_cost(g, list(g.taps), vals_a, vals_b, node_taps, perms)
         if used == 0:
             fallback.append(g)
             continue
