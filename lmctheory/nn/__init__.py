@@ -52,6 +52,7 @@ _LAZY = {
     "calibration": ("softmax_nll", "fit_temperature", "calibration_split", "CalibratedBarriers",
                     "calibrated_barriers"),
     "curves": ("CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"),
+    "batchnorm": ("batchnorm_layers", "reset_batchnorm"),
 }
 
 __all__ = [
