@@ -37,3 +37,96 @@ def test_sweep_on_unwritable_cache_warns_once_and_returns_every_result(tmp_path,
     assert [r["y"] for r in out] == [0, 1, 4, 9]
     assert sum(issubclass(w.category, CacheWarning) for w in rec) == 1
     cache_mod._warned.clear()
+
+
+# ----- long Monte Carlo calls stop on Ctrl-C; cutting the work changes no bit -----------------
+
+
+def _interrupt_after(delay):
+    main = threading.main_thread().ident
+    sent = {}
+
+    def fire():
+        sent["t"] = time.perf_counter()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    timer = threading.Timer(delay, fire)
+    timer.start()
+    return timer, sent
+
+
+def _interruptible(call):
+    from lmctheory.chord import chord_deviation_mc  # noqa: F401  (compile outside the timed part)
+
+    timer, sent = _interrupt_after(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            call()
+        return time.perf_counter() - sent["t"]
+    finally:
+        timer.cancel()
+
+
+@pytest.mark.parametrize("case", ["wa_many_vectors", "wa_huge_dim", "chord_many_samples", "chord_many_lams"])
+def test_monte_carlo_stops_within_a_second_of_ctrl_c(case):
+    from lmctheory.chord import chord_deviation_mc
+    from lmctheory.width import weak_additivity_cosine_mc
+
+    w0, w1, cov = np.array([[1.0, 0.0]]), np.array([[0.3, 1.0]]), np.eye(2)
+    # warm the JIT so the timer fires inside the kernels, not the compiler
+    weak_additivity_cosine_mc(10, 10)
+    chord_deviation_mc(w0, w1, cov, 0.5, n_samples=10)
+    calls = {
+        "wa_many_vectors": lambda: weak_additivity_cosine_mc(1000, 10**7),  # ≈ 1e10 pairs, minutes
+        "wa_huge_dim": lambda: weak_additivity_cosine_mc(10**10, 2),  # one vector per block
+        "chord_many_samples": lambda: chord_deviation_mc(w0, w1, cov, 0.5, n_samples=2**34),
+        "chord_many_lams": lambda: chord_deviation_mc(w0, w1, cov, np.linspace(0, 1, 2000), n_samples=2**24),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the long-run estimate
+        lag = _interruptible(calls[case])
+    assert lag < 1.0, f"KeyboardInterrupt arrived {lag:.2f} s after SIGINT"
+
+
+def test_cut_work_is_bit_identical_to_one_call(monkeypatch):
+    from lmctheory import _montecarlo
+    from lmctheory.kernels.montecarlo import ACT_CODES, ZIG, chord_mc, wa_cosine_mc
+
+    # reference: one uncut kernel call each
+    rng = np.random.default_rng(0)
+    l11, l21, l22 = rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.uniform(0.1, 1, 3)
+    lams = np.linspace(0, 1, 7)
+    n_samples, chunk = 5000, 1024
+    n_chunks = -(-n_samples // chunk)
+    mean = np.zeros((n_chunks, 7, 3))
+    m2 = np.zeros_like(mean)
+    chord_mc(l11, l21, l22, lams, ACT_CODES["gelu"], n_samples, chunk, 11, *ZIG, mean, m2)
+    ref_wa = {}
+    for dim, nv, block in [(3, 100, 7), (1000, 9, 2), (5000, 3, 1)]:
+        ref_wa[dim] = np.empty(nv)
+        wa_cosine_mc(dim, 0.7, 0.2, 0.9, block, 5, *ZIG, ref_wa[dim])
+    # tiny steps: one task / one λ / 256 pairs per call
+    monkeypatch.setattr(_montecarlo, "WORK_STEP_SECONDS", 1e-9)
+    cm, cm2 = _montecarlo.run_chord_mc(l11, l21, l22, lams, ACT_CODES["gelu"], n_samples, chunk, 11, n_chunks)
+    assert np.array_equal(cm, mean) and np.array_equal(cm2, m2)
+    for dim, nv, block in [(3, 100, 7), (1000, 9, 2), (5000, 3, 1)]:
+        out = _montecarlo.run_wa_cosine(dim, 0.7, 0.2, 0.9, block, 5, nv)
+        assert np.array_equal(out, ref_wa[dim], equal_nan=True)
+
+
+def test_monte_carlo_budgets_are_checked_up_front():
+    from lmctheory.chord import chord_deviation_mc
+    from lmctheory.width import weak_additivity_cosine_mc
+
+    w0, w1, cov = np.ones((4, 2)), -np.ones((4, 2)), np.eye(2)
+    with pytest.raises(ValueError, match="n_samples: .*needs .*iB"):  # per-chunk statistics alone: 8 PiB
+        chord_deviation_mc(w0, w1, cov, np.linspace(0, 1, 1000), n_samples=2**62)
+    with pytest.raises(ValueError, match="n_vectors: .*needs .*iB"):
+        weak_additivity_cosine_mc(10, 10**16)
+    with pytest.warns(RuntimeWarning, match=r"estimated to run .* h .*WA_RATE"):
+        with pytest.raises(KeyboardInterrupt):
+            timer, _ = _interrupt_after(0.3)
+            try:
+                weak_additivity_cosine_mc(10**9, 10**5)
+            finally:
+                timer.cancel()
