@@ -279,20 +279,52 @@ def chord_deviation(w0, w1, X, lam, activation: str = "relu"):
     Returns
     -------
     ndarray, shape (n,) or (m, n)
+        ``identity`` gives exactly 0; ``relu`` uses ``|h| = min((1−λ)|X|, λ|Y|)`` where the signs of
+        ``X = w̃⁽⁰⁾ᵀx`` and ``Y = w̃⁽¹⁾ᵀx`` differ and ``h = 0`` elsewhere (exact zeros, full relative
+        accuracy); ``gelu``/``tanh`` carry an absolute rounding floor ``≈ (ε·max|wᵀx|)²``. Means of
+        squares are scaled, so any result within the float64 range is returned.
+
+    Raises
+    ------
+    ValueError
+        If the result itself exceeds the float64 range (e.g. ``|w̃ᵀx| ≈ 1e198`` from entries of 1e99).
     """
     W0, W1 = _check_pair(w0, w1)
     Xa = check_array(X, "X", ndim=2, max_abs=MAX_ABS)
     if Xa.shape[1] != W0.shape[1]:
         raise ValueError(f"X must have shape (N, {W0.shape[1]}) to match w0, got {Xa.shape}")
-    act = _act(check_choice(activation, "activation", ACTIVATIONS))
+    name = check_choice(activation, "activation", ACTIVATIONS)
+    act = _act(name)
     lams, scalar = _lam_grid(lam)
+    out = np.zeros((lams.size, W0.shape[0]))
+    if name == "identity":  # a linear σ lies on its chord: Δ ≡ 0 exactly (no rounding noise)
+        return out[0] if scalar else out
     P0, P1 = Xa @ W0.T, Xa @ W1.T
     A0, A1 = act(P0), act(P1)
-    out = np.empty((lams.size, W0.shape[0]))
+    if name == "relu":
+        # h = 0 where the signs agree, else |h| = min((1−λ)|X|, λ|Y|) (proof of T-5.1): exact zeros and
+        # full relative accuracy, where the plain difference leaves rounding noise of order ε|X|
+        differ = ((P0 > 0.0) & (P1 < 0.0)) | ((P0 < 0.0) & (P1 > 0.0))
+        aP0, aP1 = np.abs(P0), np.abs(P1)
     for a, lm in enumerate(lams):
-        h = act((1.0 - lm) * P0 + lm * P1) - (1.0 - lm) * A0 - lm * A1
-        out[a] = np.mean(h * h, axis=0)
+        if name == "relu":
+            h = np.where(differ, np.minimum((1.0 - lm) * aP0, lm * aP1), 0.0)
+        else:
+            h = act((1.0 - lm) * P0 + lm * P1) - (1.0 - lm) * A0 - lm * A1
+        out[a] = _mean_square(h)
+    if not np.all(np.isfinite(out)):
+        raise ValueError("the chord deviation exceeds the float64 range (max 1.8e308): |w̃ᵀx| reaches "
+                         f"{max(float(np.max(np.abs(P0))), float(np.max(np.abs(P1)))):.3g}; rescale w0, w1 "
+                         "or X (for relu Δ scales with the square of either)")
     return out[0] if scalar else out
+
+
+def _mean_square(h):
+    """Column means of ``h²`` without spurious over-/underflow: ``m² · mean((h/m)²)``, ``m = max|h|``."""
+    m = np.max(np.abs(h), axis=0)
+    safe = np.where(m > 0.0, m, 1.0)
+    with np.errstate(over="ignore"):
+        return np.where(m > 0.0, np.mean((h / safe) ** 2, axis=0) * safe * safe, 0.0)
 
 
 def chord_deviation_mc(
