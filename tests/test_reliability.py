@@ -130,3 +130,67 @@ def test_monte_carlo_budgets_are_checked_up_front():
                 weak_additivity_cosine_mc(10**9, 10**5)
             finally:
                 timer.cancel()
+
+
+# ----- no silently wrong numbers at extreme magnitudes and for duplicates ---------------------
+
+
+def test_swap_costs_at_the_float64_limit():
+    from lmctheory.costs import swap_costs
+
+    assert np.array_equal(swap_costs(np.full((3, 3), 1e308)), np.zeros((3, 3)))  # was NaN
+    C = np.array([[1e308, 0.0], [1.7e308, 1e308]])  # true Δ = −3e307, was −inf
+    np.testing.assert_allclose(swap_costs(C)[0, 1], -3e307, rtol=1e-15)
+    with pytest.raises(ValueError, match="costs: .*beyond the float64 range"):  # true Δ = −2e308
+        swap_costs(np.array([[1e308, 0.0], [0.0, 1e308]]))
+
+
+def _layer(rng, n, d, k, binary):
+    U = np.linalg.qr(rng.normal(size=(d, k)))[0]
+    F = rng.normal(size=(n, d)) * rng.choice([1e-3, 1.0, 1e3])
+    D = (rng.random((n, d)) < 0.8).astype(float) if binary else rng.uniform(0.5, 1.5, (n, d))
+    W = rng.normal(size=(n, d))
+    for j in (1, n - 1):  # neurons 1 and n−1 duplicate neuron 0
+        F[j], D[j], W[j] = F[0], D[0], W[0]
+    return F + D * W, F, D, U
+
+
+def test_identical_neurons_have_swap_cost_exactly_zero(monkeypatch):
+    from lmctheory import costs
+    from lmctheory.costs import realization_costs, swap_costs
+
+    def dup_swaps():
+        out = []
+        for seed in range(12):
+            rng = np.random.default_rng(seed)
+            n, d = int(rng.integers(4, 10)), int(rng.integers(5, 30))
+            E, F, D, U = _layer(rng, n, d, int(rng.integers(1, min(d, 10))), seed % 2 == 0)
+            C = realization_costs(E, F, D, U)
+            S = swap_costs(C)
+            assert np.array_equal(realization_costs(E, F, D, U, rows=(1, n)), C[1:])  # row blocks agree
+            out += [S[i, j] for i, j in [(0, 1), (0, n - 1), (1, n - 1), (1, 0)]]
+        return np.array(out)
+
+    assert np.all(dup_swaps() == 0.0)
+    # the reproducer: without the tie the GEMM entry and the direct diagonal differ by rounding
+    monkeypatch.setattr(costs, "_equal_targets_cost_alike", lambda out, E, start: None)
+    untied = dup_swaps()
+    assert np.any(untied != 0.0) and np.max(np.abs(untied)) < 1e-9
+
+
+def test_chord_deviation_exact_zeros_and_range():
+    from lmctheory.chord import chord_deviation, gaussian_relu_chord_deviation
+
+    rng = np.random.default_rng(0)
+    w0, w1, X = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(4000, 4))
+    base = chord_deviation(w0, w1, X, 0.3)
+    # Δ scales with the square of the weights: 1e99 is within the documented range (was inf)
+    np.testing.assert_allclose(chord_deviation(w0 * 1e99, w1 * 1e99, X, 0.3), base * 1e198, rtol=1e-12)
+    np.testing.assert_allclose(chord_deviation(w0, w1, X * 1e-99, 0.3), base * 1e-198, rtol=1e-12)
+    assert np.all(chord_deviation(w0, w1, X, [0.2, 0.7], activation="identity") == 0.0)  # was ~1e-33
+    assert np.all(chord_deviation(w0, 2.5 * w0, X, [0.2, 0.7]) == 0.0)  # same signs: h = 0 exactly
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        chord_deviation(w0 * 1e99, w1 * 1e99, X * 1e99, 0.3)
+    # the sign-split form agrees with the exact Gaussian value (Monte Carlo over 4000 inputs: 10%)
+    ref = gaussian_relu_chord_deviation(w0, w1, np.eye(4), 0.3)
+    np.testing.assert_allclose(base, ref, rtol=0.1)
