@@ -194,3 +194,52 @@ def test_chord_deviation_exact_zeros_and_range():
     # the sign-split form agrees with the exact Gaussian value (Monte Carlo over 4000 inputs: 10%)
     ref = gaussian_relu_chord_deviation(w0, w1, np.eye(4), 0.3)
     np.testing.assert_allclose(base, ref, rtol=0.1)
+
+
+# ----- center gaps: bounded working memory, refusal of outputs that cannot fit, Ctrl-C --------
+
+
+def test_min_center_gap_tiles_give_the_same_pair(monkeypatch):
+    from lmctheory import subspace
+    from tests.naive import naive_min_gap
+
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(700, 12))
+    V[500] = V[33]  # a duplicate: exact 0
+    W = rng.integers(0, 2, size=(600, 11)).astype(float)  # corners of a cube: many tied pairs
+    ref = {m: [subspace.closest_center_pair(A, method=m) for A in (V, W)] for m in ("blocked", "sweep")}
+    # tiny tiles and steps: many GEMM tiles per row block, one row per sweep call
+    monkeypatch.setattr(subspace, "_GEMM_BLOCK", 64)
+    monkeypatch.setattr(subspace, "_GEMM_TILE_BYTES", 8 * 64 * 100)
+    monkeypatch.setattr(subspace, "_STEP_PAIRS", 1.0)
+    for m in ("blocked", "sweep"):
+        got = [subspace.closest_center_pair(A, method=m) for A in (V, W)]
+        assert got == ref[m]
+    assert ref["blocked"][0] == (33, 500, 0.0)
+    gap, pairs = naive_min_gap(W)
+    assert len(pairs) > 10
+    for m in ("blocked", "sweep"):
+        assert ref[m][1][2] == gap and ref[m][1][:2] in pairs
+
+
+def test_pairwise_center_gaps_refuses_an_output_that_cannot_fit():
+    from lmctheory.subspace import pairwise_center_gaps
+
+    with pytest.raises(ValueError, match=r"centers: the \(10000000, 10000000\) gap matrix needs 728 TiB"):
+        pairwise_center_gaps(np.zeros((10_000_000, 1)))
+
+
+@pytest.mark.parametrize("method", ["blocked", "sweep"])
+def test_min_center_gap_stops_within_a_second_of_ctrl_c(method):
+    from lmctheory.subspace import min_center_gap
+
+    V = np.random.default_rng(0).normal(size=(200_000, 16))  # O(n²k) ≈ minutes
+    min_center_gap(V[:2000], method=method)  # compile outside the timed part
+    timer, sent = _interrupt_after(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            min_center_gap(V, method=method)
+        lag = time.perf_counter() - sent["t"]
+    finally:
+        timer.cancel()
+    assert lag < 1.0, f"KeyboardInterrupt arrived {lag:.2f} s after SIGINT"
