@@ -243,3 +243,26 @@ def test_min_center_gap_stops_within_a_second_of_ctrl_c(method):
     finally:
         timer.cancel()
     assert lag < 1.0, f"KeyboardInterrupt arrived {lag:.2f} s after SIGINT"
+
+
+# ----- torch inputs that numpy cannot read get messages naming the argument -------------------
+
+
+def test_check_X_names_the_argument_for_meta_sparse_and_bf16_rows():
+    torch = pytest.importorskip("torch")
+    from lmctheory.nn._checks import check_X
+    from lmctheory.nn.matching import collect_activations
+    from lmctheory.nn.models import make_mlp
+
+    model = make_mlp(4, 8, 3, n_layers=2)
+    with pytest.raises(ValueError, match="X_cal is a meta-device tensor"):
+        check_X(torch.ones(3, 4, device="meta"), "X_cal")
+    with pytest.raises(ValueError, match="^X is a meta-device tensor"):  # was torch's "Tensor.item() ..."
+        collect_activations(model, torch.ones(3, 4, device="meta"))
+    with pytest.raises(TypeError, match="^X must be a dense tensor, got layout torch.sparse_coo"):
+        collect_activations(model, torch.ones(3, 4).to_sparse())
+    with pytest.raises(ValueError, match=r"X\[1\] is a meta-device tensor"):
+        check_X([torch.ones(4), torch.ones(4, device="meta")], "X")
+    rows = [torch.arange(4, dtype=torch.bfloat16) + i for i in range(3)]  # was "unsupported ScalarType"
+    out = check_X(rows, "X", model=model)
+    assert out.dtype == torch.float32 and torch.equal(out, torch.stack(rows).float())
