@@ -81,5 +81,5 @@ def warn_if_long(units: float, rate: float, rate_name: str, what: str, arg: str)
     if secs > LONG_RUN_SECONDS:
         warnings.warn(f"{what} is estimated to run ≈ {secs / 3600:.3g} h on {n_threads()} thread(s) "
                       f"({units:.3g} units at {rate_name} = {rate:.3g} per thread-second); reduce {arg}. "
-                      "It can be interrupted with Ctrl-C.", RuntimeWarning, stacklevel=3)
+                      "It can be interrupted with Ctrl-C.", RuntimeWarning, stacklevel=4)
     return secs

@@ -12,9 +12,9 @@ half-written entry. Temporary files left by a killed writer (``kill -9``) are re
 writer in that folder once they are older than :data:`STALE_TMP_SECONDS` and their process (same host)
 is gone.
 
-*No lost results.* An entry is deleted only when it is proven unusable: its bytes were read in full
-and do not parse (JSON syntax, a zip archive with a bad CRC or a truncated directory), or the
-configuration it records differs from the requested one (a hash collision or a hand-copied file).
+*No lost results.* An entry is deleted only when it is proven unusable: it was read and does not
+parse (JSON syntax; for ``.npz``/``.pt`` a zip archive whose magic, directory or CRC check fails), or
+the configuration it records differs from the requested one (a hash collision or a hand-copied file).
 A read that fails for another reason (``PermissionError``, an I/O error, or a well-formed archive this
 numpy/torch cannot read) leaves the file untouched and counts as a miss, with a warning;
 ``MemoryError`` propagates. A cache that cannot be written (read-only, full disk, no permission)
@@ -162,16 +162,18 @@ def _warn_once(key, message: str) -> None:
     warnings.warn(message, CacheWarning, stacklevel=4)
 
 
-def _zip_is_damaged(data: bytes) -> bool:
-    """True when ``data`` is provably not an intact zip archive (bad magic, directory or CRC)."""
+def _zip_is_damaged(path: Path) -> bool:
+    """True when ``path`` is provably not an intact zip archive (bad magic, directory or CRC).
+
+    Streams the file (no second copy in memory). ``OSError`` (permission, I/O) and ``MemoryError``
+    propagate: they prove nothing about the file.
+    """
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        with zipfile.ZipFile(path) as zf:
             return zf.testzip() is not None
-    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, KeyError):
-        return True
-    except MemoryError:
+    except (OSError, MemoryError):
         raise
-    except Exception:  # zlib errors and the like while checking: the bytes are damaged
+    except Exception:  # BadZipFile, zlib.error, EOFError, ...: the bytes read are damaged
         return True
 
 
@@ -230,36 +232,30 @@ class DiskCache:
         _atomic_write_bytes(path, data)
         return path
 
-    def _read(self, path: Path) -> bytes | None:
-        """The entry's bytes; ``None`` when absent or unreadable (warned, file untouched)."""
+    def _load(self, config: dict, suffix: str, parse: Callable[[Path, str], Any], damaged: Callable[[Path], bool]):
+        """``parse(path, canonical config)``; a failure deletes the entry only when ``damaged`` proves it."""
+        path = self.path(config, suffix)
         try:
-            return path.read_bytes()
+            return parse(path, _canonical(config))
         except FileNotFoundError:
             return None
-        except OSError as exc:  # permission, I/O error: the entry may be fine, never delete it
-            _warn_once(("read", str(self.dir), exc.errno),
-                       f"cache entry {path} could not be read ({type(exc).__name__}: {exc}); "
-                       "treated as missing, file left in place")
-            return None
-
-    def _load(self, config: dict, suffix: str, parse: Callable[[bytes, str], Any], damaged: Callable[[bytes], bool]):
-        path = self.path(config, suffix)
-        data = self._read(path)
-        if data is None:
-            return None
-        try:
-            return parse(data, _canonical(config))
         except MemoryError:
             raise
         except _Corrupt:
             self._drop(path)
             return None
         except Exception as exc:
-            if damaged(data):
+            try:
+                bad = damaged(path)
+            except FileNotFoundError:
+                return None
+            except OSError:  # unreadable (permission, I/O): nothing is proven about the entry
+                bad = False
+            if bad:
                 self._drop(path)
-            else:  # intact container this library version cannot read: leave it for the one that can
-                _warn_once(("parse", str(path)),
-                           f"cache entry {path} is intact but could not be loaded ({type(exc).__name__}: {exc}); "
+            else:
+                _warn_once(("load", str(self.dir), type(exc).__name__),
+                           f"cache entry {path} could not be read ({type(exc).__name__}: {exc}); "
                            "treated as missing, file left in place")
             return None
 
@@ -284,8 +280,8 @@ class DiskCache:
         return self._write(path, buf.getvalue())
 
     @staticmethod
-    def _parse_npz(data: bytes, canon: str):
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+    def _parse_npz(path: Path, canon: str):
+        with np.load(path, allow_pickle=False) as z:
             if "__config__" not in z.files or str(z["__config__"]) != canon:
                 raise _Corrupt("stale entry")
             return {k: z[k] for k in z.files if k != "__config__"}
@@ -308,7 +304,8 @@ class DiskCache:
         return self._write(path, data.encode())
 
     @staticmethod
-    def _parse_json(data: bytes, canon: str):
+    def _parse_json(path: Path, canon: str):
+        data = path.read_bytes()  # OSError / MemoryError here prove nothing: handled by _load
         try:
             doc = json.loads(data.decode())
             cfg, payload = doc["config"], doc["data"]
@@ -340,10 +337,10 @@ class DiskCache:
         return self._write(path, buf.getvalue())
 
     @staticmethod
-    def _parse_pt(data: bytes, canon: str):
+    def _parse_pt(path: Path, canon: str):
         import torch
 
-        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(obj, dict) or "state_dict" not in obj:
             raise _Corrupt("not a cache entry")
         if obj.get("__config__") != canon:
