@@ -21,8 +21,8 @@ numpy/torch cannot read) leaves the file untouched and counts as a miss, with a 
 makes :meth:`DiskCache.get_or_compute_npz` and friends (and :func:`lmctheory.sweep.run_jobs`) warn once
 per folder and return the freshly computed result uncached; the explicit ``save_*`` methods raise.
 
-*Permissions.* New entries get the permission bits of their folder minus execute
-(``0700`` folder → ``0600`` entries, a group-shared ``2775`` folder → ``0664``).
+*Permissions.* New entries get the read/write bits of their folder, less the umask (``0700`` folder →
+``0600`` entries; a group-shared ``2775`` folder with umask ``002`` → ``0664``; umask ``022`` → ``0644``).
 
 Keys: configurations are serialized canonically (sorted keys; sets and frozensets as sorted lists;
 tuples as lists; numpy scalars and arrays as plain numbers), so a key is the same in every process
@@ -101,10 +101,22 @@ def config_key(config: dict) -> str:
 _HOST = socket.gethostname().replace(".", "_") or "host"
 
 
-def _entry_mode(folder: Path) -> int:
-    """Permission bits of a new entry: the folder's read/write bits (no execute)."""
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would race with other threads)."""
     try:
-        return stat.S_IMODE(folder.stat().st_mode) & 0o666
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _entry_mode(folder: Path) -> int:
+    """Permission bits of a new entry: the folder's read/write bits (no execute), less the umask."""
+    try:
+        return stat.S_IMODE(folder.stat().st_mode) & 0o666 & ~_umask()
     except OSError:
         return 0o600
 

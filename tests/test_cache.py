@@ -173,6 +173,14 @@ def test_truncated_and_bitflipped_entries_are_dropped(tmp_path):
 
 
 def test_entries_follow_folder_permissions(tmp_path):
+    old_umask = os.umask(0o002)  # a group-sharing user's umask
+    try:
+        _check_entry_modes(tmp_path)
+    finally:
+        os.umask(old_umask)
+
+
+def _check_entry_modes(tmp_path):
     shared = tmp_path / "shared"
     (shared / "t").mkdir(parents=True)
     os.chmod(shared / "t", 0o2775)
