@@ -34,7 +34,6 @@ Location: ``$LMCTHEORY_CACHE`` if set, else ``$XDG_CACHE_HOME/lmctheory`` (defau
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
