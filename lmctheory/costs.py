@@ -305,7 +305,27 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None) ->
         for key, val in (("columns", t_cols), ("per_neuron", t_prep), ("gemm", t_gemm),
                          ("fix", t_fix), ("total", clock() - t0), ("recomputed_entries", n_fix)):
             prof[key] = prof.get(key, 0.0) + val
+    _equal_targets_cost_alike(out, E, start)
     return out
+
+
+def _equal_targets_cost_alike(out, E, start) -> None:
+    """``C[i, j] = C[i, i]`` wherever ``w̃_j = w̃_i`` (bitwise, ±0 alike): then ``a_j = a_i`` and the
+    costs are equal in exact arithmetic, but the diagonal is computed directly and the off-diagonal
+    entry in GEMM form, which differ by rounding; without this identical neurons get a swap cost of
+    ±1e-16 instead of 0 (reliability issue). Rows ``start … start + len(out) − 1`` of the full matrix."""
+    n = E.shape[0]
+    if n < 2:
+        return
+    rows = np.ascontiguousarray(E + 0.0)  # −0.0 → +0.0
+    _, first, inverse, counts = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))),
+                                          return_index=True, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    for g in np.flatnonzero(counts > 1):
+        members = np.flatnonzero(inverse == g)
+        for i in members:
+            if start <= i < start + out.shape[0]:
+                out[i - start, members] = out[i - start, i]
 
 
 def self_costs(effective, fixed, diag, basis, *, rtol=1e-8) -> np.ndarray:
@@ -402,6 +422,11 @@ def swap_costs(costs) -> np.ndarray:
     The change of the total realization cost when neurons ``i`` and ``j`` exchange functions
     (the transposition ``τ = (i j)``): symmetric, zero diagonal, possibly negative.
 
+    Evaluated as ``(C[i,j] − C[i,i]) + (C[j,i] − C[j,j])``: no intermediate overflows (costs up to
+    the float64 maximum are supported), a difference of nearby costs is exact (Sterbenz), and a pair
+    whose off-diagonal costs equal the diagonal ones — identical neurons, see
+    :func:`realization_costs` — gets exactly ``0``.
+
     Parameters
     ----------
     costs : array_like, shape (n, n)
@@ -412,6 +437,11 @@ def swap_costs(costs) -> np.ndarray:
     -------
     ndarray, shape (n, n)
         ``+inf`` wherever any of the four terms is ``+inf``; exactly ``0`` on the diagonal.
+
+    Raises
+    ------
+    ValueError
+        If a finite swap cost lies beyond the float64 range (``|Δ_ij| > 1.8e308``; rescale ``costs``).
 
     References
     ----------
@@ -439,7 +469,15 @@ def swap_costs(costs) -> np.ndarray:
     bad = bad | bad.T | ~np.isfinite(dg)[:, None] | ~np.isfinite(dg)[None, :]
     Cf = np.where(bad, 0.0, C)
     dgf = np.where(np.isfinite(dg), dg, 0.0)
-    delta = (Cf + Cf.T) - (dgf[:, None] + dgf[None, :])  # exactly symmetric (commutative sums)
+    half = Cf - dgf[:, None]  # C[i,j] − C[i,i]: never overflows (both in [0, max])
+    with np.errstate(over="ignore"):
+        delta = half + half.T  # exactly symmetric (commutative sum)
+    over = ~np.isfinite(delta)
+    if over.any():
+        i, j = np.argwhere(over)[0]
+        raise ValueError(f"costs: the swap cost of neurons ({i}, {j}) is beyond the float64 range "
+                         f"(C[i,j] − C[i,i] = {half[i, j]:.3g}, C[j,i] − C[j,j] = {half[j, i]:.3g}); "
+                         "rescale costs (e.g. divide by a power of two)")
     delta[bad] = np.inf
     np.fill_diagonal(delta, 0.0)
     return delta

@@ -245,20 +245,33 @@ def pairwise_center_gaps(centers):
     ndarray, shape (n, n)
         Symmetric, zero diagonal.
     """
-    from .kernels.gaps import pairwise_gaps
+    from ._limits import check_fits
+    from .kernels.gaps import pairwise_gaps_rows
 
-    V, scale = _pow2_scaled(_check_centers(centers, min_rows=1))
-    out = np.empty((V.shape[0], V.shape[0]))
+    C = _check_centers(centers, min_rows=1)
+    n = C.shape[0]
+    check_fits(8.0 * n * n, f"the ({n}, {n}) gap matrix", "centers")  # refuse before allocating
+    V, scale = _pow2_scaled(C)
+    out = np.empty((n, n))
     if scale == 0.0:
         out[:] = 0.0
         return out
-    pairwise_gaps(V, out)
+    # short calls (Ctrl-C between them); rows are independent, so the bits equal one call
+    rows = max(1, int(_STEP_PAIRS // max(1, n * V.shape[1])))
+    for r0 in range(0, n, rows):
+        pairwise_gaps_rows(V, out, r0, min(n, r0 + rows))
     if scale != 1.0:
         out *= scale
     return out
 
 
 _GEMM_BLOCK = 2048
+#: bytes of one GEMM tile of the ``blocked`` method (working memory independent of ``n``)
+_GEMM_TILE_BYTES = 64 * 2**20
+#: coordinate differences per uninterruptible kernel call (≈ 0.05 s on one core)
+_STEP_PAIRS = 2e7
+#: rows per k-d tree query call
+_KDTREE_QUERY_ROWS = 1 << 15
 # |fl(‖x‖² + ‖y‖² − 2xᵀy) − ‖x − y‖²| ≤ _GEMM_ERR_C · (k + 2) · ε · (‖x‖² + ‖y‖²) (standard dot-product
 # rounding bound, with slack); pairs within that margin of the GEMM minimum are re-checked exactly.
 _GEMM_ERR_C = 4.0
@@ -283,7 +296,12 @@ def _kdtree_gap(V, seed=0):
         # slack: the same pair's distance, recomputed by the tree, must stay inside the bound
         # floor: the tree compares squared distances strictly, and 1e-150² is still a normal float
         bound = max(float(d_sub.min()) * (1.0 + 1e-9), 1e-150)
-    dist, idx = cKDTree(V).query(V, k=2, workers=-1, distance_upper_bound=bound)
+    tree = cKDTree(V)
+    dist = np.empty((n, 2))
+    idx = np.empty((n, 2), dtype=np.intp)
+    for r0 in range(0, n, _KDTREE_QUERY_ROWS):  # row blocks: Ctrl-C between them, same answers
+        r1 = min(n, r0 + _KDTREE_QUERY_ROWS)
+        dist[r0:r1], idx[r0:r1] = tree.query(V[r0:r1], k=2, workers=-1, distance_upper_bound=bound)
     return dist[:, 1], idx
 
 
@@ -296,7 +314,9 @@ def _closest_kdtree(V):
 
 
 def _closest_sweep(V):
-    from .kernels.gaps import min_gap_sorted
+    import time
+
+    from .kernels.gaps import sorted_rows_min
 
     n, k = V.shape
     Vc = V - V.mean(axis=0)
@@ -304,12 +324,27 @@ def _closest_sweep(V):
     key = np.ascontiguousarray(V @ direction)
     # rounding of the keys, so that pruning never drops the true closest pair
     key_err = 2.0 * (k + 2) * np.finfo(np.float64).eps * float(np.sqrt(np.max(np.einsum("ij,ij->i", V, V))))
-    _, i, j = min_gap_sorted(V, key, np.inf, key_err)
-    return int(i), int(j)
+    order = np.argsort(key, kind="mergesort")
+    keys, Y = key[order], np.ascontiguousarray(V[order])
+    # sweep rows in short calls (the worst case is O(n²k)); each call starts from the best gap so far,
+    # and only a strictly smaller gap replaces it: the first minimal pair in sorted order, as in one call
+    best, bi, bj = np.inf, -1, -1
+    a0, step = 0, max(1, int(_STEP_PAIRS // (n * k)))  # worst case: every later row is a partner
+    while a0 < n - 1:
+        a1 = min(n - 1, a0 + step)
+        t0 = time.perf_counter()
+        b, i, j = sorted_rows_min(Y, keys, best, key_err, a0, a1)
+        if i >= 0 and (bi < 0 or b < best):
+            best, bi, bj = b, int(i), int(j)
+        dt = time.perf_counter() - t0
+        a0 = a1
+        step = int(min(1 << 20, max(1, step * min(4.0, 0.05 / max(dt, 1e-4)))))
+    i, j = int(order[bi]), int(order[bj])
+    return min(i, j), max(i, j)
 
 
 def _closest_blocked(V):
-    from .kernels.gaps import block_row_min, rows_exact_min
+    from .kernels.gaps import rows_exact_min, tile_row_min
 
     n, k = V.shape
     X = V - V.mean(axis=0)  # distances are shift-invariant; centering shrinks the rounding margin
@@ -319,15 +354,23 @@ def _closest_blocked(V):
     # the rounding of the centering itself moves each row by ≤ ε(‖v_i‖ + ‖mean‖) (slack 2)
     shift = 2.0 * eps * (float(np.sqrt(np.max(np.einsum("ij,ij->i", V, V)))) + float(np.linalg.norm(V.mean(axis=0))))
     margin += 2.0 * (2.0 * np.sqrt(float(sq.max()))) * (2.0 * shift) + (2.0 * shift) ** 2
-    rowmin = np.empty(n)
+    rowmin = np.full(n, np.inf)
+    # bounded tiles of X Xᵀ (≤ _GEMM_TILE_BYTES whatever n; was a 2048 × n block, 6 GiB at n = 4e5)
+    cols = max(_GEMM_BLOCK, _GEMM_TILE_BYTES // (8 * _GEMM_BLOCK))
     for i0 in range(0, n, _GEMM_BLOCK):
         i1 = min(n, i0 + _GEMM_BLOCK)
-        block_row_min(X[i0:i1] @ X[i0:].T, sq, i0, rowmin)
+        for j0 in range(i0, n, cols):
+            j1 = min(n, j0 + cols)
+            tile_row_min(X[i0:i1] @ X[j0:j1].T, sq, i0, j0, rowmin)
     # the true closest pair (i*, j*) has rowmin[i*] ≤ δ² + margin ≤ min(rowmin) + 2·margin
     rows = np.flatnonzero(rowmin <= rowmin.min() + 2.0 * margin).astype(np.int64)
     d2 = np.empty(rows.shape[0])
     partner = np.empty(rows.shape[0], np.int64)
-    rows_exact_min(V, rows, d2, partner)  # exact on the original rows
+    # exact on the original rows, in short calls (every row may be a candidate, e.g. on a lattice)
+    step = max(1, int(_STEP_PAIRS // max(1, n * k)))
+    for t0 in range(0, rows.shape[0], step):
+        t1 = min(rows.shape[0], t0 + step)
+        rows_exact_min(V, rows[t0:t1], d2[t0:t1], partner[t0:t1])
     t = int(np.argmin(d2))
     return int(rows[t]), int(partner[t])
 

@@ -4,7 +4,8 @@ A *job* is a module-level function ``fn(config) -> result`` and a JSON-serializa
 dict. :func:`run_jobs` looks every config up in a :class:`~lmctheory.cache.DiskCache`, runs only
 the missing ones, and writes each result atomically the moment it arrives, so an interrupted
 sweep (Ctrl-C, a killed worker, a lost node) resumes where it stopped and never leaves a
-half-written entry. Results are always written by the calling process, so cluster workers need
+half-written entry. A cache folder that cannot be written (read-only, full disk) gives one
+:class:`~lmctheory.cache.CacheWarning` and the sweep continues uncached; results are still returned. Results are always written by the calling process, so cluster workers need
 no shared file system.
 
 Where jobs run (the STUMPY ``stumped(client, …)`` convention: setting up a cluster is the user's):
@@ -177,7 +178,8 @@ def run_jobs(
 
     def finish(i: int, value) -> None:
         value = _normalize(kind, value)
-        save(_job_config(fn, configs[i]), value)
+        # a read-only or full cache warns once and the sweep goes on uncached: never lose a finished job
+        cache._store_quietly(lambda: save(_job_config(fn, configs[i]), value))
         results[i] = value
         bar.update(1)
 

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def min_gap_sorted(X, order_key, bound2, key_err):
     """Closest pair by a sort-and-sweep along ``order_key`` (a 1-D projection of the rows).
 
@@ -22,7 +22,8 @@ def min_gap_sorted(X, order_key, bound2, key_err):
     ``(key_j − key_i)² < best_i²`` can be closer (the projection is 1-Lipschitz when the key is a
     unit-norm direction). ``bound2`` is an upper bound on ``δ_min²`` used to prune from the start
     (``inf`` for none). Returns ``(min squared gap, i, j)`` with ``i < j`` in the original indexing;
-    among equal gaps the pair first in sorted order wins.
+    among equal gaps the pair first in sorted order wins. One call over all rows of
+    :func:`sorted_rows_min` (the library cuts it into short calls).
     """
     n, k = X.shape
     order = np.argsort(order_key, kind="mergesort")
@@ -31,19 +32,40 @@ def min_gap_sorted(X, order_key, bound2, key_err):
     for a in range(n):
         for l in range(k):
             Y[a, l] = X[order[a], l]
-    nblk = 64 if n >= 64 * 64 else max(1, n // 64)
-    blk = (n + nblk - 1) // nblk
+    best, ri, rj = sorted_rows_min(Y, key, bound2, key_err, 0, n)
+    if ri < 0:
+        return best, -1, -1
+    i = order[ri]
+    j = order[rj]
+    if i > j:
+        i, j = j, i
+    return best, i, j
+
+
+@njit(cache=True, parallel=True)
+def sorted_rows_min(Y, key, bound2, key_err, a0, a1):
+    """Sweep step of :func:`min_gap_sorted` for sorted rows ``a0 ≤ a < a1`` (partners: every later row).
+
+    ``Y`` holds the rows in increasing ``key``. Returns ``(best, a, c)`` in sorted indexing: the first
+    pair (lexicographically) with the smallest squared gap ``< bound2`` — or ``= bound2`` when none is
+    smaller — and ``(bound2, −1, −1)`` when no pair qualifies. The first-minimal pair does not depend on
+    how the rows are split among threads or calls (each part starts from the same bound).
+    """
+    n, k = Y.shape
+    m = a1 - a0
+    nblk = max(1, min(64, m))  # any split gives the same pair (see above)
+    blk = (m + nblk - 1) // nblk
     bbest = np.full(nblk, np.inf)
     bi = np.zeros(nblk, np.int64)
     bj = np.zeros(nblk, np.int64)
     for b in prange(nblk):
-        a0 = b * blk
-        a1 = min(n, a0 + blk)
+        r0 = a0 + b * blk
+        r1 = min(a1, r0 + blk)
         best = bound2
         sbest = np.sqrt(best)
         besti = -1
         bestj = -1
-        for a in range(a0, a1):
+        for a in range(r0, r1):
             for c in range(a + 1, n):
                 if key[c] - key[a] > sbest + key_err:
                     break
@@ -70,12 +92,8 @@ def min_gap_sorted(X, order_key, bound2, key_err):
             ri = bi[b]
             rj = bj[b]
     if ri < 0:
-        return best, -1, -1
-    i = order[ri]
-    j = order[rj]
-    if i > j:
-        i, j = j, i
-    return best, i, j
+        return bound2, -1, -1
+    return best, ri, rj
 
 
 @njit(cache=True, parallel=True)
@@ -94,19 +112,34 @@ def pairwise_gaps(X, out):
 
 
 @njit(cache=True, parallel=True)
-def block_row_min(dots, sq, i0, rowmin):
-    """GEMM-form row minima of one row block: for ``r`` in the block, ``i = i0 + r``,
-    ``rowmin[i] = min_{j>i} (‖x_i‖² + ‖x_j‖² − 2 dots[r, j − i0])`` (``inf`` for the last row).
+def pairwise_gaps_rows(X, out, r0, r1):
+    """Rows ``r0 … r1 − 1`` of :func:`pairwise_gaps` (same bits; the library calls it in short steps)."""
+    n, k = X.shape
+    for ii in prange(r1 - r0):
+        i = r0 + ii
+        for j in range(n):
+            s = 0.0
+            for l in range(k):
+                t = X[i, l] - X[j, l]
+                s += t * t
+            out[i, j] = np.sqrt(s)
 
-    ``dots = X[i0:i1] @ X[i0:].T``; the values carry the GEMM rounding error (the caller's margin).
+
+@njit(cache=True, parallel=True)
+def tile_row_min(dots, sq, i0, j0, rowmin):
+    """GEMM-form row minima over one tile: for ``r`` in the tile, ``i = i0 + r``,
+    ``rowmin[i] = min(rowmin[i], min_{j ≥ j0, j > i} (‖x_i‖² + ‖x_j‖² − 2 dots[r, j − j0]))``.
+
+    ``dots = X[i0:i1] @ X[j0:j1].T`` (a bounded tile: memory does not grow with ``n``); the values carry
+    the GEMM rounding error (the caller's margin). Start from ``rowmin = inf``.
     """
     m, ncol = dots.shape
     for r in prange(m):
         i = i0 + r
-        best = np.inf
+        best = rowmin[i]
         si = sq[i]
-        for c in range(r + 1, ncol):
-            v = si + sq[i0 + c] - 2.0 * dots[r, c]
+        for c in range(max(0, i + 1 - j0), ncol):
+            v = si + sq[j0 + c] - 2.0 * dots[r, c]
             if v < best:
                 best = v
         rowmin[i] = best

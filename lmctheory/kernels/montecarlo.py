@@ -186,20 +186,21 @@ def act_fn(x, act):
 
 
 @njit(cache=True, parallel=True)
-def chord_mc(l11, l21, l22, lams, act, n_samples, chunk, seed, ki, wi, fi, mean, m2):
-    """Per-chunk Welford statistics of ``h² = (σ(Z) − (1−λ)σ(X) − λσ(Y))²``.
+def chord_mc_range(l11, l21, l22, lams, act, n_samples, chunk, seed, ki, wi, fi, mean, m2, t0, t1, a0, a1):
+    """Per-chunk Welford statistics of ``h² = (σ(Z) − (1−λ)σ(X) − λσ(Y))²`` for tasks ``t0 ≤ t < t1``
+    and path positions ``lams[a0:a1]``.
 
     ``(X, Y) = (l11·ξ, l21·ξ + l22·η)`` with ``ξ, η ~ N(0,1)`` i.i.d. (a factor of neuron ``i``'s pair
     covariance), ``Z = (1−λ)X + λY`` for every ``λ`` in ``lams`` (common random numbers).
     Outputs ``mean, m2`` of shape ``(n_chunks, m, n)`` (chunk ``c`` holds
     ``min(chunk, n_samples − c·chunk)`` samples); task
     ``t = i·n_chunks + c`` is neuron ``i``, chunk ``c`` (generator ``seed_state(seed, t)``; per
-    sample ``ξ`` then ``η``).
+    sample ``ξ`` then ``η``). Every task and every ``λ`` is computed independently of the others, so the
+    caller may cut the work into any ranges (short calls keep Ctrl-C responsive) and get the same bits.
     """
-    n = l11.shape[0]
-    m = lams.shape[0]
     n_chunks = mean.shape[0]
-    for t in prange(n * n_chunks):
+    for tt in prange(t1 - t0):
+        t = t0 + tt
         i = t // n_chunks
         c = t % n_chunks
         st = np.empty(4, dtype=np.uint64)
@@ -208,8 +209,8 @@ def chord_mc(l11, l21, l22, lams, act, n_samples, chunk, seed, ki, wi, fi, mean,
         pos = _BUF
         start = c * chunk
         stop = min(start + chunk, n_samples)
-        mu = np.zeros(m)
-        s2 = np.zeros(m)
+        mu = np.zeros(a1 - a0)
+        s2 = np.zeros(a1 - a0)
         k = 0
         for _ in range(start, stop):
             if pos == _BUF:
@@ -223,53 +224,99 @@ def chord_mc(l11, l21, l22, lams, act, n_samples, chunk, seed, ki, wi, fi, mean,
             sx = act_fn(x, act)
             sy = act_fn(y, act)
             k += 1
-            for a in range(m):
-                lam = lams[a]
+            for a in range(a1 - a0):
+                lam = lams[a0 + a]
                 h = act_fn((1.0 - lam) * x + lam * y, act) - (1.0 - lam) * sx - lam * sy
                 h2 = h * h
                 d = h2 - mu[a]
                 mu[a] += d / k
                 s2[a] += d * (h2 - mu[a])
-        for a in range(m):
-            mean[c, a, i] = mu[a]
-            m2[c, a, i] = s2[a]
+        for a in range(a1 - a0):
+            mean[c, a0 + a, i] = mu[a]
+            m2[c, a0 + a, i] = s2[a]
+
+
+def chord_mc(l11, l21, l22, lams, act, n_samples, chunk, seed, ki, wi, fi, mean, m2):
+    """All tasks and positions of :func:`chord_mc_range` in one (uninterruptible) call; used by the tests."""
+    chord_mc_range(l11, l21, l22, lams, act, n_samples, chunk, seed, ki, wi, fi, mean, m2,
+                   0, l11.shape[0] * mean.shape[0], 0, lams.shape[0])
+
+
+#: pairs per resumable step are a multiple of this, so a step ends with the normal buffer used up
+WA_STEP_ALIGN = _BUF // 2
 
 
 @njit(cache=True, parallel=True)
-def wa_cosine_mc(dim, a, b, c, block, seed, ki, wi, fi, out):
-    """``out[k] = cos(relu(u+v), relu(u)+relu(v))`` for i.i.d. coordinate pairs
-    ``u_j = a·ξ_j``, ``v_j = b·ξ_j + c·η_j``; NaN where a side is the zero vector.
+def wa_cosine_steps(dim, a, b, c, block, seed, ki, wi, fi, q0, states, sums, done, budget, out):
+    """Advance blocks ``q0 … q0 + G − 1`` of the weak-additivity Monte Carlo by ≤ ``budget`` coordinate
+    pairs each (``G = len(done)``); resumable, so the caller can keep every call short.
 
-    Vectors are processed in blocks of ``block``; block ``q`` uses generator ``seed_state(seed, q)``,
-    drawing ``ξ_j, η_j`` alternately, vector after vector.
+    ``out[k] = cos(relu(u+v), relu(u)+relu(v))`` for i.i.d. coordinate pairs ``u_j = a·ξ_j``,
+    ``v_j = b·ξ_j + c·η_j``; NaN where a side is the zero vector. Vectors are processed in blocks of
+    ``block``; block ``q`` uses generator ``seed_state(seed, q)``, drawing ``ξ_j, η_j`` alternately, vector
+    after vector. Per block ``g`` of the group: ``states[g]`` its generator, ``done[g]`` the pairs drawn
+    so far, ``sums[g]`` the running sums of the current vector (start with ``done = 0``). ``budget``
+    must be a multiple of :data:`WA_STEP_ALIGN`: a step then ends with the normal buffer exhausted, so
+    the stream — and every bit of ``out`` — does not depend on how the work is cut into steps.
     """
     n_vectors = out.shape[0]
-    n_blocks = (n_vectors + block - 1) // block
-    for q in prange(n_blocks):
-        st = np.empty(4, dtype=np.uint64)
-        seed_state(seed, q, st)
+    for g in prange(done.shape[0]):
+        q = q0 + g
+        v0 = q * block
+        if v0 >= n_vectors:
+            continue
+        total = min(block, n_vectors - v0) * dim
+        p = done[g]
+        if p >= total:
+            continue
+        st = states[g]
+        if p == 0:
+            seed_state(seed, q, st)
+        stop = min(total, p + budget)
         buf = np.empty(_BUF)
         pos = _BUF
-        for k in range(q * block, min((q + 1) * block, n_vectors)):
-            s_num = 0.0
-            s_l = 0.0
-            s_r = 0.0
-            for _ in range(dim):
-                if pos == _BUF:
-                    fill_normals_state(st, ki, wi, fi, buf)
-                    pos = 0
-                xi = buf[pos]
-                eta = buf[pos + 1]
-                pos += 2
-                u = a * xi
-                v = b * xi + c * eta
-                w = u + v
-                lft = w if w > 0.0 else 0.0
-                rgt = (u if u > 0.0 else 0.0) + (v if v > 0.0 else 0.0)
-                s_num += lft * rgt
-                s_l += lft * lft
-                s_r += rgt * rgt
-            if s_l > 0.0 and s_r > 0.0:
-                out[k] = s_num / math.sqrt(s_l * s_r)
-            else:
-                out[k] = np.nan
+        k = v0 + p // dim
+        j = p % dim
+        s_num = sums[g, 0]
+        s_l = sums[g, 1]
+        s_r = sums[g, 2]
+        while p < stop:
+            if pos == _BUF:
+                fill_normals_state(st, ki, wi, fi, buf)
+                pos = 0
+            xi = buf[pos]
+            eta = buf[pos + 1]
+            pos += 2
+            u = a * xi
+            v = b * xi + c * eta
+            w = u + v
+            lft = w if w > 0.0 else 0.0
+            rgt = (u if u > 0.0 else 0.0) + (v if v > 0.0 else 0.0)
+            s_num += lft * rgt
+            s_l += lft * lft
+            s_r += rgt * rgt
+            p += 1
+            j += 1
+            if j == dim:
+                if s_l > 0.0 and s_r > 0.0:
+                    out[k] = s_num / math.sqrt(s_l * s_r)
+                else:
+                    out[k] = np.nan
+                k += 1
+                j = 0
+                s_num = 0.0
+                s_l = 0.0
+                s_r = 0.0
+        sums[g, 0] = s_num
+        sums[g, 1] = s_l
+        sums[g, 2] = s_r
+        done[g] = p
+
+
+def wa_cosine_mc(dim, a, b, c, block, seed, ki, wi, fi, out):
+    """All of ``out`` in one (uninterruptible) call of :func:`wa_cosine_steps`; used by the tests."""
+    n_blocks = (out.shape[0] + block - 1) // block
+    states = np.zeros((n_blocks, 4), dtype=np.uint64)
+    sums = np.zeros((n_blocks, 3))
+    done = np.zeros(n_blocks, dtype=np.int64)
+    wa_cosine_steps(dim, a, b, c, block, seed, ki, wi, fi, 0, states, sums, done, block * dim, out)

@@ -107,6 +107,16 @@ def _range_or_raise(m: float, target: torch.dtype, name: str) -> None:
                          f"dtype, max {torch.finfo(target).max:.3g}); rescale the input")
 
 
+def _has_values(t: torch.Tensor, name: str) -> None:
+    """A dense tensor with data: meta tensors (shape only) and sparse layouts get a message naming ``name``."""
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is a meta-device tensor (a shape without values), got {describe(t)}; "
+                         "pass a tensor holding data")
+    if t.layout != torch.strided:
+        raise TypeError(f"{name} must be a dense tensor, got layout {t.layout} ({describe(t)}); "
+                        "convert it with .to_dense()")
+
+
 def check_X(
     X,
     name: str = "X",
@@ -143,6 +153,7 @@ def check_X(
     want = f"(N, {n_features})" if n_features is not None else "(N, d)"
     if isinstance(X, torch.Tensor):
         t = X.detach()
+        _has_values(t, name)
         if t.is_complex():
             raise TypeError(f"{name} must be a real tensor, got {describe(X)}")
         if t.is_quantized:
@@ -166,6 +177,12 @@ def check_X(
         return t.contiguous()
     if tensor_only:
         raise TypeError(f"{name} must be a torch tensor of shape {want}, got {describe(X)}")
+    if isinstance(X, (list, tuple)) and any(isinstance(e, torch.Tensor) for e in X):
+        # rows given as tensors: numpy cannot read bf16, meta, sparse or GPU tensors itself
+        for i, e in enumerate(X):
+            if isinstance(e, torch.Tensor):
+                _has_values(e, f"{name}[{i}]")
+        X = [e.detach().cpu().double() if isinstance(e, torch.Tensor) and e.is_floating_point() else e for e in X]
     arr = check_array(X, name, ndim=2, shape=(None, n_features) if n_features is not None else None,
                       min_rows=min_rows)
     target = target if target is not None else torch.float32

@@ -1,0 +1,268 @@
+"""Reliability guarantees: no lost results, interruptible long work, no silently wrong numbers.
+
+Each test reproduces one finding of the hostile-user audit (see the reliability issue).
+"""
+
+import errno
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from lmctheory import cache as cache_mod
+from lmctheory.cache import CacheWarning
+from lmctheory.sweep import run_jobs
+from tests import _sweep_jobs as jobs
+
+
+# ----- sweeps keep finished jobs when the cache cannot be written -----------------------------
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.ENOSPC])
+def test_sweep_on_unwritable_cache_warns_once_and_returns_every_result(tmp_path, monkeypatch, err):
+    cache_mod._warned.clear()
+
+    def fail(path, data):
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(cache_mod, "_atomic_write_bytes", fail)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = run_jobs(jobs.square, [{"x": i} for i in range(4)], namespace="ro", cache_root=tmp_path,
+                       max_workers=1, progress=False)
+    assert [r["y"] for r in out] == [0, 1, 4, 9]
+    assert sum(issubclass(w.category, CacheWarning) for w in rec) == 1
+    cache_mod._warned.clear()
+
+
+# ----- long Monte Carlo calls stop on Ctrl-C; cutting the work changes no bit -----------------
+
+
+def _interrupt_after(delay):
+    main = threading.main_thread().ident
+    sent = {}
+
+    def fire():
+        sent["t"] = time.perf_counter()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    timer = threading.Timer(delay, fire)
+    timer.start()
+    return timer, sent
+
+
+def _interruptible(call):
+    from lmctheory.chord import chord_deviation_mc  # noqa: F401  (compile outside the timed part)
+
+    timer, sent = _interrupt_after(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            call()
+        return time.perf_counter() - sent["t"]
+    finally:
+        timer.cancel()
+
+
+@pytest.mark.parametrize("case", ["wa_many_vectors", "wa_huge_dim", "chord_many_samples", "chord_many_lams"])
+def test_monte_carlo_stops_within_a_second_of_ctrl_c(case):
+    from lmctheory.chord import chord_deviation_mc
+    from lmctheory.width import weak_additivity_cosine_mc
+
+    w0, w1, cov = np.array([[1.0, 0.0]]), np.array([[0.3, 1.0]]), np.eye(2)
+    # warm the JIT so the timer fires inside the kernels, not the compiler
+    weak_additivity_cosine_mc(10, 10)
+    chord_deviation_mc(w0, w1, cov, 0.5, n_samples=10)
+    calls = {
+        "wa_many_vectors": lambda: weak_additivity_cosine_mc(1000, 10**7),  # ≈ 1e10 pairs, minutes
+        "wa_huge_dim": lambda: weak_additivity_cosine_mc(10**10, 2),  # one vector per block
+        "chord_many_samples": lambda: chord_deviation_mc(w0, w1, cov, 0.5, n_samples=2**34),
+        "chord_many_lams": lambda: chord_deviation_mc(w0, w1, cov, np.linspace(0, 1, 2000), n_samples=2**24),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the long-run estimate
+        lag = _interruptible(calls[case])
+    assert lag < 1.0, f"KeyboardInterrupt arrived {lag:.2f} s after SIGINT"
+
+
+def test_cut_work_is_bit_identical_to_one_call(monkeypatch):
+    from lmctheory import _montecarlo
+    from lmctheory.kernels.montecarlo import ACT_CODES, ZIG, chord_mc, wa_cosine_mc
+
+    # reference: one uncut kernel call each
+    rng = np.random.default_rng(0)
+    l11, l21, l22 = rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.uniform(0.1, 1, 3)
+    lams = np.linspace(0, 1, 7)
+    n_samples, chunk = 5000, 1024
+    n_chunks = -(-n_samples // chunk)
+    mean = np.zeros((n_chunks, 7, 3))
+    m2 = np.zeros_like(mean)
+    chord_mc(l11, l21, l22, lams, ACT_CODES["gelu"], n_samples, chunk, 11, *ZIG, mean, m2)
+    ref_wa = {}
+    for dim, nv, block in [(3, 100, 7), (1000, 9, 2), (5000, 3, 1)]:
+        ref_wa[dim] = np.empty(nv)
+        wa_cosine_mc(dim, 0.7, 0.2, 0.9, block, 5, *ZIG, ref_wa[dim])
+    # tiny steps: one task / one λ / 256 pairs per call
+    monkeypatch.setattr(_montecarlo, "WORK_STEP_SECONDS", 1e-9)
+    cm, cm2 = _montecarlo.run_chord_mc(l11, l21, l22, lams, ACT_CODES["gelu"], n_samples, chunk, 11, n_chunks)
+    assert np.array_equal(cm, mean) and np.array_equal(cm2, m2)
+    for dim, nv, block in [(3, 100, 7), (1000, 9, 2), (5000, 3, 1)]:
+        out = _montecarlo.run_wa_cosine(dim, 0.7, 0.2, 0.9, block, 5, nv)
+        assert np.array_equal(out, ref_wa[dim], equal_nan=True)
+
+
+def test_monte_carlo_budgets_are_checked_up_front():
+    from lmctheory.chord import chord_deviation_mc
+    from lmctheory.width import weak_additivity_cosine_mc
+
+    w0, w1, cov = np.ones((4, 2)), -np.ones((4, 2)), np.eye(2)
+    with pytest.raises(ValueError, match="n_samples: .*needs .*iB"):  # per-chunk statistics alone: 8 PiB
+        chord_deviation_mc(w0, w1, cov, np.linspace(0, 1, 1000), n_samples=2**62)
+    with pytest.raises(ValueError, match="n_vectors: .*needs .*iB"):
+        weak_additivity_cosine_mc(10, 10**16)
+    with pytest.warns(RuntimeWarning, match=r"estimated to run .* h .*WA_RATE"):
+        with pytest.raises(KeyboardInterrupt):
+            timer, _ = _interrupt_after(0.3)
+            try:
+                weak_additivity_cosine_mc(10**9, 10**5)
+            finally:
+                timer.cancel()
+
+
+# ----- no silently wrong numbers at extreme magnitudes and for duplicates ---------------------
+
+
+def test_swap_costs_at_the_float64_limit():
+    from lmctheory.costs import swap_costs
+
+    assert np.array_equal(swap_costs(np.full((3, 3), 1e308)), np.zeros((3, 3)))  # was NaN
+    C = np.array([[1e308, 0.0], [1.7e308, 1e308]])  # true Δ = −3e307, was −inf
+    np.testing.assert_allclose(swap_costs(C)[0, 1], -3e307, rtol=1e-15)
+    with pytest.raises(ValueError, match="costs: .*beyond the float64 range"):  # true Δ = −2e308
+        swap_costs(np.array([[1e308, 0.0], [0.0, 1e308]]))
+
+
+def _layer(rng, n, d, k, binary):
+    U = np.linalg.qr(rng.normal(size=(d, k)))[0]
+    F = rng.normal(size=(n, d)) * rng.choice([1e-3, 1.0, 1e3])
+    D = (rng.random((n, d)) < 0.8).astype(float) if binary else rng.uniform(0.5, 1.5, (n, d))
+    W = rng.normal(size=(n, d))
+    for j in (1, n - 1):  # neurons 1 and n−1 duplicate neuron 0
+        F[j], D[j], W[j] = F[0], D[0], W[0]
+    return F + D * W, F, D, U
+
+
+def test_identical_neurons_have_swap_cost_exactly_zero(monkeypatch):
+    from lmctheory import costs
+    from lmctheory.costs import realization_costs, swap_costs
+
+    def dup_swaps():
+        out = []
+        for seed in range(12):
+            rng = np.random.default_rng(seed)
+            n, d = int(rng.integers(4, 10)), int(rng.integers(5, 30))
+            E, F, D, U = _layer(rng, n, d, int(rng.integers(1, min(d, 10))), seed % 2 == 0)
+            C = realization_costs(E, F, D, U)
+            S = swap_costs(C)
+            assert np.array_equal(realization_costs(E, F, D, U, rows=(1, n)), C[1:])  # row blocks agree
+            out += [S[i, j] for i, j in [(0, 1), (0, n - 1), (1, n - 1), (1, 0)]]
+        return np.array(out)
+
+    assert np.all(dup_swaps() == 0.0)
+    # the reproducer: without the tie the GEMM entry and the direct diagonal differ by rounding
+    monkeypatch.setattr(costs, "_equal_targets_cost_alike", lambda out, E, start: None)
+    untied = dup_swaps()
+    assert np.any(untied != 0.0) and np.max(np.abs(untied)) < 1e-9
+
+
+def test_chord_deviation_exact_zeros_and_range():
+    from lmctheory.chord import chord_deviation, gaussian_relu_chord_deviation
+
+    rng = np.random.default_rng(0)
+    w0, w1, X = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(4000, 4))
+    base = chord_deviation(w0, w1, X, 0.3)
+    # Δ scales with the square of the weights: 1e99 is within the documented range (was inf)
+    np.testing.assert_allclose(chord_deviation(w0 * 1e99, w1 * 1e99, X, 0.3), base * 1e198, rtol=1e-12)
+    np.testing.assert_allclose(chord_deviation(w0, w1, X * 1e-99, 0.3), base * 1e-198, rtol=1e-12)
+    assert np.all(chord_deviation(w0, w1, X, [0.2, 0.7], activation="identity") == 0.0)  # was ~1e-33
+    assert np.all(chord_deviation(w0, 2.5 * w0, X, [0.2, 0.7]) == 0.0)  # same signs: h = 0 exactly
+    with pytest.raises(ValueError, match="exceeds the float64 range"):
+        chord_deviation(w0 * 1e99, w1 * 1e99, X * 1e99, 0.3)
+    # the sign-split form agrees with the exact Gaussian value (Monte Carlo over 4000 inputs: 10%)
+    ref = gaussian_relu_chord_deviation(w0, w1, np.eye(4), 0.3)
+    np.testing.assert_allclose(base, ref, rtol=0.1)
+
+
+# ----- center gaps: bounded working memory, refusal of outputs that cannot fit, Ctrl-C --------
+
+
+def test_min_center_gap_tiles_give_the_same_pair(monkeypatch):
+    from lmctheory import subspace
+    from tests.naive import naive_min_gap
+
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(700, 12))
+    V[500] = V[33]  # a duplicate: exact 0
+    W = rng.integers(0, 2, size=(600, 11)).astype(float)  # corners of a cube: many tied pairs
+    ref = {m: [subspace.closest_center_pair(A, method=m) for A in (V, W)] for m in ("blocked", "sweep")}
+    # tiny tiles and steps: many GEMM tiles per row block, one row per sweep call
+    monkeypatch.setattr(subspace, "_GEMM_BLOCK", 64)
+    monkeypatch.setattr(subspace, "_GEMM_TILE_BYTES", 8 * 64 * 100)
+    monkeypatch.setattr(subspace, "_STEP_PAIRS", 1.0)
+    for m in ("blocked", "sweep"):
+        got = [subspace.closest_center_pair(A, method=m) for A in (V, W)]
+        assert got == ref[m]
+    assert ref["blocked"][0] == (33, 500, 0.0)
+    gap, pairs = naive_min_gap(W)
+    assert len(pairs) > 10
+    for m in ("blocked", "sweep"):
+        assert ref[m][1][2] == gap and ref[m][1][:2] in pairs
+
+
+def test_pairwise_center_gaps_refuses_an_output_that_cannot_fit():
+    from lmctheory.subspace import pairwise_center_gaps
+
+    with pytest.raises(ValueError, match=r"centers: the \(10000000, 10000000\) gap matrix needs 728 TiB"):
+        pairwise_center_gaps(np.zeros((10_000_000, 1)))
+
+
+@pytest.mark.parametrize("method", ["blocked", "sweep"])
+def test_min_center_gap_stops_within_a_second_of_ctrl_c(method):
+    from lmctheory.subspace import min_center_gap
+
+    V = np.random.default_rng(0).normal(size=(200_000, 16))  # O(n²k) ≈ minutes
+    min_center_gap(V[:2000], method=method)  # compile outside the timed part
+    timer, sent = _interrupt_after(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            min_center_gap(V, method=method)
+        lag = time.perf_counter() - sent["t"]
+    finally:
+        timer.cancel()
+    assert lag < 1.0, f"KeyboardInterrupt arrived {lag:.2f} s after SIGINT"
+
+
+# ----- torch inputs that numpy cannot read get messages naming the argument -------------------
+
+
+def test_check_X_names_the_argument_for_meta_sparse_and_bf16_rows():
+    torch = pytest.importorskip("torch")
+    from lmctheory.nn._checks import check_X
+    from lmctheory.nn.matching import collect_activations
+    from lmctheory.nn.models import make_mlp
+
+    model = make_mlp(4, 8, 3, n_layers=2)
+    with pytest.raises(ValueError, match="X_cal is a meta-device tensor"):
+        check_X(torch.ones(3, 4, device="meta"), "X_cal")
+    with pytest.raises(ValueError, match="^X is a meta-device tensor"):  # was torch's "Tensor.item() ..."
+        collect_activations(model, torch.ones(3, 4, device="meta"))
+    with pytest.raises(TypeError, match="^X must be a dense tensor, got layout torch.sparse_coo"):
+        collect_activations(model, torch.ones(3, 4).to_sparse())
+    with pytest.raises(ValueError, match=r"X\[1\] is a meta-device tensor"):
+        check_X([torch.ones(4), torch.ones(4, device="meta")], "X")
+    rows = [torch.arange(4, dtype=torch.bfloat16) + i for i in range(3)]  # was "unsupported ScalarType"
+    out = check_X(rows, "X", model=model)
+    assert out.dtype == torch.float32 and torch.equal(out, torch.stack(rows).float())
