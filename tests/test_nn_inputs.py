@@ -282,7 +282,7 @@ def test_constant_inputs_name_inputs():
         estimate_realization_costs(torch.nn.Linear(6, 3), np.ones((20, 6)))
 
 
-# -- width.py: the same X problems -----------------------------------------------------------------------
+# -- the [LEWC] bias-free MLP tools: the same X problems -----------------------------------------------------------------------
 @pytest.mark.parametrize("fn", ["hidden", "measure", "procrustes", "cka", "recompute_bn"])
 def test_width_functions_validate_X(setup, fn):
     _, _, wa, wb, X, _ = setup

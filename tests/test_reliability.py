@@ -70,7 +70,7 @@ def _interruptible(call):
 @pytest.mark.parametrize("case", ["wa_many_vectors", "wa_huge_dim", "chord_many_samples", "chord_many_lams"])
 def test_monte_carlo_stops_within_a_second_of_ctrl_c(case):
     from lmctheory.chord import chord_deviation_mc
-    from lmctheory.width import weak_additivity_cosine_mc
+    from lmctheory.lewc import weak_additivity_cosine_mc
 
     w0, w1, cov = np.array([[1.0, 0.0]]), np.array([[0.3, 1.0]]), np.eye(2)
     # warm the JIT so the timer fires inside the kernels, not the compiler
@@ -116,7 +116,7 @@ def test_cut_work_is_bit_identical_to_one_call(monkeypatch):
 
 def test_monte_carlo_budgets_are_checked_up_front():
     from lmctheory.chord import chord_deviation_mc
-    from lmctheory.width import weak_additivity_cosine_mc
+    from lmctheory.lewc import weak_additivity_cosine_mc
 
     w0, w1, cov = np.ones((4, 2)), -np.ones((4, 2)), np.eye(2)
     with pytest.raises(ValueError, match="n_samples: .*needs .*iB"):  # per-chunk statistics alone: 8 PiB

@@ -10,7 +10,7 @@ module                 THEORY.md IDs                                            
 ``sensitivity``        T-16, T-4.5, T-C.5, T-4.7, T-4.8a                           ``test_thm_sensitivity.py``
 ``chord``              T-C.7, T-C.8, T-chord-exact, T-5.1, T-D.1, T-5.2            ``test_thm_chord.py``
 ``relaxed``            T-E.1, T-E.2, T-E.4, T-E.5, T-E.6                           ``test_thm_relaxed.py``
-``width``              T-WA, T-5.3                                                 ``test_thm_width.py``
+``lewc``               T-WA, T-5.3                                                 ``test_thm_lewc.py``
 ``symmetry``           T-S1, T-S2, T-S3, T-S4                                      ``test_thm_symmetry.py``
 =====================  ==========================================================  =========================
 
@@ -44,5 +44,5 @@ from .sensitivity import *  # noqa: F401,F403
 from .probability import *  # noqa: F401,F403
 from .chord import *  # noqa: F401,F403
 from .relaxed import *  # noqa: F401,F403
-from .width import *  # noqa: F401,F403
+from .lewc import *  # noqa: F401,F403
 from .symmetry import *  # noqa: F401,F403

@@ -1,5 +1,5 @@
 """§9 of THEORY.md: weak additivity (T-WA) and the LEWC error recursion (T-5.3).
-Mirrors ``validation/test_thm_width.py``."""
+Mirrors ``validation/test_thm_lewc.py``."""
 
 from __future__ import annotations
 
