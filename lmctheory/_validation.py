@@ -70,6 +70,23 @@ def _describe(x) -> str:
     return f"{type(x).__name__}"
 
 
+def _tensor_to_numpy(t, name: str) -> np.ndarray:
+    """A torch tensor as a NumPy array, with messages naming ``name`` (no torch import: duck-typed).
+
+    Meta tensors hold no values and sparse ones no dense layout: both are refused by name. Floating
+    dtypes NumPy lacks (bfloat16, float8) are widened to float64 exactly.
+    """
+    if getattr(getattr(t, "device", None), "type", None) == "meta":
+        raise ValueError(f"{name} is a meta-device tensor (a shape without values); pass a tensor holding data")
+    if str(getattr(t, "layout", "torch.strided")) != "torch.strided":
+        raise TypeError(f"{name} must be a dense tensor, got layout {t.layout}; convert it with .to_dense()")
+    t = t.detach().cpu()
+    if getattr(t, "is_floating_point", lambda: False)() and str(t.dtype) not in (
+            "torch.float16", "torch.float32", "torch.float64"):
+        t = t.double()  # bfloat16/float8 have no NumPy dtype; widening is exact
+    return t.numpy()
+
+
 def check_array(
     x,
     name: str,
@@ -108,7 +125,7 @@ def check_array(
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array, got {_describe(x)}")
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor: accept, convert on CPU
-        x = x.detach().cpu().numpy()
+        x = _tensor_to_numpy(x, name)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like

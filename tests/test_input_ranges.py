@@ -89,3 +89,17 @@ def test_huge_integer_counts_are_named():
         row_blocks(2**70, 2)
     with pytest.raises(ValueError, match="n_random must be <="):
         lt.activation_matching(np.eye(3), np.eye(3), n_random=2**70)
+
+
+def test_torch_tensors_of_numpy_less_dtypes_and_meta_device_name_the_argument():
+    """bfloat16 is widened exactly; meta and sparse tensors are refused naming the argument (not torch's words)."""
+    import torch
+
+    from lmctheory import min_center_gap
+
+    V = torch.tensor([[0.0, 1.0], [3.0, 5.0], [0.5, 1.0]], dtype=torch.bfloat16)
+    assert min_center_gap(V) == pytest.approx(min_center_gap(V.double().numpy()), rel=0, abs=0)
+    with pytest.raises(ValueError, match="centers is a meta-device tensor"):
+        min_center_gap(torch.empty(4, 2, device="meta"))
+    with pytest.raises(TypeError, match="centers must be a dense tensor"):
+        min_center_gap(torch.eye(3).to_sparse())
