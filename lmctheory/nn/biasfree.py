@@ -22,6 +22,7 @@ from torch import nn
 
 from .._validation import check_choice, check_int, check_scalar, check_seed, check_weight_list
 from ._checks import check_module, check_X
+from .batchnorm import reset_batchnorm
 from . import training  # module attribute lookup: training.train can be monkeypatched
 
 __all__ = [
@@ -220,30 +221,15 @@ def recompute_batchnorm(model: WidthMLP, X: torch.Tensor, batch_size: int | None
 
     The statistics are exact averages over the batches (``momentum=None``), so with
     ``batch_size=None`` (one batch) they are the mean and unbiased variance of each unit's
-    pre-normalization input on ``X``. A model without BatchNorm is returned unchanged.
+    pre-normalization input on ``X``. A model without BatchNorm is returned unchanged. The [LEWC] front end of
+    :func:`lmctheory.nn.batchnorm.reset_batchnorm` (which works for any model).
     """
     check_width_model(model)
     X = check_width_X(X, model)
     if not model.batchnorm:
         return model
-    bs = X.shape[0] if batch_size is None else check_int(batch_size, "batch_size", low=2)
-    bns = [m for m in model.norms if isinstance(m, nn.BatchNorm1d)]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-    was = model.training
-    model.train()
-    try:
-        for s in range(0, X.shape[0], bs):
-            xb = X[s:s + bs]
-            if xb.shape[0] > 1:  # BatchNorm needs two samples for a variance
-                model(xb)
-    finally:
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
-        model.train(was)
-    return model.eval()
+    return reset_batchnorm(model, X, batch_size=None if batch_size is None else check_int(batch_size, "batch_size",
+                                                                                          low=2))
 
 
 @torch.no_grad()
