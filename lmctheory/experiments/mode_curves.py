@@ -15,27 +15,16 @@ vs the two endpoints) is reported too.
 
 from __future__ import annotations
 
-import re
 import time
 
 import numpy as np
 import torch
 
 from ._common import Context, jsonable, mean_std
+from .mlp_pairs import load_dataset  # "digits" or "gmm-k<k>-d<d>-s<separation>"
 
 NAMESPACE = "experiments_mode_curves"
 VERSION = 1
-
-
-def _load_dataset(name: str, seed: int):
-    from lmctheory.nn import data
-
-    if name == "digits":
-        return data.digits(seed=seed)
-    m = re.fullmatch(r"gmm-k(\d+)-d(\d+)-s([0-9.]+)", name)
-    if m:
-        return data.gaussian_mixture(k=int(m.group(1)), d=int(m.group(2)), separation=float(m.group(3)), seed=seed)
-    raise ValueError(f"unknown dataset {name!r}; expected 'digits' or 'gmm-k<k>-d<d>-s<separation>'")
 
 
 def _build_mlp(ds, cfg, seed):
@@ -77,7 +66,7 @@ def curve_pair_job(cfg: dict) -> dict:
     if cfg["arch"] not in ARCHITECTURES:
         raise ValueError(f"unknown arch {cfg['arch']!r}; known: {sorted(ARCHITECTURES)}")
     build, align = ARCHITECTURES[cfg["arch"]]
-    ds = _load_dataset(cfg["dataset"], cfg["data_seed"])
+    ds = load_dataset(cfg["dataset"], cfg["data_seed"])
     base = 1000 * cfg["seed"] + 2 * cfg["pair"]
     models = []
     for s in (base + 1, base + 2):
