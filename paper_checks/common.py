@@ -2,7 +2,7 @@
 
 Claim-module protocol
 ---------------------
-A claim lives in ``paper_checks/<c|l><digit…>_<name>.py`` (e.g. ``c1_unaligned_lmc.py``,
+A claim lives in ``paper_checks/<c|l|p><digit…>_<name>.py`` (e.g. ``c1_unaligned_lmc.py``,
 ``l3_reciprocal.py``) and is discovered by that file-name pattern. It defines:
 
 ``ID`` : str
@@ -49,7 +49,7 @@ __all__ = [
     "results_to_json", "jsonable", "cached_collect", "spearman", "mean_std", "is_increasing", "claim_cache",
 ]
 
-CLAIM_PATTERN = re.compile(r"^([cl]\d+)_\w+\.py$", re.IGNORECASE)
+CLAIM_PATTERN = re.compile(r"^([clp]\d+)_\w+\.py$", re.IGNORECASE)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 

@@ -11,6 +11,7 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``estimate``  :func:`estimate_realization_costs`, :func:`estimate_all_layers`, :func:`ridge_realization_cost`
 ``width``     [LEWC] bias-free MLPs: :func:`make_width_mlp`, :func:`train_width_model`, :func:`merge_models`,
               :func:`layer_measurements`, :func:`weight_match_models`, :func:`procrustes_align`, :func:`cka_matrix`
+``predict``   :func:`predict_lmc` (unaligned barrier predicted at initialization)
 ``calibration`` temperature scaling: :func:`fit_temperature`, :func:`calibrated_barriers`
 """
 
@@ -30,6 +31,7 @@ _LAZY = {
     "width": ("WidthMLP", "make_width_mlp", "to_weight_list", "from_weight_list", "train_width_model",
               "merge_models", "recompute_batchnorm", "hidden_outputs", "LayerMeasurements", "layer_measurements",
               "weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align", "cka_matrix"),
+    "predict": ("Quantity", "LayerPrediction", "LMCPrediction", "predict_lmc"),
     "calibration": ("softmax_nll", "fit_temperature", "calibration_split", "CalibratedBarriers",
                     "calibrated_barriers"),
 }
