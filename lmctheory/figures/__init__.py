@@ -58,6 +58,7 @@ _MODULES = (
     "fig08_matching_objective",
     "fig09_interpolation",
     "fig10_lewc_width",
+    "fig12_predict",
 )
 
 
