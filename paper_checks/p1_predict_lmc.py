@@ -295,7 +295,16 @@ def collect(ctx: Context) -> dict:
     groups = {}
     for split, mask in (("fit", fit), ("heldout", ~fit)):
         sel = [i for i, o in enumerate(out_rows) if mask[i] and o["mean_abs_F"] == 0]
-        groups[split] = {"n_F_zero": len(sel), "spearman_score_F_zero": spearman(score[sel], B[sel])}
+        std = [i for i, o in enumerate(out_rows) if mask[i] and o["kind"] == "standard"]
+        per_ds = {}
+        for name in sorted({o["dataset"] for i, o in enumerate(out_rows) if mask[i]}):
+            idx = [i for i, o in enumerate(out_rows) if mask[i] and o["dataset"] == name]
+            per_ds[name] = {"n": len(idx), "spearman_score": spearman(score[idx], B[idx]),
+                            "spearman_mean_abs_F": spearman(-np.array([proxies[i]["mean_abs_F"] for i in idx]),
+                                                            B[idx])}
+        groups[split] = {"n_F_zero": len(sel), "spearman_score_F_zero": spearman(score[sel], B[sel]),
+                         "n_standard": len(std), "spearman_score_standard": spearman(score[std], B[std]),
+                         "per_dataset": per_ds}
     return jsonable({"config": meas["config"], "rows": out_rows, "calibration": cal, "evaluation": ev,
                      "groups": groups, "predict_seconds_width512": _time_width512(ctx.seed),
                      "seconds": time.perf_counter() - t0})

@@ -156,3 +156,23 @@ def test_bad_inputs():
         predict_lmc(nn.Sequential(nn.Unflatten(1, (1, 12)), nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(20, 3)), X)
     with pytest.raises(TypeError, match="no nn.Linear"):
         predict_lmc(nn.Sequential(nn.ReLU()), X)
+
+
+def test_cli_on_saved_model_and_data(tmp_path, capsys):
+    import json
+
+    from lmctheory.nn.predict import main
+
+    m = make_mlp(12, 16, 3, n_layers=3, kind="wmlp", sigma_f=1.0, seed=0)
+    torch.save(m, tmp_path / "m.pt")
+    X = _X().numpy()
+    np.save(tmp_path / "X.npy", X)
+    assert main([str(tmp_path / "m.pt"), str(tmp_path / "X.npy"), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["score"] == pytest.approx(predict_lmc(m, X).score)
+    assert "layers.0" in out and "predicted unaligned midpoint barrier" in out
+    assert main([str(tmp_path / "m.pt"), str(tmp_path / "missing.npy")]) == 2
+    np.save(tmp_path / "bad.npy", X[:, :5])
+    assert main([str(tmp_path / "m.pt"), str(tmp_path / "bad.npy")]) == 2
+    assert "X" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from .estimate import layer_arrays, record_layer_inputs
 from .layers import AsymmetricLinear
 
 __all__ = ["Quantity", "LayerPrediction", "LMCPrediction", "predict_lmc", "CALIBRATION", "layer_statistics",
-           "combine"]
+           "combine", "format_prediction", "main"]
 
 #: Calibration fitted by ``paper_checks/p1_predict_lmc.py`` (fit set only; recipe: 3-layer LayerNorm/GELU
 #: MLPs, AdamW lr 1e-3, wd 1e-2, batch 128, 20 epochs). ``kappa``: trained/initial trainable energy
@@ -385,3 +385,77 @@ def predict_lmc(model: nn.Module, X, *, explained_variance: float = 0.9, max_ran
     band = ((barrier + fl) * math.exp(cal["band_lo"]) - fl, (barrier + fl) * math.exp(cal["band_hi"]) - fl)
     return LMCPrediction(score=score, barrier=float(barrier), band=(float(band[0]), float(band[1])), layers=layers,
                          calibration=cal, seconds=time.perf_counter() - t0)
+
+
+def _load_data(path: str):
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"data file {path!r} does not exist")
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    if p.suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            key = "X" if "X" in z.files else (z.files[0] if z.files else None)
+            if key is None:
+                raise ValueError(f"{path!r} holds no array")
+            return z[key]
+    if p.suffix in (".pt", ".pth"):
+        return torch.load(p, weights_only=True)
+    raise ValueError(f"data file {path!r}: expected .npy, .npz (array 'X' or the first one) or .pt (a tensor)")
+
+
+def format_prediction(res: LMCPrediction) -> str:
+    """Plain-text summary: score, barrier with band, and one line per hidden layer."""
+    lines = [f"score {res.score:.4g}   predicted unaligned midpoint barrier {res.barrier:.3g} nats "
+             f"(band {res.band[0]:.3g} … {res.band[1]:.3g}; calibration: {res.calibration.get('fitted_on', '?')})",
+             f"{'layer':16s} {'n':>5s} {'k':>4s} {'ν':>6s} {'‖S−μI‖/μ':>9s} {'δ_min':>8s} {'pinned':>7s} "
+             f"{'chord':>7s}"]
+    for lp in res.layers:
+        q = lp.quantities
+        lines.append(f"{lp.name:16s} {lp.n:5d} {lp.k:4d} {q['coherence'].value:6.3f} "
+                     f"{q['gram_deviation'].value:9.3g} {q['delta_min'].value:8.3g} {q['pinned'].value:7.3f} "
+                     f"{lp.chord:7.4f}")
+    lines.append(f"({res.seconds:.2f} s)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m lmctheory.nn.predict MODEL DATA [--json PATH] [...]``.
+
+    ``MODEL``: a whole untrained model saved with ``torch.save(model, path)`` (unpickled with
+    ``weights_only=False``: only load files you trust). ``DATA``: inputs ``(N, d)`` as ``.npy``, ``.npz``
+    (array ``X`` or the first one) or ``.pt`` (a tensor). Exit status 0, or 2 on bad arguments/files.
+    """
+    import argparse
+    import json
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m lmctheory.nn.predict",
+                                 description="Predict the unaligned LMC barrier of an untrained model.")
+    ap.add_argument("model", help="torch.save(model) file of the untrained model (trusted files only)")
+    ap.add_argument("data", help="inputs (N, d): .npy, .npz or .pt")
+    ap.add_argument("--explained-variance", type=float, default=0.9)
+    ap.add_argument("--max-rank", type=int, default=64)
+    ap.add_argument("--max-samples", type=int, default=2048)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", metavar="PATH", help="also write the full result as JSON")
+    args = ap.parse_args(argv)
+    try:
+        model = torch.load(args.model, weights_only=False)
+        X = _load_data(args.data)
+        res = predict_lmc(model, X, explained_variance=args.explained_variance, max_rank=args.max_rank,
+                          max_samples=args.max_samples, seed=args.seed)
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_prediction(res))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res.to_dict(), fh, indent=2, default=float)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
