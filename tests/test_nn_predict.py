@@ -176,3 +176,29 @@ def test_cli_on_saved_model_and_data(tmp_path, capsys):
     np.save(tmp_path / "bad.npy", X[:, :5])
     assert main([str(tmp_path / "m.pt"), str(tmp_path / "bad.npy")]) == 2
     assert "X" in capsys.readouterr().err
+
+
+def test_fig12_renders_from_collect_data(monkeypatch, tmp_path):
+    """The figure draws whatever P1's collect returns (fake rows here; no training)."""
+    from lmctheory import figures
+    from lmctheory.figures import FigureContext, render_figure
+    from lmctheory.figures import fig12_predict as fig12
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, kind in enumerate(["standard", "sparse", "wmlp", "syre"] * 3):
+        pred = float(rng.uniform(0, 0.5))
+        rows.append(dict(split="fit" if i < 6 else "heldout", dataset="d", kind=kind, hidden=32, sigma_f=0.5,
+                         fixed_fraction=0.1, keep_prob=0.5, score=pred / 10, predicted=pred,
+                         band=[pred * 0.6, pred * 4], barrier=float(rng.uniform(0, 0.5)), mean_abs_F=0.1))
+    ev = {s: dict(n=6, spearman_score=0.5, spearman_mean_abs_F=0.4, spearman_sigma_f=0.3, coverage=0.5)
+          for s in ("fit", "heldout")}
+    fake = dict(rows=rows, evaluation=ev, calibration=dict(kappa=0.0, scale=10.0, floor=0.02), config={})
+    monkeypatch.setattr(fig12, "collect", lambda claim, ctx: fake)
+    res = render_figure(figures.get_spec("fig12_predict"), tmp_path, FigureContext(mode="quick", progress=False))
+    assert res.status == "ok", res.message
+    import csv
+
+    with open(res.paths["csv"]) as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == len(rows) and {"predicted", "measured", "split"} <= set(table[0])

@@ -202,10 +202,10 @@ def layer_statistics(E, F, D, H, *, explained_variance=0.9, max_rank=64) -> dict
     lam_max = np.maximum(spec[:, -1], 1e-300)
     eps = np.max(np.abs(spec - mu), axis=1) / mu if mu > 0 else np.full(n, np.inf)
     deficient = spec[:, 0] <= 1e-10 * lam_max
-    Sigma_f = H @ F.T
-    Sigma_r = H @ R.T
-    e_f = np.mean(Sigma_f ** 2, axis=0)
-    e_r = np.mean(Sigma_r ** 2, axis=0)
+    pre_f = H @ F.T  # center preactivations
+    pre_r = H @ R.T  # trainable-part preactivations
+    e_f = np.mean(pre_f ** 2, axis=0)
+    e_r = np.mean(pre_r ** 2, axis=0)
     V = np.asarray(_sub.projected_centers(F, U)) if has_f else np.zeros((n, k))
     dmin = float(_sub.min_center_gap(V)) if has_f else 0.0
     med_self = float(np.median(self_cost))
