@@ -45,7 +45,8 @@ from typing import Callable
 
 import numpy as np
 
-from lmctheory.experiments import Context, cached_collect, experiment_cache, jsonable, mean_std, run_single_threaded
+from lmctheory.experiments import (Context, cached_collect, experiment_cache, jsonable, mean_std, run_single_threaded,
+                                   spearman)
 
 __all__ = [
     "ClaimResult", "Context", "CLAIM_PATTERN", "discover", "load_claim", "run_claims", "format_table",
@@ -193,18 +194,6 @@ def results_to_json(results: list[ClaimResult], path: str | Path, **meta) -> Pat
 
 
 # -- small statistics helpers shared by the claims ------------------------------------------------
-
-def spearman(x, y) -> float:
-    """Spearman rank correlation (NaN when fewer than 3 points or a constant input)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(x, y).statistic)
-
 
 def is_increasing(values, *, strict: bool = False) -> bool:
     """Whether a sequence is (strictly) increasing; False if it contains NaN."""

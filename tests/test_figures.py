@@ -63,7 +63,8 @@ def check_outputs(res, size: str, columns: set[str]) -> list[dict]:
 
 def test_registry_lists_figures_in_order():
     specs = figures.all_specs()
-    assert [s.number for s in specs] == list(range(1, len(specs) + 1)) and len(specs) >= 10
+    # figures 1–10 of the list, then later additions (12: predict_lmc, P1)
+    assert [s.number for s in specs][:10] == list(range(1, 11))
     assert len({s.name for s in specs}) == len(specs)
     assert {s.source for s in specs} == {"analytic", "trained"}
 

@@ -16,6 +16,6 @@ Importing this package does not import torch (the jobs do).
 
 from __future__ import annotations
 
-from ._common import Context, cached_collect, experiment_cache, jsonable, mean_std, run_single_threaded
+from ._common import Context, cached_collect, experiment_cache, jsonable, mean_std, run_single_threaded, spearman
 
-__all__ = ["Context", "cached_collect", "experiment_cache", "jsonable", "mean_std", "run_single_threaded"]
+__all__ = ["Context", "cached_collect", "experiment_cache", "jsonable", "mean_std", "run_single_threaded", "spearman"]

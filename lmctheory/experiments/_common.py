@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Context", "jsonable", "experiment_cache", "cached_collect", "run_single_threaded", "mean_std"]
+__all__ = ["Context", "jsonable", "experiment_cache", "cached_collect", "run_single_threaded", "mean_std", "spearman"]
 
 
 @dataclass
@@ -95,3 +95,15 @@ def mean_std(values) -> tuple[float, float]:
     if v.size == 0:
         return float("nan"), float("nan")
     return float(v.mean()), float(v.std())
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (NaN when fewer than 3 points or a constant input)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic)

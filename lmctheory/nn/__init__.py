@@ -17,6 +17,7 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``merging``   permutation-free merge and per-layer LEWC measurements: :func:`merge_models`,
               :func:`layer_measurements`
 ``width_alignment`` :func:`weight_match_models`, :func:`procrustes_align`, :func:`cka_matrix`
+``predict``   :func:`predict_lmc` (unaligned barrier predicted at initialization)
 ``calibration`` temperature scaling: :func:`fit_temperature`, :func:`calibrated_barriers`
 ``curves``    mode-connecting curves for any model: :func:`fit_curve` (Bézier / polychain), :func:`line_path`,
               :class:`Curve` (``evaluate``, ``model_at``, ``ensemble``)
@@ -49,6 +50,7 @@ _LAZY = {
     "merging": ("merge_models", "LayerMeasurements", "layer_measurements"),
     "width_alignment": ("weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align",
                         "cka_matrix"),
+    "predict": ("Quantity", "LayerPrediction", "LMCPrediction", "predict_lmc"),
     "calibration": ("softmax_nll", "fit_temperature", "calibration_split", "CalibratedBarriers",
                     "calibrated_barriers"),
     "curves": ("CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"),
