@@ -109,13 +109,31 @@ def test_library_imports_with_paper_checks_blocked():
     code = (
         "import sys; sys.modules['paper_checks'] = None\n"
         "import importlib, lmctheory.figures as f; f.load_all()\n"
-        "for m in ('experiments.mlp_pairs', 'experiments.wmlp_swap_costs', 'experiments.mask_coherence',\n"
-        "          'experiments.lewc_width', 'bench', 'nn', 'nn.calibration', 'nn.merging', 'nn.width_alignment'):\n"
+        "import pkgutil, lmctheory.experiments as e, lmctheory.nn as n\n"
+        "mods = ['experiments.' + i.name for i in pkgutil.iter_modules(e.__path__)]\n"
+        "mods += ['nn.' + i.name for i in pkgutil.iter_modules(n.__path__)] + ['bench']\n"
+        "for m in mods:\n"
         "    importlib.import_module('lmctheory.' + m)\n"
         "print('ok')\n"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_core_imports_neither_torch_nor_plotting():
+    """The numerical core (and the experiments package itself) stays importable without torch or matplotlib:
+    a fresh interpreter that imports every core module finds neither in ``sys.modules``."""
+    code = (
+        "import sys, importlib, pkgutil, lmctheory\n"
+        "for i in pkgutil.iter_modules(lmctheory.__path__):\n"
+        "    if not i.ispkg and i.name != '__main__':\n"
+        "        importlib.import_module('lmctheory.' + i.name)\n"
+        "import lmctheory.experiments, lmctheory.kernels\n"
+        "print(sorted(m for m in ('torch', 'matplotlib', 'paper_checks') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]", r.stdout
 
 
 # ----- command lines ----------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ of the swap costs (T-16, T-4.5), center dominance (T-5.1 eq. 31) — turns them 
 midpoint chord deviation per layer (T-5.1) and sums them, scaled by the width fluctuation
 ``1/√n`` of [LEWC] (T-WA, T-5.3), into a score. Two calibration constants (``kappa``: how far training
 moves the trainable part relative to its initialization, per fan-in coordinate; ``scale``: score →
-nats) and a band (log-residual quantiles) were fitted on the fit set of ``paper_checks/p1_predict_lmc.py``
-and are only valid for that training recipe (see :data:`CALIBRATION`).
+nats) and a band (log-residual quantiles) were fitted on the fit set of
+:mod:`lmctheory.experiments.lmc_prediction` (paper_checks P1) and are only valid for that training recipe (see :data:`CALIBRATION`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .layers import AsymmetricLinear
 __all__ = ["Quantity", "LayerPrediction", "LMCPrediction", "predict_lmc", "CALIBRATION", "layer_statistics",
            "combine", "format_prediction", "main"]
 
-#: Calibration fitted by ``paper_checks/p1_predict_lmc.py`` (fit set only; recipe: 3-layer LayerNorm/GELU
+#: Calibration fitted by :func:`lmctheory.experiments.lmc_prediction.fit_calibration` (fit set only; recipe: 3-layer LayerNorm/GELU
 #: MLPs, AdamW lr 1e-3, wd 1e-2, batch 128, 20 epochs). ``kappa``: trained/initial trainable energy
 #: ``τ² = 1 + kappa·fan_in``; ``scale``: nats per unit score; ``band_lo``/``band_hi``: 10%/90% quantiles of
 #: ``log(B + floor) − log(B̂ + floor)`` on the fit set; ``floor`` fixed a priori (not fitted).
