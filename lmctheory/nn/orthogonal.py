@@ -23,15 +23,19 @@ offending module named, and every alignment is verified by comparing the model's
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["apply_orthogonal", "stream_member_modules", "check_stream_rotatable", "OrthogonalAlignment"]
+__all__ = ["apply_orthogonal", "stream_member_modules", "check_stream_rotatable", "OrthogonalAlignment",
+           "fold_rmsnorm_gains", "residual_stream_group", "orthogonal_align"]
 
 _REFUSED = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+_RMSNORM = (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()
+# functional norms on the stream do not commute with rotations either (named in the refusal)
+_REFUSED_FUNCS = ("layer_norm", "group_norm", "batch_norm", "instance_norm")
 
 
 def _as_members(members) -> list[tuple[str, int]]:
@@ -67,11 +71,12 @@ def stream_member_modules(model: nn.Module, members) -> dict[str, nn.Module | No
 def check_stream_rotatable(model: nn.Module, members) -> None:
     """Raise ``ValueError`` naming the first module whose parameters on the stream forbid a rotation."""
     for name, mod in stream_member_modules(model, members).items():
-        if isinstance(mod, _REFUSED) or (isinstance(mod, getattr(nn, "RMSNorm", ())) and mod.weight is not None):
+        if isinstance(mod, _REFUSED) or (isinstance(mod, _RMSNORM) and mod.weight is not None):
             raise ValueError(
                 f"the residual stream passes through {type(mod).__name__} at {name.rsplit('.', 1)[0]!r} (member "
-                f"{name!r}), which does not commute with orthogonal maps: orthogonal alignment needs RMSNorm without "
-                "gain (T-S3). Use permutation alignment for this model, or fold the gain into the next linear map.")
+                f"{name!r}), which does not commute with orthogonal maps (LayerNorm only admits rotations fixing the "
+                "all-ones direction, T-S3): orthogonal alignment needs RMSNorm without gain (or with its gain folded "
+                "into the following linear maps). Use permutation alignment for this model.")
 
 
 @torch.no_grad()
@@ -145,3 +150,324 @@ class OrthogonalAlignment:
     residual_after: float
     n_samples: int
     function_change: float
+    group: str = ""
+    members: tuple = ()
+    converted: tuple = ()
+    model_a: nn.Module | None = field(default=None, repr=False, compare=False)
+
+
+# -------------------------------------------------------------------------------------------------
+# folding RMSNorm gains, finding the stream, aligning
+# -------------------------------------------------------------------------------------------------
+def _linear_like(m) -> bool:
+    return isinstance(m, nn.Linear)
+
+
+@torch.no_grad()
+def fold_rmsnorm_gains(model: nn.Module, example_input) -> nn.Module:
+    """A copy of ``model`` where every ``torch.nn.RMSNorm`` gain is folded into the linear maps reading it.
+
+    ``W·(g ⊙ RMSNorm(x)) = (W diag g)·RMSNorm(x)``: each ``nn.RMSNorm`` with ``elementwise_affine=True`` whose
+    every use is the input of ``nn.Linear`` modules (which read nothing else) is replaced by a gainless
+    ``nn.RMSNorm`` (same ``eps``), and each such linear map's weight ``W`` by ``W diag g``. The function is
+    unchanged and the stream then admits orthogonal maps (T-S3).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module ``torch.fx`` can trace (see :func:`lmctheory.nn.groups.permutation_groups`); asymmetric
+        layers must be converted first (:func:`lmctheory.nn.matching.to_standard`).
+    example_input : torch.Tensor or tuple of torch.Tensor
+
+    Returns
+    -------
+    nn.Module
+        A new model (the original is untouched); the model itself if it has no RMSNorm gain.
+
+    Raises
+    ------
+    ValueError
+        Naming the norm, if a gain feeds anything other than linear maps (e.g. a mean over tokens, a residual
+        add, a linear map also called on other tensors), or normalizes more than one axis.
+
+    References
+    ----------
+    [GLMC] §3 (gains folded before rotating the residual stream); docs/theory.md T-S3.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.RMSNorm(4), nn.Linear(4, 2))
+    >>> with torch.no_grad():
+    ...     _ = net[1].weight.uniform_(0.5, 2.0)
+    >>> x = torch.randn(5, 3)
+    >>> f = fold_rmsnorm_gains(net, x)
+    >>> f[1].weight is None, bool(torch.allclose(f(x), net(x), atol=1e-6))
+    (True, True)
+    """
+    from .groups import _as_inputs, _trace
+
+    if not _RMSNORM or not any(isinstance(m, _RMSNORM) and m.weight is not None for m in model.modules()):
+        return model
+    xs = _as_inputs(example_input)
+    gm = _trace(model, len(xs))
+    mods = dict(model.named_modules())
+    readers, inputs_of = {}, {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module" and _linear_like(mods.get(node.target)) and node.args:
+            inputs_of.setdefault(node.target, set()).add(node.args[0])
+    for node in gm.graph.nodes:
+        if node.op != "call_module":
+            continue
+        m = mods.get(node.target)
+        if not (isinstance(m, _RMSNORM) and m.weight is not None):
+            continue
+        if len(m.normalized_shape) != 1:
+            raise ValueError(f"cannot fold the gain of RMSNorm at {node.target!r}: it normalizes "
+                             f"{len(m.normalized_shape)} axes (only the last axis is supported)")
+        for user in node.users:
+            um = mods.get(user.target) if user.op == "call_module" else None
+            if not _linear_like(um) or user.args[0] is not node or user.kwargs:
+                what = user.target if user.op == "call_module" else getattr(user.target, "__name__", user.target)
+                raise ValueError(
+                    f"cannot fold the gain of RMSNorm at {node.target!r}: its output feeds {what!r}, not only "
+                    "nn.Linear maps; orthogonal alignment needs RMSNorm without gain (T-S3)")
+            if inputs_of[user.target] != {node}:
+                raise ValueError(f"cannot fold the gain of RMSNorm at {node.target!r}: the linear map "
+                                 f"{user.target!r} reading it also reads other tensors")
+            readers.setdefault(node.target, set()).add(user.target)
+    new = copy.deepcopy(model)
+    nmods = dict(new.named_modules())
+    for norm_name, lin_names in readers.items():
+        norm = nmods[norm_name]
+        g = norm.weight.detach()
+        for ln in sorted(lin_names):
+            w = nmods[ln].weight
+            w.copy_(w * g.to(w.dtype))
+        plain = nn.RMSNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
+                           device=g.device, dtype=g.dtype)
+        parent_name, _, child = norm_name.rpartition(".")
+        setattr(new.get_submodule(parent_name) if parent_name else new, child, plain)
+    return new
+
+
+def residual_stream_group(groups, group: str | None = None):
+    """The residual-stream group among ``groups`` (``kind == "residual"``), or the one named ``group``."""
+    from .groups import _check_groups
+
+    groups = _check_groups(groups)
+    if group is not None:
+        found = [g for g in groups if g.name == group]
+        if not found:
+            raise ValueError(f"group {group!r} is not among the groups {[g.name for g in groups]}")
+        return found[0]
+    res = [g for g in groups if g.kind == "residual"]
+    if not res:
+        raise ValueError("the model has no residual-stream group (no group of kind 'residual' among "
+                         f"{[(g.name, g.kind) for g in groups]}): nothing to rotate; pass group= to rotate another")
+    if len(res) > 1:
+        raise ValueError(f"the model has {len(res)} residual-stream groups {[g.name for g in res]}; "
+                         "pick one with group=")
+    return res[0]
+
+
+def _check_stream_ops(gm, model, g) -> None:
+    """Refuse, naming it, any traced operation on the stream that does not commute with rotations."""
+    mods = dict(model.named_modules())
+    nodes = {n.name: n for n in gm.graph.nodes}
+    for t in g.taps:
+        node = nodes.get(t.node)
+        if node is None:
+            continue
+        if node.op == "call_module":
+            m = mods.get(node.target)
+            if isinstance(m, _REFUSED) or (isinstance(m, _RMSNORM) and m.weight is not None):
+                raise ValueError(
+                    f"the residual stream passes through {type(m).__name__} at {node.target!r}, which does not "
+                    "commute with orthogonal maps (LayerNorm only admits rotations fixing the all-ones direction, "
+                    "T-S3): orthogonal alignment needs RMSNorm without gain (or with its gain folded into the "
+                    "following linear maps). Use permutation alignment for this model.")
+        what = node.target if node.op == "call_module" else getattr(node.target, "__name__", str(node.target))
+        if node.op != "call_module" and any(f in str(what) for f in _REFUSED_FUNCS):
+            raise ValueError(f"the residual stream passes through {what} (node {node.name!r}), which does not "
+                             "commute with orthogonal maps; orthogonal alignment needs RMSNorm without gain (T-S3)")
+        if t.tier == 0:
+            raise ValueError(
+                f"an elementwise nonlinearity ({what!r}, node {node.name!r}) acts on the residual stream itself; "
+                "it commutes with permutations but not with orthogonal maps, so the stream cannot be rotated")
+
+
+def _stream_rows(vals, taps):
+    rows = []
+    for t in taps:
+        v = vals[t.node]
+        for i in t.index:
+            v = v[i]
+        rows.append(torch.movedim(v.detach().double(), t.axis, -1).reshape(-1, v.shape[t.axis]))
+    return torch.cat(rows).numpy()
+
+
+def _outputs(model, xs):
+    from .groups import _flat_out
+
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            return _flat_out(model(*xs))
+    finally:
+        for m, t in modes.items():
+            m.train(t)
+
+
+def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, group: str | None = None,
+                     fold_gains: bool = True, atol: float | None = None, rtol: float = 1e-4):
+    """Align model B's residual stream to model A's by an orthogonal map ([GLMC]; THEORY.md T-S3, §10).
+
+    With ``a_s, b_s ∈ R^D`` the two models' stream activations at the same stream point ``s`` on the same
+    input and token (rows of ``A``, ``B``: every sample × token × stream point, taken at the residual sums of
+    the stream group; at the outputs of linear maps on the stream if it has no residual sum),
+
+    ``Q = argmin_{QᵀQ = I} Σ_s ‖a_s − Q b_s‖² = (U Vᵀ)ᵀ``  with  ``BᵀA = U S Vᵀ``
+
+    (orthogonal Procrustes, :func:`lmctheory.alignment.orthogonal_procrustes`). ``Q`` is applied to every
+    tensor of B that writes the stream (``W ← QW``, biases, positional embeddings) or reads it (``W ← WQᵀ``)
+    (:func:`apply_orthogonal`); the aligned B computes the same function as B, which is verified on ``X``.
+
+    Supported models: any model :func:`~lmctheory.nn.groups.permutation_groups` can trace whose stream passes
+    only through linear maps, residual sums, parameter-free RMSNorm (this package's ``RMSNorm``,
+    ``nn.RMSNorm(elementwise_affine=False)``, or RMSNorm written functionally), token mixing (attention,
+    means) and ``nn.RMSNorm`` gains that feed only ``nn.Linear`` maps (folded by :func:`fold_rmsnorm_gains` when
+    ``fold_gains``). Asymmetric layers are made standard first (:func:`~lmctheory.nn.matching.to_standard`:
+    fixed ``F``/``D`` cannot rotate), in both models. Refused with a ``ValueError`` naming the module:
+    LayerNorm (it admits only rotations fixing the all-ones direction, T-S3), BatchNorm, GroupNorm,
+    InstanceNorm, a gain that cannot be folded, an elementwise nonlinearity on the stream; anything else
+    that breaks the symmetry is caught by the function check (``SymmetryCheckError``).
+
+    Typical use: permutation-align heads and MLP units first (:func:`~lmctheory.nn.matching.activation_match`,
+    :func:`~lmctheory.nn.matching.permute_model`), then rotate the stream.
+
+    Parameters
+    ----------
+    model_a, model_b : nn.Module
+        Same architecture (same state-dict names and shapes).
+    X : torch.Tensor, tuple of torch.Tensor, or array_like ``(N, d)``
+        Inputs (batch first, ``N ≥ 2``); every token of every input is a sample. Also the check inputs.
+    groups : list of PermutationGroup, optional
+        Default: traced from (the converted) ``model_a`` on ``X``.
+    group : str, optional
+        Name of the group to rotate (default: the single group of kind ``"residual"``).
+    fold_gains : bool
+        Fold ``nn.RMSNorm`` gains into the following linear maps (else such a model is refused).
+    atol, rtol : float
+        Function check ``max|f_B(x) − f_{QB}(x)| ≤ atol + rtol·max|f_B(x)|``; ``atol`` defaults to
+        ``100·ε(dtype)·max(1, max|f_B|)``.
+
+    Returns
+    -------
+    model_b_aligned : nn.Module
+        A new model (the inputs are untouched), standard layers.
+    OrthogonalAlignment
+        ``Q``, the Procrustes residuals before/after, the function change and ``model_a`` in the same
+        parametrization (interpolate between ``alignment.model_a`` and ``model_b_aligned``).
+
+    Raises
+    ------
+    ValueError
+        Unsupported normalization / nonlinearity on the stream (named), no residual-stream group, models of
+        different architectures, bad ``X``.
+    SymmetryCheckError
+        If the rotated model's outputs differ from B's beyond the tolerance.
+
+    References
+    ----------
+    [GLMC] §3–4 (orthogonal residual-stream alignment of transformers); THEORY.md T-S3 and §10 "Alignment";
+    Schönemann 1966 (orthogonal Procrustes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lmctheory.nn.vit import make_vit
+    >>> a = make_vit(norm="rmsnorm", dim=8, heads=2, depth=1, seed=0)
+    >>> Q = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(0),
+    ...                                 dtype=torch.float64))[0]
+    >>> from lmctheory.nn.groups import permutation_groups
+    >>> g = [g for g in permutation_groups(a, torch.zeros(2, 64)) if g.kind == "residual"][0]
+    >>> b = apply_orthogonal(a, Q, g.members)
+    >>> b_al, res = orthogonal_align(a, b, torch.randn(20, 64))
+    >>> bool(torch.allclose(b_al.embed.weight, a.embed.weight, atol=1e-5)), res.residual_after < 1e-5
+    (True, True)
+    """
+    from ..alignment import orthogonal_procrustes
+    from .groups import SymmetryCheckError, _check_groups, _run, _trace, is_asymmetric_module, permutation_groups
+    from .matching import _inputs, _model_arg, _same_structure, to_standard
+
+    _model_arg(model_a, "model_a")
+    _model_arg(model_b, "model_b")
+    _same_structure(model_a, model_b)
+    rtol = float(rtol)
+    if not (np.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"rtol must be a finite number ≥ 0, got {rtol}")
+    xs = _inputs(X, model_a)
+    converted = []
+    if any(is_asymmetric_module(m) for m in model_a.modules()):
+        model_a, model_b = to_standard(model_a), to_standard(model_b)
+        converted.append("asymmetric layers → standard (to_standard)")
+    if _RMSNORM and any(isinstance(m, _RMSNORM) and m.weight is not None for m in model_a.modules()):
+        if not fold_gains:
+            name = next(n for n, m in model_a.named_modules() if isinstance(m, _RMSNORM) and m.weight is not None)
+            raise ValueError(f"the residual stream passes through RMSNorm with a gain at {name!r}, which does not "
+                             "commute with orthogonal maps; pass fold_gains=True to fold it into the linear maps "
+                             "reading it (T-S3)")
+        model_a, model_b = fold_rmsnorm_gains(model_a, xs), fold_rmsnorm_gains(model_b, xs)
+        converted.append("RMSNorm gains folded into the linear maps reading them")
+    if groups is None:
+        groups = permutation_groups(model_a, xs)
+    else:
+        groups = _check_groups(groups)
+    g = residual_stream_group(groups, group)
+    sd = model_b.state_dict()
+    members = [(m.name, m.axis) for m in g.members if m.name in sd]  # F/D of converted layers are gone
+    dropped = [m.name for m in g.members if m.name not in sd]
+    if dropped and not converted:
+        raise ValueError(f"group {g.name!r} has members that are not in the model: {dropped[:3]}")
+    members = _as_members([(n, a) for n, a in members])
+    check_stream_rotatable(model_b, members)
+    gm_a, gm_b = _trace(model_a, len(xs)), _trace(model_b, len(xs))
+    _check_stream_ops(gm_a, model_a, g)
+    taps = [t for t in g.taps if t.tier == 1 and t.outer == 1 and t.inner == 1]
+    if not taps:
+        lin = {n.name for n in gm_a.graph.nodes if n.op == "call_module"
+               and isinstance(dict(model_a.named_modules()).get(n.target), nn.Linear)}
+        taps = [t for t in g.taps if t.node in lin and t.outer == 1 and t.inner == 1]
+    if not taps:
+        raise ValueError(f"group {g.name!r} has no traced activation to align on (no residual sum or linear "
+                         "output carries it)")
+    keep = {t.node for t in taps}
+    A = _stream_rows(_run(gm_a, model_a, xs, keep), taps)
+    B = _stream_rows(_run(gm_b, model_b, xs, keep), taps)
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
+        raise ValueError("the stream activations are not finite on X")
+    O = orthogonal_procrustes(B, A)  # B O ≈ A, i.e. a ≈ Oᵀ b
+    Q = O.T
+    aligned = apply_orthogonal(model_b, Q, members)
+    ya, yb = _outputs(model_b, xs), _outputs(aligned, xs)
+    diff = max(float((u.double() - v.double()).abs().max()) if u.numel() else 0.0 for u, v in zip(ya, yb))
+    scale = max(float(u.double().abs().max()) if u.numel() else 0.0 for u in ya)
+    if atol is None:
+        eps = max(torch.finfo(u.dtype).eps if u.is_floating_point() else 0.0 for u in ya)
+        atol = 100 * eps * max(scale, 1.0)
+    if not diff <= float(atol) + rtol * scale:
+        gains = [n for n, _ in members if n.rsplit(".", 1)[-1] not in ("weight", "bias") or
+                 not isinstance(dict(model_b.named_modules()).get(n.rpartition(".")[0]), nn.Linear)]
+        raise SymmetryCheckError(
+            f"rotating the residual stream (group {g.name!r}) changed model B's outputs by {diff:.3g} > "
+            f"{float(atol) + rtol * scale:.3g}: some operation on the stream does not commute with orthogonal maps "
+            f"(stream tensors that are not linear weights: {gains[:6]})")
+    nA = float(np.linalg.norm(A))
+    res_before = float(np.linalg.norm(A - B) / nA) if nA > 0 else float("nan")
+    res_after = float(np.linalg.norm(A - B @ Q.T) / nA) if nA > 0 else float("nan")
+    return aligned, OrthogonalAlignment(Q=Q, residual_before=res_before, residual_after=res_after,
+                                        n_samples=int(A.shape[0]), function_change=diff, group=g.name,
+                                        members=tuple(members), converted=tuple(converted), model_a=model_a)
