@@ -147,3 +147,14 @@ def test_realization_costs_on_vit_layers_use_tokens_as_samples():
         # fixed entries make the own-pattern diagonal cheaper than the typical off-diagonal swap
         off = est.costs[~np.eye(width, dtype=bool)]
         assert np.median(np.diag(est.costs)) < np.median(off[np.isfinite(off)])
+
+
+def test_fan_in_scaled_fixed_weights():
+    v = make_vit(kind="wasym", sigma_f=2.0, sigma_scale="fan_in", fixed_fraction=0.5, dim=32, heads=4, seed=0)
+    a = make_vit(kind="wasym", sigma_f=2.0, fixed_fraction=0.5, dim=32, heads=4, seed=0)
+    for name, d in (("blocks.0.qkv", 32), ("blocks.0.fc2", 64)):
+        F_s, F_a = v.get_submodule(name).F, a.get_submodule(name).F
+        fixed = v.get_submodule(name).D == 0
+        torch.testing.assert_close(F_s[fixed], F_a[fixed] / np.sqrt(d))  # same draws, scaled by 1/√fan_in
+    with pytest.raises(ValueError, match="sigma_scale"):
+        make_vit(sigma_scale="layer")
