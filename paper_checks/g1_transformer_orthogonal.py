@@ -29,12 +29,13 @@ PAPER = ("[GLMC] §3–5 (ViT, GPT-2): permutation alignment leaves a barrier; a
          "the RMSNorm residual stream brings independently trained transformers to (near) zero barrier.")
 CONDITION = "Mean test-loss barrier B_lin over pairs: perm + orthogonal ≤ 0.5 × permutation only."
 VARIANT = "rms_standard"
+VARIANTS = (VARIANT,)
 HALF = 0.5
 
 
 def config(quick: bool) -> dict:
     """The experiment's configuration (tests monkeypatch this to shrink the claim)."""
-    return {**_exp.config(quick), "variants": [VARIANT]}
+    return {**_exp.config(quick), "variants": list(VARIANTS)}
 
 
 def collect(ctx: Context) -> dict:

@@ -252,3 +252,18 @@ def test_bad_arguments():
         orthogonal_align(net, net, torch.randn(5, 3))
     with pytest.raises(ValueError, match="orthogonal"):
         apply_orthogonal(a, np.ones((8, 8)), [("embed.weight", 0)])
+
+
+def test_groups_of_the_asymmetric_model_are_accepted():
+    # groups traced on the W-asymmetric model name F/D buffers that to_standard removes: they are dropped
+    a = make_vit(norm="rmsnorm", kind="wasym", sigma_f=0.5, dim=8, heads=2, depth=1, seed=0).eval()
+    b = make_vit(norm="rmsnorm", kind="wasym", sigma_f=0.5, dim=8, heads=2, depth=1, seed=1).eval()
+    X = torch.randn(20, 64, generator=torch.Generator().manual_seed(0))
+    groups = permutation_groups(a, X[:2])
+    assert any(m.name.endswith(".F") for g in groups if g.kind == "residual" for m in g.members)
+    b1, r1 = orthogonal_align(a, b, X, groups)
+    b2, r2 = orthogonal_align(a, b, X)
+    np.testing.assert_allclose(r1.Q, r2.Q, atol=1e-10)
+    assert r1.converted and not any(n.endswith((".F", ".D")) for n, _ in r1.members)
+    assert r1.residual_after < r1.residual_before  # Procrustes never increases the residual
+    torch.testing.assert_close(b1(X), b(X), rtol=1e-4, atol=1e-5)

@@ -4,7 +4,7 @@ alignment, and after permutation + orthogonal residual-stream alignment ([NI] Ap
 The experiment behind ``paper_checks`` C11 and G1 and figure 14. One job, :func:`train_pair`, trains a pair
 of one variant and measures it; :func:`collect` runs every variant over its pairs.
 
-Setup (CPU scale of EXPERIMENTS.md "[NI] ResNets and ViTs, [GLMC] transformers"; fixed before any run):
+Setup (CPU scale of docs/experiments.md#ni-resnets; claims docs/experiments.md#c11, #g1; fixed before any run):
 
 * Data: scikit-learn digits (8×8, 1 channel), the package's fixed train/test split (``data_seed = 0``).
 * Model (:func:`lmctheory.nn.vit.make_vit`): 2×2 patches (16 tokens), width 32, depth 2, 4 heads, MLP ratio 2,
@@ -14,7 +14,7 @@ Setup (CPU scale of EXPERIMENTS.md "[NI] ResNets and ViTs, [GLMC] transformers";
 * Variants (:data:`VARIANTS`): LayerNorm models as in [NI] G.4 — ``standard``; ``wvit_zero``: every linear
   map W-asymmetric with ``m = round(0.25·fan_in)`` fixed entries per row, fixed values 0 ("masking alone");
   ``wvit_fixed``: the same masks with fixed values ``κ·N(0, 1)/√fan_in``, ``κ = 2`` (:data:`KAPPA`). The scale is
-  chosen a priori, not tuned: ``κ = 2`` is the fixed-weight scale of the [NI] W-ResNet setup (EXPERIMENTS.md),
+  chosen a priori, not tuned: ``κ = 2`` is the fixed-weight scale of the [NI] W-ResNet setup,
   and dividing by ``√fan_in`` gives every map fixed entries on the scale of its trainable weights at
   initialization (``U(±1/√fan_in)``) — a constant ``σ_F = 1`` would be 5.7× the trainable scale in the
   width-32 maps and degrades accuracy ([NI] G.4 also reports larger scales are hard to train). The fixed part
