@@ -423,10 +423,16 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
         model_a, model_b = fold_rmsnorm_gains(model_a, xs), fold_rmsnorm_gains(model_b, xs)
         converted.append("RMSNorm gains folded into the linear maps reading them")
     if groups is None:
-        groups = permutation_groups(model_a, xs)
+        g = residual_stream_group(permutation_groups(model_a, xs), group)
     else:
-        groups = _check_groups(groups)
-    g = residual_stream_group(groups, group)
+        g = residual_stream_group(_check_groups(groups), group)
+        if converted:
+            # the given groups describe the unconverted model (F/D members, other traced nodes): re-trace the
+            # converted one and take the group of the same name
+            found = [h for h in permutation_groups(model_a, xs) if h.name == g.name]
+            if not found:
+                raise ValueError(f"group {g.name!r} is not a group of the converted (standard) model")
+            g = found[0]
     sd = model_b.state_dict()
     members = [(m.name, m.axis) for m in g.members if m.name in sd]  # F/D of converted layers are gone
     dropped = [m.name for m in g.members if m.name not in sd]
