@@ -10,10 +10,12 @@ from torch import nn
 
 from lmctheory.nn import activation_match, permute_model
 from lmctheory.nn.groups import SymmetryCheckError, apply_permutation, permutation_groups, random_permutation
-from lmctheory.nn.orthogonal import apply_orthogonal, fold_rmsnorm_gains, orthogonal_align, residual_stream_group
+from lmctheory.nn.orthogonal import apply_orthogonal, fold_norm_gains, orthogonal_align, residual_stream_group
 from lmctheory.nn.vit import make_vit
 
-from ._arch_zoo import GLUTokens, TinyViT
+from lmctheory.symmetry import random_orthogonal
+
+from ._arch_zoo import GLUTokens, MHANet, SDPANet, TinyViT
 
 
 class LlamaBlock(nn.Module):
@@ -77,9 +79,26 @@ class TokenMHA(nn.Module):
         return self.cls(h.mean(1))
 
 
-def _rot(d, seed):
+def _rot(d, seed, fix_ones=False):
+    return torch.as_tensor(random_orthogonal(d, seed=seed, fix_ones=fix_ones))
+
+
+class MeanHead(LlamaLike):
+    def forward(self, x):
+        h = self.inp(x)
+        for layer in self.layers:
+            h = layer(h)
+        return self.out(self.final_norm(h).mean(1))  # the gain reaches the head through a token mean
+
+
+def _perturb_layernorms(model, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
+                m.bias.copy_(0.3 * torch.randn(m.bias.shape, generator=g))
+    return model
 
 
 def _perturb_gains(model, seed=0):
@@ -102,6 +121,12 @@ def _models_and_inputs():
         ("llama", _perturb_gains(LlamaLike()), torch.randn(16, 6, 5, generator=g)),
         ("glu", GLUTokens(), torch.randn(16, 5, 4, generator=g)),
         ("mha", TokenMHA(), torch.randint(0, 11, (20, 5), generator=g)),
+        ("llama-meanhead", _perturb_gains(MeanHead()), torch.randn(16, 6, 5, generator=g)),
+        # LayerNorm streams: gains/biases folded, Q restricted to Q·1 = ±1
+        ("vit-ln-wasym", _perturb_layernorms(make_vit(kind="wasym", sigma_f=0.5, dim=16, heads=4, depth=2, seed=2)),
+         torch.randn(24, 64, generator=g)),
+        ("zoo-tinyvit", _perturb_layernorms(TinyViT()), torch.randn(16, 4, 5, generator=g)),
+        ("zoo-mha-postln", _perturb_layernorms(MHANet()), torch.randn(16, 3, 4, generator=g)),
     ]
 
 
@@ -115,7 +140,9 @@ def test_planted_rotation_is_recovered_and_function_unchanged(name, model, X):
     ref, info0 = orthogonal_align(a, a, X)  # A in its own (standard, folded) parametrization
     a_std = info0.model_a
     g = residual_stream_group(permutation_groups(a_std, ex))
-    Q = _rot(g.size, seed=3)
+    has_ln = any(isinstance(m, nn.LayerNorm) for m in a.modules())
+    assert info0.fixes_ones == has_ln
+    Q = _rot(g.size, seed=3, fix_ones=has_ln)
     b = apply_orthogonal(a_std, Q, g.members)
     assert (b(X) - a(X)).abs().max() < 1e-4  # the planted rotation is a symmetry
     assert max((pa - pb).abs().max() for pa, pb in zip(a_std.parameters(), b.parameters())) > 1e-2
@@ -135,25 +162,43 @@ def test_planted_rotation_is_recovered_and_function_unchanged(name, model, X):
 def test_gain_folding_is_function_preserving_and_needed():
     m = _perturb_gains(LlamaLike())
     X = torch.randn(8, 6, 5)
-    f = fold_rmsnorm_gains(m, X)
+    f = fold_norm_gains(m, X)
     assert all(n.weight is None for n in f.modules() if isinstance(n, nn.RMSNorm))
     torch.testing.assert_close(f(X), m(X), rtol=1e-5, atol=1e-6)
     assert m.final_norm.weight is not None  # the original is untouched
-    with pytest.raises(ValueError, match="RMSNorm with a gain at 'layers.0.attn_norm'"):
+    with pytest.raises(ValueError, match="RMSNorm with a gain/bias at 'layers.0.attn_norm'"):
         orthogonal_align(m, m, X, fold_gains=False)
 
 
-def test_unfoldable_gain_is_refused_naming_the_norm():
-    class MeanHead(LlamaLike):
-        def forward(self, x):
-            h = self.inp(x)
-            for layer in self.layers:
-                h = layer(h)
-            return self.out(self.final_norm(h).mean(1))  # the gain feeds a mean, not a linear map
+class SiluHead(LlamaLike):
+    def forward(self, x):
+        h = self.inp(x)
+        for layer in self.layers:
+            h = layer(h)
+        return self.out(F.silu(self.final_norm(h)))[:, 0]  # the gain feeds an activation
 
-    m = MeanHead()
-    with pytest.raises(ValueError, match="cannot fold the gain of RMSNorm at 'final_norm'"):
-        orthogonal_align(m, m, torch.randn(6, 4, 5))
+
+def test_unfoldable_gain_is_refused_naming_the_norm():
+    with pytest.raises(ValueError, match="cannot fold the gain of RMSNorm at 'final_norm'.*silu"):
+        orthogonal_align(SiluHead(), SiluHead(), torch.randn(6, 4, 5))
+    # post-norm: the LayerNorm output is the stream itself (it feeds the residual add)
+    with pytest.raises(ValueError, match="cannot fold the gain of LayerNorm at 'block.norm'"):
+        orthogonal_align(SDPANet(), SDPANet(), torch.randn(6, 4, 3))
+
+
+def test_layernorm_stream_needs_q_fixing_the_ones_direction():
+    a = _perturb_layernorms(TinyViT()).eval()
+    X = torch.randn(16, 4, 5)
+    a_std = orthogonal_align(a, a, X)[1].model_a
+    torch.testing.assert_close(a_std(X), a(X), rtol=1e-5, atol=1e-5)  # folding keeps the function
+    assert not any(isinstance(m, nn.LayerNorm) and m.weight is not None for m in a_std.modules())
+    g = residual_stream_group(permutation_groups(a_std, X[:2]))
+    Q_free = _rot(g.size, seed=5)  # a general rotation is not a symmetry of a LayerNorm stream
+    assert (apply_orthogonal(a_std, Q_free, g.members)(X) - a(X)).abs().max() > 1e-2
+    Q_ones = _rot(g.size, seed=5, fix_ones=True)
+    torch.testing.assert_close(apply_orthogonal(a_std, Q_ones, g.members)(X), a(X), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"LayerNorm with a gain/bias at 'blocks.0.ln1'.*all-ones"):
+        orthogonal_align(a, a, X, fold_gains=False)
 
 
 def test_full_pipeline_permutation_then_rotation_recovers_a():
@@ -218,8 +263,7 @@ class HiddenGain(nn.Module):
 
 
 @pytest.mark.parametrize("make,X,match", [
-    (lambda: TinyViT(), torch.randn(6, 4, 5), r"LayerNorm at 'blocks.0.ln1'.*all-ones"),
-    (lambda: make_vit(norm="layernorm", dim=8, heads=2, depth=1, seed=0), torch.randn(6, 64), "LayerNorm"),
+    (lambda: SDPANet(), torch.randn(6, 4, 3), "LayerNorm at 'block.norm'"),
     (lambda: BNResidual().eval(), torch.randn(6, 4), "BatchNorm1d at 'bn'"),
     (lambda: ReLUStream(), torch.randn(6, 4), "nonlinearity .*relu"),
 ])

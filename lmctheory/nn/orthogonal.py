@@ -15,7 +15,9 @@ positional embedding on the stream ``Qb``.
 Supported models (checked): every member must belong to a linear map (``nn.Linear``, or an asymmetric linear
 map, which is first replaced by a plain one holding its effective weight), an embedding/parameter tensor, or a
 norm without parameters on the stream (this package's :class:`~lmctheory.nn.vit.RMSNorm`, ``torch.nn.RMSNorm``
-with ``elementwise_affine=False``). A LayerNorm/BatchNorm/GroupNorm, a gain on the stream, or an elementwise
+with ``elementwise_affine=False``; ``nn.LayerNorm`` without affine, for which ``Q`` must fix the all-ones
+direction). :func:`orthogonal_align` first folds norm gains and biases into the linear maps reading them
+(:func:`fold_norm_gains`). A BatchNorm/GroupNorm, a gain on the stream that cannot be folded, or an elementwise
 nonlinearity applied to the stream itself does not commute with rotations: the model is refused with the
 offending module named, and every alignment is verified by comparing the model's outputs before and after.
 """
@@ -30,7 +32,7 @@ import torch
 from torch import nn
 
 __all__ = ["apply_orthogonal", "stream_member_modules", "check_stream_rotatable", "OrthogonalAlignment",
-           "fold_rmsnorm_gains", "residual_stream_group", "orthogonal_align"]
+           "fold_norm_gains", "residual_stream_group", "orthogonal_align"]
 
 _REFUSED = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 _RMSNORM = (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()
@@ -151,6 +153,7 @@ class OrthogonalAlignment:
     n_samples: int
     function_change: float
     group: str = ""
+    fixes_ones: bool = False
     members: tuple = ()
     converted: tuple = ()
     model_a: nn.Module | None = field(default=None, repr=False, compare=False)
@@ -163,14 +166,55 @@ def _linear_like(m) -> bool:
     return isinstance(m, nn.Linear)
 
 
-@torch.no_grad()
-def fold_rmsnorm_gains(model: nn.Module, example_input) -> nn.Module:
-    """A copy of ``model`` where every ``torch.nn.RMSNorm`` gain is folded into the linear maps reading it.
+def _has_affine(m) -> bool:
+    """A norm on the last axis with a gain or bias (``nn.RMSNorm`` with gain, ``nn.LayerNorm`` with affine)."""
+    if isinstance(m, _RMSNORM):
+        return m.weight is not None
+    if isinstance(m, nn.LayerNorm):
+        return m.weight is not None or m.bias is not None
+    return False
 
-    ``W·(g ⊙ RMSNorm(x)) = (W diag g)·RMSNorm(x)``: each ``nn.RMSNorm`` with ``elementwise_affine=True`` whose
-    every use is the input of ``nn.Linear`` modules (which read nothing else) is replaced by a gainless
-    ``nn.RMSNorm`` (same ``eps``), and each such linear map's weight ``W`` by ``W diag g``. The function is
-    unchanged and the stream then admits orthogonal maps (T-S3).
+
+def _kind(m) -> str:
+    return "RMSNorm" if isinstance(m, _RMSNORM) else "LayerNorm"
+
+
+def _token_op(user, ndim):
+    """``ndim`` of ``user``'s output if it only mixes/selects along axes other than the last (a mean over tokens,
+    an index like ``h[:, 0]``), which commutes with ``diag(g)`` and keeps a bias; else ``None``."""
+    import operator
+
+    name = user.target if user.op == "call_method" else getattr(user.target, "__name__", None)
+    if name == "mean" and (user.op == "call_method" or user.target is torch.mean):
+        dim = user.args[1] if len(user.args) > 1 else user.kwargs.get("dim")
+        keep = user.kwargs.get("keepdim", user.args[2] if len(user.args) > 2 else False)
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        if dim is None or not all(isinstance(d, int) for d in dims):
+            return None
+        if any(d % ndim == ndim - 1 for d in dims):
+            return None
+        return ndim if keep else ndim - len(dims)
+    if user.op == "call_function" and user.target is operator.getitem and len(user.args) == 2:
+        idx = user.args[1] if isinstance(user.args[1], tuple) else (user.args[1],)
+        if any(i is Ellipsis or i is None or not isinstance(i, (int, slice)) for i in idx) or len(idx) >= ndim:
+            if not (len(idx) == ndim and idx[-1] == slice(None)):
+                return None
+        return ndim - sum(isinstance(i, int) for i in idx)
+    return None
+
+
+@torch.no_grad()
+def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
+    """A copy of ``model`` where the gain (and bias) of every norm on the last axis is folded into the linear maps
+    reading it.
+
+    ``W·(g ⊙ N(x) + β) + b = (W diag g)·N(x) + (b + Wβ)`` for ``N`` = RMSNorm (``torch.nn.RMSNorm``,
+    ``elementwise_affine=True``) or LayerNorm (``nn.LayerNorm`` with affine, one normalized axis): each such norm
+    whose every use reaches ``nn.Linear`` modules (directly, or through a mean over other axes / an index that keeps
+    the last axis, e.g. ``norm(h).mean(1)`` or ``norm(h)[:, 0]``), and whose linear maps read nothing else, is
+    replaced by the same norm without affine parameters (same ``eps``), and each linear map by ``W diag g`` with
+    bias ``b + Wβ``. The function is unchanged; the stream then admits orthogonal maps (RMSNorm) or those fixing
+    the all-ones direction (LayerNorm), T-S3.
 
     Parameters
     ----------
@@ -182,17 +226,18 @@ def fold_rmsnorm_gains(model: nn.Module, example_input) -> nn.Module:
     Returns
     -------
     nn.Module
-        A new model (the original is untouched); the model itself if it has no RMSNorm gain.
+        A new model (the original is untouched); the model itself if it has no such norm.
 
     Raises
     ------
     ValueError
-        Naming the norm, if a gain feeds anything other than linear maps (e.g. a mean over tokens, a residual
-        add, a linear map also called on other tensors), or normalizes more than one axis.
+        Naming the norm, if its output feeds anything else (a residual add in a post-norm block, an
+        activation, …), a linear map also called on other tensors, or it normalizes more than one axis.
 
     References
     ----------
-    [GLMC] §3 (gains folded before rotating the residual stream); docs/theory.md T-S3.
+    [GLMC] §3 (LayerNorm = RMSNorm after centering, gains absorbed before rotating the residual stream);
+    docs/theory.md T-S3.
 
     Examples
     --------
@@ -202,53 +247,91 @@ def fold_rmsnorm_gains(model: nn.Module, example_input) -> nn.Module:
     >>> with torch.no_grad():
     ...     _ = net[1].weight.uniform_(0.5, 2.0)
     >>> x = torch.randn(5, 3)
-    >>> f = fold_rmsnorm_gains(net, x)
+    >>> f = fold_norm_gains(net, x)
     >>> f[1].weight is None, bool(torch.allclose(f(x), net(x), atol=1e-6))
     (True, True)
     """
-    from .groups import _as_inputs, _trace
+    from .groups import _as_inputs, _run, _trace
 
-    if not _RMSNORM or not any(isinstance(m, _RMSNORM) and m.weight is not None for m in model.modules()):
+    if not any(_has_affine(m) for m in model.modules()):
         return model
     xs = _as_inputs(example_input)
     gm = _trace(model, len(xs))
     mods = dict(model.named_modules())
-    readers, inputs_of = {}, {}
+    vals = _run(gm, model, tuple(x[:2] for x in xs))
+    calls = {}  # linear module -> its call nodes
     for node in gm.graph.nodes:
-        if node.op == "call_module" and _linear_like(mods.get(node.target)) and node.args:
-            inputs_of.setdefault(node.target, set()).add(node.args[0])
+        if node.op == "call_module" and _linear_like(mods.get(node.target)):
+            calls.setdefault(node.target, set()).add(node)
+    plan = {}  # norm name -> set of linear module names
+    claimed = {}  # linear module -> norm
     for node in gm.graph.nodes:
-        if node.op != "call_module":
+        m = mods.get(node.target) if node.op == "call_module" else None
+        if not _has_affine(m):
             continue
-        m = mods.get(node.target)
-        if not (isinstance(m, _RMSNORM) and m.weight is not None):
-            continue
+        where = f"cannot fold the gain of {_kind(m)} at {node.target!r}"
         if len(m.normalized_shape) != 1:
-            raise ValueError(f"cannot fold the gain of RMSNorm at {node.target!r}: it normalizes "
-                             f"{len(m.normalized_shape)} axes (only the last axis is supported)")
-        for user in node.users:
-            um = mods.get(user.target) if user.op == "call_module" else None
-            if not _linear_like(um) or user.args[0] is not node or user.kwargs:
-                what = user.target if user.op == "call_module" else getattr(user.target, "__name__", user.target)
-                raise ValueError(
-                    f"cannot fold the gain of RMSNorm at {node.target!r}: its output feeds {what!r}, not only "
-                    "nn.Linear maps; orthogonal alignment needs RMSNorm without gain (T-S3)")
-            if inputs_of[user.target] != {node}:
-                raise ValueError(f"cannot fold the gain of RMSNorm at {node.target!r}: the linear map "
-                                 f"{user.target!r} reading it also reads other tensors")
-            readers.setdefault(node.target, set()).add(user.target)
+            raise ValueError(f"{where}: it normalizes {len(m.normalized_shape)} axes (only the last axis is "
+                             "supported)")
+        readers, stack = set(), [(node, vals[node].ndim)]
+        while stack:
+            cur, nd = stack.pop()
+            for user in cur.users:
+                um = mods.get(user.target) if user.op == "call_module" else None
+                if (user.op == "call_function" and user.target is getattr and user.args[1:] and
+                        user.args[1] in ("shape", "dtype", "device", "ndim")) or \
+                        (user.op == "call_method" and user.target in ("size", "dim")):
+                    continue  # metadata only, no values flow
+                if _linear_like(um) and user.args and user.args[0] is cur and not user.kwargs:
+                    readers.add(user)
+                    continue
+                nd2 = _token_op(user, nd)
+                if nd2 is None or nd2 < 1:
+                    what = user.target if user.op in ("call_module", "call_method") else \
+                        getattr(user.target, "__name__", user.target)
+                    raise ValueError(
+                        f"{where}: its output feeds {what!r} (node {user.name!r}), not only nn.Linear maps; "
+                        "orthogonal alignment needs the norm without gain/bias (T-S3)")
+                stack.append((user, nd2))
+        names = {r.target for r in readers}
+        for ln in names:
+            if not calls[ln] <= readers or claimed.get(ln, node.target) != node.target:
+                raise ValueError(f"{where}: the linear map {ln!r} reading it also reads other tensors")
+            claimed[ln] = node.target
+        plan[node.target] = names
     new = copy.deepcopy(model)
     nmods = dict(new.named_modules())
-    for norm_name, lin_names in readers.items():
+
+    def replace(name, module):
+        parent_name, _, child = name.rpartition(".")
+        setattr(new.get_submodule(parent_name) if parent_name else new, child, module)
+
+    for norm_name, lin_names in plan.items():
         norm = nmods[norm_name]
-        g = norm.weight.detach()
+        ref = norm.weight if norm.weight is not None else norm.bias
+        g = norm.weight.detach() if norm.weight is not None else torch.ones_like(ref)
+        beta = getattr(norm, "bias", None)
         for ln in sorted(lin_names):
-            w = nmods[ln].weight
-            w.copy_(w * g.to(w.dtype))
-        plain = nn.RMSNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
-                           device=g.device, dtype=g.dtype)
-        parent_name, _, child = norm_name.rpartition(".")
-        setattr(new.get_submodule(parent_name) if parent_name else new, child, plain)
+            lin = nmods[ln]
+            w0 = lin.weight.detach().clone()
+            if beta is not None and lin.bias is None:
+                fresh = nn.Linear(lin.in_features, lin.out_features, bias=True, device=w0.device, dtype=w0.dtype)
+                fresh.weight.copy_(w0)
+                fresh.bias.zero_()
+                fresh.train(lin.training)
+                replace(ln, fresh)
+                lin = nmods[ln] = fresh
+            lin.weight.copy_(w0 * g.to(w0.dtype))
+            if beta is not None:
+                lin.bias.add_(w0 @ beta.detach().to(w0.dtype))
+        if isinstance(norm, _RMSNORM):
+            plain = nn.RMSNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
+                               device=ref.device, dtype=ref.dtype)
+        else:
+            plain = nn.LayerNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
+                                 device=ref.device, dtype=ref.dtype)
+        plain.train(norm.training)
+        replace(norm_name, plain)
     return new
 
 
@@ -272,22 +355,28 @@ def residual_stream_group(groups, group: str | None = None):
     return res[0]
 
 
-def _check_stream_ops(gm, model, g) -> None:
-    """Refuse, naming it, any traced operation on the stream that does not commute with rotations."""
+def _check_stream_ops(gm, model, g) -> bool:
+    """Refuse, naming it, any traced operation on the stream that does not commute with rotations; return True
+    if a LayerNorm without affine parameters acts on the stream (then ``Q`` must fix the all-ones direction)."""
     mods = dict(model.named_modules())
     nodes = {n.name: n for n in gm.graph.nodes}
+    fix_ones = False
     for t in g.taps:
         node = nodes.get(t.node)
         if node is None:
             continue
         if node.op == "call_module":
             m = mods.get(node.target)
+            if isinstance(m, nn.LayerNorm) and not _has_affine(m) and len(m.normalized_shape) == 1:
+                fix_ones = True
+                continue
             if isinstance(m, _REFUSED) or (isinstance(m, _RMSNORM) and m.weight is not None):
                 raise ValueError(
                     f"the residual stream passes through {type(m).__name__} at {node.target!r}, which does not "
                     "commute with orthogonal maps (LayerNorm only admits rotations fixing the all-ones direction, "
-                    "T-S3): orthogonal alignment needs RMSNorm without gain (or with its gain folded into the "
-                    "following linear maps). Use permutation alignment for this model.")
+                    "after its gain and bias are folded into the following linear maps, T-S3): orthogonal alignment "
+                    "needs RMSNorm or LayerNorm whose affine parameters fold (fold_gains=True). Use permutation "
+                    "alignment for this model.")
         what = node.target if node.op == "call_module" else getattr(node.target, "__name__", str(node.target))
         if node.op != "call_module" and any(f in str(what) for f in _REFUSED_FUNCS):
             raise ValueError(f"the residual stream passes through {what} (node {node.name!r}), which does not "
@@ -296,6 +385,21 @@ def _check_stream_ops(gm, model, g) -> None:
             raise ValueError(
                 f"an elementwise nonlinearity ({what!r}, node {node.name!r}) acts on the residual stream itself; "
                 "it commutes with permutations but not with orthogonal maps, so the stream cannot be rotated")
+    return fix_ones
+
+
+def _procrustes_fixing_ones(B, A):
+    """``O`` orthogonal with ``O·1 = ±1`` minimizing ``‖B O − A‖_F`` (Procrustes on the complement of ``1``)."""
+    from ..alignment import orthogonal_procrustes
+
+    D = A.shape[1]
+    basis = np.linalg.qr(np.hstack([np.ones((D, 1)), np.eye(D)[:, : D - 1]]))[0]  # [±1/√D, basis of 1^⊥]
+    u, perp = basis[:, :1], basis[:, 1:]
+    s = 1.0 if float(((B @ u).T @ (A @ u))[0, 0]) >= 0 else -1.0
+    O = s * (u @ u.T)
+    if D > 1:
+        O = O + perp @ orthogonal_procrustes(B @ perp, A @ perp) @ perp.T
+    return O
 
 
 def _stream_rows(vals, taps):
@@ -336,14 +440,20 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     (:func:`apply_orthogonal`); the aligned B computes the same function as B, which is verified on ``X``.
 
     Supported models: any model :func:`~lmctheory.nn.groups.permutation_groups` can trace whose stream passes
-    only through linear maps, residual sums, parameter-free RMSNorm (this package's ``RMSNorm``,
-    ``nn.RMSNorm(elementwise_affine=False)``, or RMSNorm written functionally), token mixing (attention,
-    means) and ``nn.RMSNorm`` gains that feed only ``nn.Linear`` maps (folded by :func:`fold_rmsnorm_gains` when
-    ``fold_gains``). Asymmetric layers are made standard first (:func:`~lmctheory.nn.matching.to_standard`:
-    fixed ``F``/``D`` cannot rotate), in both models. Refused with a ``ValueError`` naming the module:
-    LayerNorm (it admits only rotations fixing the all-ones direction, T-S3), BatchNorm, GroupNorm,
-    InstanceNorm, a gain that cannot be folded, an elementwise nonlinearity on the stream; anything else
-    that breaks the symmetry is caught by the function check (``SymmetryCheckError``).
+    only through linear maps, residual sums, token mixing (attention, means, indexing) and
+
+    * parameter-free RMSNorm (this package's ``RMSNorm``, ``nn.RMSNorm(elementwise_affine=False)``, or written
+      functionally): every orthogonal ``Q``;
+    * ``nn.LayerNorm`` on the last axis: ``Q`` restricted to ``Q·1 = ±1`` (the maps commuting with the centering
+      ``M = I − 11ᵀ/D``, T-S3; ``fixes_ones`` in the result), Procrustes solved on the complement of ``1``;
+    * gains/biases of ``nn.RMSNorm`` / ``nn.LayerNorm`` are first folded into the ``nn.Linear`` maps that read the
+      norm (directly or after a token mean/index) by :func:`fold_norm_gains` when ``fold_gains``.
+
+    Asymmetric layers are made standard first (:func:`~lmctheory.nn.matching.to_standard`: fixed ``F``/``D``
+    cannot rotate), in both models. Refused with a ``ValueError`` naming the module: a norm gain that cannot be
+    folded (e.g. a post-norm block whose LayerNorm output *is* the stream), BatchNorm, GroupNorm, InstanceNorm,
+    functional ``layer_norm``/``group_norm``, an elementwise nonlinearity on the stream; anything else that
+    breaks the symmetry is caught by the function check (``SymmetryCheckError``).
 
     Typical use: permutation-align heads and MLP units first (:func:`~lmctheory.nn.matching.activation_match`,
     :func:`~lmctheory.nn.matching.permute_model`), then rotate the stream.
@@ -359,7 +469,8 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     group : str, optional
         Name of the group to rotate (default: the single group of kind ``"residual"``).
     fold_gains : bool
-        Fold ``nn.RMSNorm`` gains into the following linear maps (else such a model is refused).
+        Fold ``nn.RMSNorm``/``nn.LayerNorm`` gains and biases into the following linear maps (else such a model
+        is refused).
     atol, rtol : float
         Function check ``max|f_B(x) − f_{QB}(x)| ≤ atol + rtol·max|f_B(x)|``; ``atol`` defaults to
         ``100·ε(dtype)·max(1, max|f_B|)``.
@@ -414,14 +525,14 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     if any(is_asymmetric_module(m) for m in model_a.modules()):
         model_a, model_b = to_standard(model_a), to_standard(model_b)
         converted.append("asymmetric layers → standard (to_standard)")
-    if _RMSNORM and any(isinstance(m, _RMSNORM) and m.weight is not None for m in model_a.modules()):
+    if any(_has_affine(m) for m in model_a.modules()):
         if not fold_gains:
-            name = next(n for n, m in model_a.named_modules() if isinstance(m, _RMSNORM) and m.weight is not None)
-            raise ValueError(f"the residual stream passes through RMSNorm with a gain at {name!r}, which does not "
-                             "commute with orthogonal maps; pass fold_gains=True to fold it into the linear maps "
-                             "reading it (T-S3)")
-        model_a, model_b = fold_rmsnorm_gains(model_a, xs), fold_rmsnorm_gains(model_b, xs)
-        converted.append("RMSNorm gains folded into the linear maps reading them")
+            name, m = next((n, m) for n, m in model_a.named_modules() if _has_affine(m))
+            raise ValueError(f"the residual stream passes through {_kind(m)} with a gain/bias at {name!r}, which does "
+                             "not commute with orthogonal maps (LayerNorm: not even with those fixing the all-ones "
+                             "direction); pass fold_gains=True to fold it into the linear maps reading it (T-S3)")
+        model_a, model_b = fold_norm_gains(model_a, xs), fold_norm_gains(model_b, xs)
+        converted.append("norm gains/biases folded into the linear maps reading them")
     if groups is None:
         g = residual_stream_group(permutation_groups(model_a, xs), group)
     else:
@@ -441,7 +552,7 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     members = _as_members([(n, a) for n, a in members])
     check_stream_rotatable(model_b, members)
     gm_a, gm_b = _trace(model_a, len(xs)), _trace(model_b, len(xs))
-    _check_stream_ops(gm_a, model_a, g)
+    fix_ones = _check_stream_ops(gm_a, model_a, g)
     taps = [t for t in g.taps if t.tier == 1 and t.outer == 1 and t.inner == 1]
     if not taps:
         lin = {n.name for n in gm_a.graph.nodes if n.op == "call_module"
@@ -455,7 +566,8 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     B = _stream_rows(_run(gm_b, model_b, xs, keep), taps)
     if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
         raise ValueError("the stream activations are not finite on X")
-    O = orthogonal_procrustes(B, A)  # B O ≈ A, i.e. a ≈ Oᵀ b
+    # B O ≈ A, i.e. a ≈ Oᵀ b; with LayerNorm on the stream O must fix the all-ones direction (T-S3)
+    O = _procrustes_fixing_ones(B, A) if fix_ones else orthogonal_procrustes(B, A)
     Q = O.T
     aligned = apply_orthogonal(model_b, Q, members)
     ya, yb = _outputs(model_b, xs), _outputs(aligned, xs)
@@ -476,4 +588,5 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     res_after = float(np.linalg.norm(A - B @ Q.T) / nA) if nA > 0 else float("nan")
     return aligned, OrthogonalAlignment(Q=Q, residual_before=res_before, residual_after=res_after,
                                         n_samples=int(A.shape[0]), function_change=diff, group=g.name,
+                                        fixes_ones=fix_ones,
                                         members=tuple(members), converted=tuple(converted), model_a=model_a)
