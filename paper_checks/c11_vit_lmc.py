@@ -13,7 +13,8 @@ accuracy drop (pp) of variant ``v`` and ``s_v`` its standard deviation over pair
 d_wvit_zero)``,
   (1) ``d_wvit_fixed ≤ 0.75·h`` (the fixed-weight variant is clearly lower: at least 25% below both), and
   (2) ``h − d_wvit_fixed > max(s_standard, s_wvit_zero, s_wvit_fixed)`` (the gap exceeds the spread over pairs).
-Reported alongside, without a condition: the loss barriers ``B_lin``, the permutation-aligned drops, the
+Reported alongside, without a condition: the loss barriers ``B_lin``, the permutation-aligned and
+permutation + orthogonal (LayerNorm: ``Q·1 = ±1``) drops, the
 endpoint accuracies, and ``|d_standard − d_wvit_zero|`` ("about the same" in the paper).
 """
 
@@ -72,11 +73,12 @@ def run(ctx: Context) -> ClaimResult:
         if label not in v:
             continue
         u, p = v[label]["unaligned"], v[label]["perm"]
+        o = v[label].get("orth", {}).get("midpoint_acc_drop_mean", float("nan"))
         acc = 100 * np.mean(v[label]["endpoint_test_acc"])
         tr = 100 * np.mean(v[label]["endpoint_train_acc"])
         parts.append(f"{label}: drop {fmt(u['midpoint_acc_drop_mean'], 1)}±{fmt(u['midpoint_acc_drop_std'], 1)} pp, "
                      f"B_lin {fmt(u['loss_barrier_lin_mean'], 2)}±{fmt(u['loss_barrier_lin_std'], 2)} nats "
-                     f"(perm-aligned drop {fmt(p['midpoint_acc_drop_mean'], 1)} pp; end acc test {acc:.1f}%, "
+                     f"(aligned drop: perm {fmt(p['midpoint_acc_drop_mean'], 1)}, +orth {fmt(o, 1)} pp; end acc test {acc:.1f}%, "
                      f"train {tr:.1f}%)")
     measured = "unaligned midpoint: " + "; ".join(parts)
     if "ratio_fixed_over_high" in ev:

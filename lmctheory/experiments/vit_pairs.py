@@ -23,8 +23,9 @@ Setup (CPU scale of docs/experiments.md#ni-resnets; claims docs/experiments.md#c
 * Per pair, on the test set (11 points ``λ ∈ [0, 1]``): the unaligned curve; the permutation-aligned curve
   (both models made standard by :func:`~lmctheory.nn.matching.to_standard`, B's residual stream, heads and MLP
   units matched to A's by :func:`~lmctheory.nn.matching.activation_match` on the training set, every token a
-  sample); for ``rms_standard`` also the permutation + orthogonal curve (then
-  :func:`~lmctheory.nn.orthogonal.orthogonal_align` of the stream, Procrustes on the training set).
+  sample); and the permutation + orthogonal curve (then :func:`~lmctheory.nn.orthogonal.orthogonal_align` of the
+  stream, Procrustes on the training set; for the LayerNorm variants with the norm's gain/bias folded into the
+  linear maps reading it and ``Q`` restricted to ``Q·1 = ±1``, T-S3 — reported only, G1 judges ``rms_standard``).
   Reported per curve: the midpoint test-accuracy drop (pp), the loss barrier ``B_lin``, and the endpoint
   train/test accuracies of every model.
 """
@@ -44,9 +45,9 @@ VERSION = 1
 KAPPA = 2.0
 FIXED_FRACTION = 0.25
 #: (label, kind, κ, norm, orthogonal alignment)
-VARIANTS = (("standard", "standard", 0.0, "layernorm", False),
-            ("wvit_zero", "wasym", 0.0, "layernorm", False),
-            ("wvit_fixed", "wasym", KAPPA, "layernorm", False),
+VARIANTS = (("standard", "standard", 0.0, "layernorm", True),
+            ("wvit_zero", "wasym", 0.0, "layernorm", True),
+            ("wvit_fixed", "wasym", KAPPA, "layernorm", True),
             ("rms_standard", "standard", 0.0, "rmsnorm", True))
 CURVES = ("unaligned", "perm", "orth")
 

@@ -52,15 +52,33 @@ def make(ctx: FigureContext) -> FigureOutput:
             lams, mean, std = curve(ax, block, "acc", 100.0, color, lab)
             for lam, m_, s_ in zip(lams, mean, std):
                 add(key, which, lam, "test_acc_pct", m_, s_)
+            if which == "perm" and "orth" in row:  # + orthogonal stream map fixing the all-ones direction
+                ob = row["orth"]
+                olab = f"+ orthogonal (Q·1 = ±1): drop {ob.get('midpoint_acc_drop_mean', np.nan):.1f} pp"
+                lams, mean, std = curve(ax, ob, "acc", 100.0, color, olab, ls="--")
+                for lam, m_, s_ in zip(lams, mean, std):
+                    add(key, "orth", lam, "test_acc_pct", m_, s_)
+                add(key, "orth", np.nan, "midpoint_acc_drop_pp", ob.get("midpoint_acc_drop_mean", np.nan),
+                    ob.get("midpoint_acc_drop_std", np.nan))
+                add(key, "orth", np.nan, "loss_barrier_lin", ob.get("loss_barrier_lin_mean", np.nan),
+                    ob.get("loss_barrier_lin_std", np.nan))
             add(key, which, np.nan, "midpoint_acc_drop_pp", block.get("midpoint_acc_drop_mean", np.nan),
                 block.get("midpoint_acc_drop_std", np.nan))
             add(key, which, np.nan, "loss_barrier_lin", block.get("loss_barrier_lin_mean", np.nan),
                 block.get("loss_barrier_lin_std", np.nan))
-        ax.set_title("LayerNorm ViTs, " + ("no alignment" if which == "unaligned" else
-                                           "after activation matching (permutations)"), fontsize="small")
+        ax.set_title("LayerNorm ViTs " + ("without alignment" if which == "unaligned" else
+                                           "aligned: permutation (solid), + orthogonal (dashed)"), fontsize="small")
         ax.set_ylabel("test accuracy   [%]")
         ax.set_ylim(0, 100)
-        ax.legend(fontsize="x-small", loc="upper center")  # the curves dip in the middle: keep its bottom clear
+        if which == "unaligned":  # the curves dip in the middle: the top centre is free
+            ax.legend(fontsize="x-small", loc="upper center")
+        else:  # six curves: two legend columns in the free band below the aligned minima
+            ax.set_ylim(-24, 100)
+            ax.set_yticks(range(0, 101, 20))
+            h, lab = ax.get_legend_handles_labels()
+            order = list(range(0, len(h), 2)) + list(range(1, len(h), 2))  # column 1: permutation, 2: + orthogonal
+            ax.legend([h[i] for i in order], [lab[i] for i in order], fontsize="xx-small", loc="lower center",
+                      ncol=2, columnspacing=0.8)
     # bottom row: [GLMC] RMSNorm ViT, three alignments: accuracy and loss
     row = variants.get("rms_standard")
     for c, (metric, ylabel, scale) in enumerate((("acc", "test accuracy   [%]", 100.0),
@@ -93,8 +111,9 @@ def make(ctx: FigureContext) -> FigureOutput:
         f"{cfg.get('epochs', '?')} epochs AdamW); mean ± 1 s.d. over {cfg.get('pairs', '?')} pairs. Top: LayerNorm "
         "ViTs — standard, W-asymmetric with every linear map having 25% fixed entries per row set to 0 "
         "(masking alone) or to κ·N(0,1)/√fan_in with κ = 2 — without alignment (left) and after activation matching "
-        "of residual stream, heads and MLP units (right; asymmetric models as standard models of their effective "
-        "weights). Bottom: standard ViT with gainless RMSNorm, whose residual stream admits orthogonal maps (T-S3): "
+        "of residual stream, heads and MLP units (right, solid; asymmetric models as standard models of their "
+        "effective weights), then an orthogonal map of the stream fixing the all-ones direction (right, dashed; "
+        "LayerNorm gains/biases folded into the following linear maps, T-S3). Bottom: standard ViT with gainless RMSNorm, whose residual stream admits orthogonal maps (T-S3): "
         "unaligned, permutation-aligned, and permutation + orthogonal residual-stream alignment (Procrustes on the "
         "training-set stream activations, every token a sample). Legends: midpoint accuracy drop "
         "(A(0)+A(1))/2 − A(½) and loss barrier B_lin. Measured with the experiment's collect() "
