@@ -101,3 +101,60 @@ def test_deterministic_for_seed_and_global_rng_untouched():
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
     assert np.isfinite(a(torch.randn(2, 64)).detach().numpy()).all()
+
+
+_VARIANTS = [(k, n, a) for k in ("standard", "wasym", "syre") for n in ("layernorm", "rmsnorm")
+             for a in ("manual", "sdpa")]
+
+
+@pytest.mark.parametrize("kind,norm,attention", _VARIANTS)
+def test_planted_permutation_of_stream_heads_and_units_is_recovered(kind, norm, attention):
+    from lmctheory.nn import activation_match, permute_model
+    from lmctheory.nn.groups import apply_permutation, permutation_groups, random_permutation
+
+    a = make_vit(kind=kind, norm=norm, attention=attention, sigma_f=0.5, dim=16, heads=4, depth=2, seed=0).eval()
+    X = torch.randn(48, 64, generator=torch.Generator().manual_seed(1))
+    groups = permutation_groups(a, X[:2])
+    kinds = sorted({g.kind for g in groups})
+    assert kinds == ["head_dim", "heads", "residual", "units"], kinds
+    assert sum(g.kind == "residual" for g in groups) == 1
+    planted = random_permutation(groups, seed=3)
+    assert all((p != np.arange(len(p))).any() for p in planted.values())
+    b = apply_permutation(a, planted, groups)
+    torch.testing.assert_close(b(X), a(X), rtol=1e-5, atol=1e-5)
+    m = activation_match(a, b, X, groups)
+    back = permute_model(b, m)
+    for k, v in a.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
+
+
+def test_realization_costs_on_vit_layers_use_tokens_as_samples():
+    from lmctheory.nn.estimate import estimate_realization_costs, record_layer_inputs
+
+    vit = make_vit(kind="wasym", sigma_f=1.0, fixed_fraction=0.25, dim=16, heads=2, depth=1, seed=0).eval()
+    X = torch.randn(30, 64, generator=torch.Generator().manual_seed(2))
+    inputs = record_layer_inputs(vit, X)
+    for name, width, d_in in (("blocks.0.qkv", 48, 16), ("blocks.0.fc1", 32, 16)):
+        H = inputs[name]
+        assert H.shape == (30 * vit.n_tokens, d_in)  # every token of every image is a sample
+        layer = vit.get_submodule(name)
+        est = estimate_realization_costs(layer, H, 0.9)
+        assert est.costs.shape == (width, width) and est.n_samples == 30 * vit.n_tokens
+        # the same estimate from the raw (batch, tokens, d) activations
+        est3 = estimate_realization_costs(layer, torch.as_tensor(H).reshape(30, vit.n_tokens, d_in), 0.9)
+        np.testing.assert_allclose(est3.costs, est.costs, rtol=1e-10, atol=1e-10)
+        assert np.all(np.isfinite(np.diag(est.costs)))
+        # fixed entries make the own-pattern diagonal cheaper than the typical off-diagonal swap
+        off = est.costs[~np.eye(width, dtype=bool)]
+        assert np.median(np.diag(est.costs)) < np.median(off[np.isfinite(off)])
+
+
+def test_fan_in_scaled_fixed_weights():
+    v = make_vit(kind="wasym", sigma_f=2.0, sigma_scale="fan_in", fixed_fraction=0.5, dim=32, heads=4, seed=0)
+    a = make_vit(kind="wasym", sigma_f=2.0, fixed_fraction=0.5, dim=32, heads=4, seed=0)
+    for name, d in (("blocks.0.qkv", 32), ("blocks.0.fc2", 64)):
+        F_s, F_a = v.get_submodule(name).F, a.get_submodule(name).F
+        fixed = v.get_submodule(name).D == 0
+        torch.testing.assert_close(F_s[fixed], F_a[fixed] / np.sqrt(d))  # same draws, scaled by 1/√fan_in
+    with pytest.raises(ValueError, match="sigma_scale"):
+        make_vit(sigma_scale="layer")

@@ -22,6 +22,9 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``curves``    mode-connecting curves for any model: :func:`fit_curve` (Bézier / polychain), :func:`line_path`,
               :class:`Curve` (``evaluate``, ``model_at``, ``ensemble``)
 ``batchnorm`` :func:`reset_batchnorm` for any model
+``vit``       :func:`make_vit` (small standard / W-asymmetric / syre ViTs, LayerNorm or gainless RMSNorm)
+``orthogonal`` [GLMC] residual-stream rotation: :func:`orthogonal_align`, :func:`apply_orthogonal`,
+              :func:`fold_norm_gains`
 
 Interpolation convention everywhere: ``θ(λ) = (1−λ)θ_A + λθ_B`` (``λ = 0`` is model A;
 :mod:`lmctheory.nn.training`).
@@ -55,6 +58,9 @@ _LAZY = {
                     "calibrated_barriers"),
     "curves": ("CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"),
     "batchnorm": ("batchnorm_layers", "reset_batchnorm"),
+    "orthogonal": ("orthogonal_align", "apply_orthogonal", "OrthogonalAlignment", "fold_norm_gains",
+                   "residual_stream_group", "check_stream_rotatable"),
+    "vit": ("make_vit", "ViT", "RMSNorm", "VIT_KINDS"),
 }
 
 __all__ = [

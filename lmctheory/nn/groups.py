@@ -327,7 +327,8 @@ _ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.S
 _PASS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout)
 _POOL_MODULES = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AdaptiveAvgPool1d: 1,
                  nn.AdaptiveAvgPool2d: 2, nn.AdaptiveMaxPool1d: 1, nn.AdaptiveMaxPool2d: 2}
-_LEAF_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, _BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.Embedding,
+_RMSNORM = (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()  # torch ≥ 2.4
+_LEAF_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, _BatchNorm, nn.GroupNorm, nn.LayerNorm, *_RMSNORM, nn.Embedding,
                nn.MultiheadAttention, nn.Flatten, nn.Unflatten, *_ACT_MODULES, *_PASS_MODULES, *_POOL_MODULES)
 
 _ACT_FUNCS = {Fn.relu, Fn.relu6, Fn.gelu, Fn.silu, Fn.elu, Fn.selu, Fn.celu, Fn.leaky_relu, Fn.softplus, Fn.mish,
@@ -640,7 +641,9 @@ class _Symmetry:
             if getattr(m, "num_batches_tracked", None) is not None:
                 used.add(f"{p}.num_batches_tracked")
             res = self.tap(list(xl), 2)
-        elif isinstance(m, nn.LayerNorm):
+        elif isinstance(m, (nn.LayerNorm, *_RMSNORM)):
+            # statistics over the trailing normalized axes are permutation invariant; the gain (and bias)
+            # follow their axis
             k = len(m.normalized_shape)
             for n in ("weight", "bias"):
                 if getattr(m, n, None) is not None:

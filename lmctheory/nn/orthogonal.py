@@ -15,7 +15,9 @@ positional embedding on the stream ``Qb``.
 Supported models (checked): every member must belong to a linear map (``nn.Linear``, or an asymmetric linear
 map, which is first replaced by a plain one holding its effective weight), an embedding/parameter tensor, or a
 norm without parameters on the stream (this package's :class:`~lmctheory.nn.vit.RMSNorm`, ``torch.nn.RMSNorm``
-with ``elementwise_affine=False``). A LayerNorm/BatchNorm/GroupNorm, a gain on the stream, or an elementwise
+with ``elementwise_affine=False``; ``nn.LayerNorm`` without affine, for which ``Q`` must fix the all-ones
+direction). :func:`orthogonal_align` first folds norm gains and biases into the linear maps reading them
+(:func:`fold_norm_gains`). A BatchNorm/GroupNorm, a gain on the stream that cannot be folded, or an elementwise
 nonlinearity applied to the stream itself does not commute with rotations: the model is refused with the
 offending module named, and every alignment is verified by comparing the model's outputs before and after.
 """
@@ -23,15 +25,19 @@ offending module named, and every alignment is verified by comparing the model's
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["apply_orthogonal", "stream_member_modules", "check_stream_rotatable", "OrthogonalAlignment"]
+__all__ = ["apply_orthogonal", "stream_member_modules", "check_stream_rotatable", "OrthogonalAlignment",
+           "fold_norm_gains", "residual_stream_group", "orthogonal_align"]
 
 _REFUSED = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+_RMSNORM = (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()
+# functional norms on the stream do not commute with rotations either (named in the refusal)
+_REFUSED_FUNCS = ("layer_norm", "group_norm", "batch_norm", "instance_norm")
 
 
 def _as_members(members) -> list[tuple[str, int]]:
@@ -67,11 +73,12 @@ def stream_member_modules(model: nn.Module, members) -> dict[str, nn.Module | No
 def check_stream_rotatable(model: nn.Module, members) -> None:
     """Raise ``ValueError`` naming the first module whose parameters on the stream forbid a rotation."""
     for name, mod in stream_member_modules(model, members).items():
-        if isinstance(mod, _REFUSED) or (isinstance(mod, getattr(nn, "RMSNorm", ())) and mod.weight is not None):
+        if isinstance(mod, _REFUSED) or (isinstance(mod, _RMSNORM) and mod.weight is not None):
             raise ValueError(
                 f"the residual stream passes through {type(mod).__name__} at {name.rsplit('.', 1)[0]!r} (member "
-                f"{name!r}), which does not commute with orthogonal maps: orthogonal alignment needs RMSNorm without "
-                "gain (T-S3). Use permutation alignment for this model, or fold the gain into the next linear map.")
+                f"{name!r}), which does not commute with orthogonal maps (LayerNorm only admits rotations fixing the "
+                "all-ones direction, T-S3): orthogonal alignment needs RMSNorm without gain (or with its gain folded "
+                "into the following linear maps). Use permutation alignment for this model.")
 
 
 @torch.no_grad()
@@ -145,3 +152,441 @@ class OrthogonalAlignment:
     residual_after: float
     n_samples: int
     function_change: float
+    group: str = ""
+    fixes_ones: bool = False
+    members: tuple = ()
+    converted: tuple = ()
+    model_a: nn.Module | None = field(default=None, repr=False, compare=False)
+
+
+# -------------------------------------------------------------------------------------------------
+# folding RMSNorm gains, finding the stream, aligning
+# -------------------------------------------------------------------------------------------------
+def _linear_like(m) -> bool:
+    return isinstance(m, nn.Linear)
+
+
+def _has_affine(m) -> bool:
+    """A norm on the last axis with a gain or bias (``nn.RMSNorm`` with gain, ``nn.LayerNorm`` with affine)."""
+    if isinstance(m, _RMSNORM):
+        return m.weight is not None
+    if isinstance(m, nn.LayerNorm):
+        return m.weight is not None or m.bias is not None
+    return False
+
+
+def _kind(m) -> str:
+    return "RMSNorm" if isinstance(m, _RMSNORM) else "LayerNorm"
+
+
+def _token_op(user, ndim):
+    """``ndim`` of ``user``'s output if it only mixes/selects along axes other than the last (a mean over tokens,
+    an index like ``h[:, 0]``), which commutes with ``diag(g)`` and keeps a bias; else ``None``."""
+    import operator
+
+    name = user.target if user.op == "call_method" else getattr(user.target, "__name__", None)
+    if name == "mean" and (user.op == "call_method" or user.target is torch.mean):
+        dim = user.args[1] if len(user.args) > 1 else user.kwargs.get("dim")
+        keep = user.kwargs.get("keepdim", user.args[2] if len(user.args) > 2 else False)
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        if dim is None or not all(isinstance(d, int) for d in dims):
+            return None
+        if any(d % ndim == ndim - 1 for d in dims):
+            return None
+        return ndim if keep else ndim - len(dims)
+    if user.op == "call_function" and user.target is operator.getitem and len(user.args) == 2:
+        idx = user.args[1] if isinstance(user.args[1], tuple) else (user.args[1],)
+        if any(i is Ellipsis or i is None or not isinstance(i, (int, slice)) for i in idx) or len(idx) >= ndim:
+            if not (len(idx) == ndim and idx[-1] == slice(None)):
+                return None
+        return ndim - sum(isinstance(i, int) for i in idx)
+    return None
+
+
+@torch.no_grad()
+def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
+    """A copy of ``model`` where the gain (and bias) of every norm on the last axis is folded into the linear maps
+    reading it.
+
+    ``W·(g ⊙ N(x) + β) + b = (W diag g)·N(x) + (b + Wβ)`` for ``N`` = RMSNorm (``torch.nn.RMSNorm``,
+    ``elementwise_affine=True``) or LayerNorm (``nn.LayerNorm`` with affine, one normalized axis): each such norm
+    whose every use reaches ``nn.Linear`` modules (directly, or through a mean over other axes / an index that keeps
+    the last axis, e.g. ``norm(h).mean(1)`` or ``norm(h)[:, 0]``), and whose linear maps read nothing else, is
+    replaced by the same norm without affine parameters (same ``eps``), and each linear map by ``W diag g`` with
+    bias ``b + Wβ``. The function is unchanged; the stream then admits orthogonal maps (RMSNorm) or those fixing
+    the all-ones direction (LayerNorm), T-S3.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module ``torch.fx`` can trace (see :func:`lmctheory.nn.groups.permutation_groups`); asymmetric
+        layers must be converted first (:func:`lmctheory.nn.matching.to_standard`).
+    example_input : torch.Tensor or tuple of torch.Tensor
+
+    Returns
+    -------
+    nn.Module
+        A new model (the original is untouched); the model itself if it has no such norm.
+
+    Raises
+    ------
+    ValueError
+        Naming the norm, if its output feeds anything else (a residual add in a post-norm block, an
+        activation, …), a linear map also called on other tensors, or it normalizes more than one axis.
+
+    References
+    ----------
+    [GLMC] §3 (LayerNorm = RMSNorm after centering, gains absorbed before rotating the residual stream);
+    docs/theory.md T-S3.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.RMSNorm(4), nn.Linear(4, 2))
+    >>> with torch.no_grad():
+    ...     _ = net[1].weight.uniform_(0.5, 2.0)
+    >>> x = torch.randn(5, 3)
+    >>> f = fold_norm_gains(net, x)
+    >>> f[1].weight is None, bool(torch.allclose(f(x), net(x), atol=1e-6))
+    (True, True)
+    """
+    from .groups import _as_inputs, _run, _trace
+
+    if not any(_has_affine(m) for m in model.modules()):
+        return model
+    xs = _as_inputs(example_input)
+    gm = _trace(model, len(xs))
+    mods = dict(model.named_modules())
+    vals = _run(gm, model, tuple(x[:2] for x in xs))
+    calls = {}  # linear module -> its call nodes
+    for node in gm.graph.nodes:
+        if node.op == "call_module" and _linear_like(mods.get(node.target)):
+            calls.setdefault(node.target, set()).add(node)
+    plan = {}  # norm name -> set of linear module names
+    claimed = {}  # linear module -> norm
+    for node in gm.graph.nodes:
+        m = mods.get(node.target) if node.op == "call_module" else None
+        if not _has_affine(m):
+            continue
+        where = f"cannot fold the gain of {_kind(m)} at {node.target!r}"
+        if len(m.normalized_shape) != 1:
+            raise ValueError(f"{where}: it normalizes {len(m.normalized_shape)} axes (only the last axis is "
+                             "supported)")
+        readers, stack = set(), [(node, vals[node].ndim)]
+        while stack:
+            cur, nd = stack.pop()
+            for user in cur.users:
+                um = mods.get(user.target) if user.op == "call_module" else None
+                if (user.op == "call_function" and user.target is getattr and user.args[1:] and
+                        user.args[1] in ("shape", "dtype", "device", "ndim")) or \
+                        (user.op == "call_method" and user.target in ("size", "dim")):
+                    continue  # metadata only, no values flow
+                if _linear_like(um) and user.args and user.args[0] is cur and not user.kwargs:
+                    readers.add(user)
+                    continue
+                nd2 = _token_op(user, nd)
+                if nd2 is None or nd2 < 1:
+                    what = user.target if user.op in ("call_module", "call_method") else \
+                        getattr(user.target, "__name__", user.target)
+                    raise ValueError(
+                        f"{where}: its output feeds {what!r} (node {user.name!r}), not only nn.Linear maps; "
+                        "orthogonal alignment needs the norm without gain/bias (T-S3)")
+                stack.append((user, nd2))
+        names = {r.target for r in readers}
+        for ln in names:
+            if not calls[ln] <= readers or claimed.get(ln, node.target) != node.target:
+                raise ValueError(f"{where}: the linear map {ln!r} reading it also reads other tensors")
+            claimed[ln] = node.target
+        plan[node.target] = names
+    new = copy.deepcopy(model)
+    nmods = dict(new.named_modules())
+
+    def replace(name, module):
+        parent_name, _, child = name.rpartition(".")
+        setattr(new.get_submodule(parent_name) if parent_name else new, child, module)
+
+    for norm_name, lin_names in plan.items():
+        norm = nmods[norm_name]
+        ref = norm.weight if norm.weight is not None else norm.bias
+        g = norm.weight.detach() if norm.weight is not None else torch.ones_like(ref)
+        beta = getattr(norm, "bias", None)
+        for ln in sorted(lin_names):
+            lin = nmods[ln]
+            w0 = lin.weight.detach().clone()
+            if beta is not None and lin.bias is None:
+                fresh = nn.Linear(lin.in_features, lin.out_features, bias=True, device=w0.device, dtype=w0.dtype)
+                fresh.weight.copy_(w0)
+                fresh.bias.zero_()
+                fresh.train(lin.training)
+                replace(ln, fresh)
+                lin = nmods[ln] = fresh
+            lin.weight.copy_(w0 * g.to(w0.dtype))
+            if beta is not None:
+                lin.bias.add_(w0 @ beta.detach().to(w0.dtype))
+        if isinstance(norm, _RMSNORM):
+            plain = nn.RMSNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
+                               device=ref.device, dtype=ref.dtype)
+        else:
+            plain = nn.LayerNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
+                                 device=ref.device, dtype=ref.dtype)
+        plain.train(norm.training)
+        replace(norm_name, plain)
+    return new
+
+
+def residual_stream_group(groups, group: str | None = None):
+    """The residual-stream group among ``groups`` (``kind == "residual"``), or the one named ``group``."""
+    from .groups import _check_groups
+
+    groups = _check_groups(groups)
+    if group is not None:
+        found = [g for g in groups if g.name == group]
+        if not found:
+            raise ValueError(f"group {group!r} is not among the groups {[g.name for g in groups]}")
+        return found[0]
+    res = [g for g in groups if g.kind == "residual"]
+    if not res:
+        raise ValueError("the model has no residual-stream group (no group of kind 'residual' among "
+                         f"{[(g.name, g.kind) for g in groups]}): nothing to rotate; pass group= to rotate another")
+    if len(res) > 1:
+        raise ValueError(f"the model has {len(res)} residual-stream groups {[g.name for g in res]}; "
+                         "pick one with group=")
+    return res[0]
+
+
+def _check_stream_ops(gm, model, g) -> bool:
+    """Refuse, naming it, any traced operation on the stream that does not commute with rotations; return True
+    if a LayerNorm without affine parameters acts on the stream (then ``Q`` must fix the all-ones direction)."""
+    mods = dict(model.named_modules())
+    nodes = {n.name: n for n in gm.graph.nodes}
+    fix_ones = False
+    for t in g.taps:
+        node = nodes.get(t.node)
+        if node is None:
+            continue
+        if node.op == "call_module":
+            m = mods.get(node.target)
+            if isinstance(m, nn.LayerNorm) and not _has_affine(m) and len(m.normalized_shape) == 1:
+                fix_ones = True
+                continue
+            if isinstance(m, _REFUSED) or (isinstance(m, _RMSNORM) and m.weight is not None):
+                raise ValueError(
+                    f"the residual stream passes through {type(m).__name__} at {node.target!r}, which does not "
+                    "commute with orthogonal maps (LayerNorm only admits rotations fixing the all-ones direction, "
+                    "after its gain and bias are folded into the following linear maps, T-S3): orthogonal alignment "
+                    "needs RMSNorm or LayerNorm whose affine parameters fold (fold_gains=True). Use permutation "
+                    "alignment for this model.")
+        what = node.target if node.op == "call_module" else getattr(node.target, "__name__", str(node.target))
+        if node.op != "call_module" and any(f in str(what) for f in _REFUSED_FUNCS):
+            raise ValueError(f"the residual stream passes through {what} (node {node.name!r}), which does not "
+                             "commute with orthogonal maps; orthogonal alignment needs RMSNorm without gain (T-S3)")
+        if t.tier == 0:
+            raise ValueError(
+                f"an elementwise nonlinearity ({what!r}, node {node.name!r}) acts on the residual stream itself; "
+                "it commutes with permutations but not with orthogonal maps, so the stream cannot be rotated")
+    return fix_ones
+
+
+def _procrustes_fixing_ones(B, A):
+    """``O`` orthogonal with ``O·1 = ±1`` minimizing ``‖B O − A‖_F`` (Procrustes on the complement of ``1``)."""
+    from ..alignment import orthogonal_procrustes
+
+    D = A.shape[1]
+    basis = np.linalg.qr(np.hstack([np.ones((D, 1)), np.eye(D)[:, : D - 1]]))[0]  # [±1/√D, basis of 1^⊥]
+    u, perp = basis[:, :1], basis[:, 1:]
+    s = 1.0 if float(((B @ u).T @ (A @ u))[0, 0]) >= 0 else -1.0
+    O = s * (u @ u.T)
+    if D > 1:
+        O = O + perp @ orthogonal_procrustes(B @ perp, A @ perp) @ perp.T
+    return O
+
+
+def _stream_rows(vals, taps):
+    rows = []
+    for t in taps:
+        v = vals[t.node]
+        for i in t.index:
+            v = v[i]
+        rows.append(torch.movedim(v.detach().double(), t.axis, -1).reshape(-1, v.shape[t.axis]))
+    return torch.cat(rows).numpy()
+
+
+def _outputs(model, xs):
+    from .groups import _flat_out
+
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            return _flat_out(model(*xs))
+    finally:
+        for m, t in modes.items():
+            m.train(t)
+
+
+def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, group: str | None = None,
+                     fold_gains: bool = True, atol: float | None = None, rtol: float = 1e-4):
+    """Align model B's residual stream to model A's by an orthogonal map ([GLMC]; THEORY.md T-S3, §10).
+
+    With ``a_s, b_s ∈ R^D`` the two models' stream activations at the same stream point ``s`` on the same
+    input and token (rows of ``A``, ``B``: every sample × token × stream point, taken at the residual sums of
+    the stream group; at the outputs of linear maps on the stream if it has no residual sum),
+
+    ``Q = argmin_{QᵀQ = I} Σ_s ‖a_s − Q b_s‖² = (U Vᵀ)ᵀ``  with  ``BᵀA = U S Vᵀ``
+
+    (orthogonal Procrustes, :func:`lmctheory.alignment.orthogonal_procrustes`). ``Q`` is applied to every
+    tensor of B that writes the stream (``W ← QW``, biases, positional embeddings) or reads it (``W ← WQᵀ``)
+    (:func:`apply_orthogonal`); the aligned B computes the same function as B, which is verified on ``X``.
+
+    Supported models: any model :func:`~lmctheory.nn.groups.permutation_groups` can trace whose stream passes
+    only through linear maps, residual sums, token mixing (attention, means, indexing) and
+
+    * parameter-free RMSNorm (this package's ``RMSNorm``, ``nn.RMSNorm(elementwise_affine=False)``, or written
+      functionally): every orthogonal ``Q``;
+    * ``nn.LayerNorm`` on the last axis: ``Q`` restricted to ``Q·1 = ±1`` (the maps commuting with the centering
+      ``M = I − 11ᵀ/D``, T-S3; ``fixes_ones`` in the result), Procrustes solved on the complement of ``1``;
+    * gains/biases of ``nn.RMSNorm`` / ``nn.LayerNorm`` are first folded into the ``nn.Linear`` maps that read the
+      norm (directly or after a token mean/index) by :func:`fold_norm_gains` when ``fold_gains``.
+
+    Asymmetric layers are made standard first (:func:`~lmctheory.nn.matching.to_standard`: fixed ``F``/``D``
+    cannot rotate), in both models. Refused with a ``ValueError`` naming the module: a norm gain that cannot be
+    folded (e.g. a post-norm block whose LayerNorm output *is* the stream), BatchNorm, GroupNorm, InstanceNorm,
+    functional ``layer_norm``/``group_norm``, an elementwise nonlinearity on the stream; anything else that
+    breaks the symmetry is caught by the function check (``SymmetryCheckError``).
+
+    Typical use: permutation-align heads and MLP units first (:func:`~lmctheory.nn.matching.activation_match`,
+    :func:`~lmctheory.nn.matching.permute_model`), then rotate the stream.
+
+    Parameters
+    ----------
+    model_a, model_b : nn.Module
+        Same architecture (same state-dict names and shapes).
+    X : torch.Tensor, tuple of torch.Tensor, or array_like ``(N, d)``
+        Inputs (batch first, ``N ≥ 2``); every token of every input is a sample. Also the check inputs.
+    groups : list of PermutationGroup, optional
+        Default: traced from (the converted) ``model_a`` on ``X``.
+    group : str, optional
+        Name of the group to rotate (default: the single group of kind ``"residual"``).
+    fold_gains : bool
+        Fold ``nn.RMSNorm``/``nn.LayerNorm`` gains and biases into the following linear maps (else such a model
+        is refused).
+    atol, rtol : float
+        Function check ``max|f_B(x) − f_{QB}(x)| ≤ atol + rtol·max|f_B(x)|``; ``atol`` defaults to
+        ``100·ε(dtype)·max(1, max|f_B|)``.
+
+    Returns
+    -------
+    model_b_aligned : nn.Module
+        A new model (the inputs are untouched), standard layers.
+    OrthogonalAlignment
+        ``Q``, the Procrustes residuals before/after, the function change and ``model_a`` in the same
+        parametrization (interpolate between ``alignment.model_a`` and ``model_b_aligned``).
+
+    Raises
+    ------
+    ValueError
+        Unsupported normalization / nonlinearity on the stream (named), no residual-stream group, models of
+        different architectures, bad ``X``.
+    SymmetryCheckError
+        If the rotated model's outputs differ from B's beyond the tolerance.
+
+    References
+    ----------
+    [GLMC] §3–4 (orthogonal residual-stream alignment of transformers); THEORY.md T-S3 and §10 "Alignment";
+    Schönemann 1966 (orthogonal Procrustes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lmctheory.nn.vit import make_vit
+    >>> a = make_vit(norm="rmsnorm", dim=8, heads=2, depth=1, seed=0)
+    >>> Q = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(0),
+    ...                                 dtype=torch.float64))[0]
+    >>> from lmctheory.nn.groups import permutation_groups
+    >>> g = [g for g in permutation_groups(a, torch.zeros(2, 64)) if g.kind == "residual"][0]
+    >>> b = apply_orthogonal(a, Q, g.members)
+    >>> b_al, res = orthogonal_align(a, b, torch.randn(20, 64))
+    >>> bool(torch.allclose(b_al.embed.weight, a.embed.weight, atol=1e-5)), res.residual_after < 1e-5
+    (True, True)
+    """
+    from ..alignment import orthogonal_procrustes
+    from .groups import SymmetryCheckError, _check_groups, _run, _trace, is_asymmetric_module, permutation_groups
+    from .matching import _inputs, _model_arg, _same_structure, to_standard
+
+    _model_arg(model_a, "model_a")
+    _model_arg(model_b, "model_b")
+    _same_structure(model_a, model_b)
+    rtol = float(rtol)
+    if not (np.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"rtol must be a finite number ≥ 0, got {rtol}")
+    xs = _inputs(X, model_a)
+    converted = []
+    if any(is_asymmetric_module(m) for m in model_a.modules()):
+        model_a, model_b = to_standard(model_a), to_standard(model_b)
+        converted.append("asymmetric layers → standard (to_standard)")
+    if any(_has_affine(m) for m in model_a.modules()):
+        if not fold_gains:
+            name, m = next((n, m) for n, m in model_a.named_modules() if _has_affine(m))
+            raise ValueError(f"the residual stream passes through {_kind(m)} with a gain/bias at {name!r}, which does "
+                             "not commute with orthogonal maps (LayerNorm: not even with those fixing the all-ones "
+                             "direction); pass fold_gains=True to fold it into the linear maps reading it (T-S3)")
+        model_a, model_b = fold_norm_gains(model_a, xs), fold_norm_gains(model_b, xs)
+        converted.append("norm gains/biases folded into the linear maps reading them")
+    if groups is None:
+        g = residual_stream_group(permutation_groups(model_a, xs), group)
+    else:
+        g = residual_stream_group(_check_groups(groups), group)
+        if converted:
+            # the given groups describe the unconverted model (F/D members, other traced nodes): re-trace the
+            # converted one and take the group of the same name
+            found = [h for h in permutation_groups(model_a, xs) if h.name == g.name]
+            if not found:
+                raise ValueError(f"group {g.name!r} is not a group of the converted (standard) model")
+            g = found[0]
+    sd = model_b.state_dict()
+    members = [(m.name, m.axis) for m in g.members if m.name in sd]  # F/D of converted layers are gone
+    dropped = [m.name for m in g.members if m.name not in sd]
+    if dropped and not converted:
+        raise ValueError(f"group {g.name!r} has members that are not in the model: {dropped[:3]}")
+    members = _as_members([(n, a) for n, a in members])
+    check_stream_rotatable(model_b, members)
+    gm_a, gm_b = _trace(model_a, len(xs)), _trace(model_b, len(xs))
+    fix_ones = _check_stream_ops(gm_a, model_a, g)
+    taps = [t for t in g.taps if t.tier == 1 and t.outer == 1 and t.inner == 1]
+    if not taps:
+        lin = {n.name for n in gm_a.graph.nodes if n.op == "call_module"
+               and isinstance(dict(model_a.named_modules()).get(n.target), nn.Linear)}
+        taps = [t for t in g.taps if t.node in lin and t.outer == 1 and t.inner == 1]
+    if not taps:
+        raise ValueError(f"group {g.name!r} has no traced activation to align on (no residual sum or linear "
+                         "output carries it)")
+    keep = {t.node for t in taps}
+    A = _stream_rows(_run(gm_a, model_a, xs, keep), taps)
+    B = _stream_rows(_run(gm_b, model_b, xs, keep), taps)
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
+        raise ValueError("the stream activations are not finite on X")
+    # B O ≈ A, i.e. a ≈ Oᵀ b; with LayerNorm on the stream O must fix the all-ones direction (T-S3)
+    O = _procrustes_fixing_ones(B, A) if fix_ones else orthogonal_procrustes(B, A)
+    Q = O.T
+    aligned = apply_orthogonal(model_b, Q, members)
+    ya, yb = _outputs(model_b, xs), _outputs(aligned, xs)
+    diff = max(float((u.double() - v.double()).abs().max()) if u.numel() else 0.0 for u, v in zip(ya, yb))
+    scale = max(float(u.double().abs().max()) if u.numel() else 0.0 for u in ya)
+    if atol is None:
+        eps = max(torch.finfo(u.dtype).eps if u.is_floating_point() else 0.0 for u in ya)
+        atol = 100 * eps * max(scale, 1.0)
+    if not diff <= float(atol) + rtol * scale:
+        gains = [n for n, _ in members if n.rsplit(".", 1)[-1] not in ("weight", "bias") or
+                 not isinstance(dict(model_b.named_modules()).get(n.rpartition(".")[0]), nn.Linear)]
+        raise SymmetryCheckError(
+            f"rotating the residual stream (group {g.name!r}) changed model B's outputs by {diff:.3g} > "
+            f"{float(atol) + rtol * scale:.3g}: some operation on the stream does not commute with orthogonal maps "
+            f"(stream tensors that are not linear weights: {gains[:6]})")
+    nA = float(np.linalg.norm(A))
+    res_before = float(np.linalg.norm(A - B) / nA) if nA > 0 else float("nan")
+    res_after = float(np.linalg.norm(A - B @ Q.T) / nA) if nA > 0 else float("nan")
+    return aligned, OrthogonalAlignment(Q=Q, residual_before=res_before, residual_after=res_after,
+                                        n_samples=int(A.shape[0]), function_change=diff, group=g.name,
+                                        fixes_ones=fix_ones,
+                                        members=tuple(members), converted=tuple(converted), model_a=model_a)

@@ -132,6 +132,7 @@ def make_vit(
     mlp_ratio: float = 2.0,
     kind: str = "standard",
     sigma_f: float = 1.0,
+    sigma_scale: str = "absolute",
     fixed_fraction: float = 0.08,
     keep_prob: float = 0.5,
     norm: str = "layernorm",
@@ -156,6 +157,10 @@ def make_vit(
         ``wasym``: every linear map W-asymmetric with ``m = max(1, round(fixed_fraction·fan_in))`` fixed entries per
         row drawn ``σ_F·N(0,1)`` (``sigma_f=0``: masking alone); ``syre``: ``F = σ_F·N(0,1)`` everywhere;
         ``sparse``: Bernoulli(``keep_prob``) masks.
+    sigma_scale : {"absolute", "fan_in"}
+        ``absolute``: every map's fixed entries have standard deviation ``sigma_f``; ``fan_in``: a map with fan-in
+        ``d`` uses ``sigma_f/√d`` (fixed and trainable parts then have comparable scales in every map, like the
+        default initialization; ``sigma_f`` is then the ratio ``κ``).
     norm : {"layernorm", "rmsnorm"}
         ``rmsnorm`` has no gain (orthogonal alignment of the residual stream is then exact, T-S3).
     attention : {"manual", "sdpa"}
@@ -192,6 +197,7 @@ def make_vit(
         raise ValueError(f"mlp_ratio·dim must be at least 1, got {mlp_ratio}·{dim}")
     kind = check_choice(kind, "kind", VIT_KINDS)
     sigma_f = check_scalar(sigma_f, "sigma_f", low=0.0)
+    sigma_scale = check_choice(sigma_scale, "sigma_scale", ("absolute", "fan_in"))
     fixed_fraction = check_scalar(fixed_fraction, "fixed_fraction", low=0.0, high=1.0)
     keep_prob = check_scalar(keep_prob, "keep_prob", low=0.0, high=1.0)
     norm = check_choice(norm, "norm", ("layernorm", "rmsnorm"))
@@ -203,12 +209,13 @@ def make_vit(
         if kind == "standard":
             return nn.Linear(d, n)
         s = next(stream)
+        sf = sigma_f / math.sqrt(d) if sigma_scale == "fan_in" else sigma_f
         if kind == "wasym":
             m = min(d, max(1, int(round(fixed_fraction * d))))
-            return AsymmetricLinear(d, n, "wasym", fixed_per_row=m, sigma_f=sigma_f, mask_seed=mask_seed,
+            return AsymmetricLinear(d, n, "wasym", fixed_per_row=m, sigma_f=sf, mask_seed=mask_seed,
                                     mask_stream=s)
         if kind == "syre":
-            return AsymmetricLinear(d, n, "syre", sigma_f=sigma_f, mask_seed=mask_seed, mask_stream=s)
+            return AsymmetricLinear(d, n, "syre", sigma_f=sf, mask_seed=mask_seed, mask_stream=s)
         return AsymmetricLinear(d, n, "sparse", keep_prob=keep_prob, mask_seed=mask_seed, mask_stream=s)
 
     def make_norm(d):

@@ -1,0 +1,171 @@
+"""Independently trained pairs of small ViTs on digits: interpolation without alignment, after permutation
+alignment, and after permutation + orthogonal residual-stream alignment ([NI] App. G.4, [GLMC]).
+
+The experiment behind ``paper_checks`` C11 and G1 and figure 14. One job, :func:`train_pair`, trains a pair
+of one variant and measures it; :func:`collect` runs every variant over its pairs.
+
+Setup (CPU scale of docs/experiments.md#ni-resnets; claims docs/experiments.md#c11, #g1; fixed before any run):
+
+* Data: scikit-learn digits (8×8, 1 channel), the package's fixed train/test split (``data_seed = 0``).
+* Model (:func:`lmctheory.nn.vit.make_vit`): 2×2 patches (16 tokens), width 32, depth 2, 4 heads, MLP ratio 2,
+  pre-norm, mean over tokens, linear head. AdamW lr 1e-3, weight decay 1e-2, batch 128; 30 epochs (quick) or 60
+  (full); 3 pairs (quick) or 8 (full). The two models of pair ``p`` have seeds ``1000·seed + 2p + 1``,
+  ``… + 2`` and share every mask/fixed weight (``mask_seed = seed + 7``: masks are architecture).
+* Variants (:data:`VARIANTS`): LayerNorm models as in [NI] G.4 — ``standard``; ``wvit_zero``: every linear
+  map W-asymmetric with ``m = round(0.25·fan_in)`` fixed entries per row, fixed values 0 ("masking alone");
+  ``wvit_fixed``: the same masks with fixed values ``κ·N(0, 1)/√fan_in``, ``κ = 2`` (:data:`KAPPA`). The scale is
+  chosen a priori, not tuned: ``κ = 2`` is the fixed-weight scale of the [NI] W-ResNet setup,
+  and dividing by ``√fan_in`` gives every map fixed entries on the scale of its trainable weights at
+  initialization (``U(±1/√fan_in)``) — a constant ``σ_F = 1`` would be 5.7× the trainable scale in the
+  width-32 maps and degrades accuracy ([NI] G.4 also reports larger scales are hard to train). The fixed part
+  of a row then has norm ``κ·√0.25 = 1``, about 1.7× a trainable row at initialization (center-dominated).
+  And ``rms_standard``: a standard ViT with gainless RMSNorm (T-S3), the [GLMC] variant.
+* Per pair, on the test set (11 points ``λ ∈ [0, 1]``): the unaligned curve; the permutation-aligned curve
+  (both models made standard by :func:`~lmctheory.nn.matching.to_standard`, B's residual stream, heads and MLP
+  units matched to A's by :func:`~lmctheory.nn.matching.activation_match` on the training set, every token a
+  sample); and the permutation + orthogonal curve (then :func:`~lmctheory.nn.orthogonal.orthogonal_align` of the
+  stream, Procrustes on the training set; for the LayerNorm variants with the norm's gain/bias folded into the
+  linear maps reading it and ``Q`` restricted to ``Q·1 = ±1``, T-S3 — reported only, G1 judges ``rms_standard``).
+  Reported per curve: the midpoint test-accuracy drop (pp), the loss barrier ``B_lin``, and the endpoint
+  train/test accuracies of every model.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ._common import Context, jsonable, mean_std, run_single_threaded
+
+__all__ = ["VARIANTS", "KAPPA", "FIXED_FRACTION", "config", "train_pair", "pair_configs", "collect"]
+
+NAMESPACE = "experiments_vit_pairs"
+VERSION = 1
+KAPPA = 2.0
+FIXED_FRACTION = 0.25
+#: (label, kind, κ, norm, orthogonal alignment)
+VARIANTS = (("standard", "standard", 0.0, "layernorm", True),
+            ("wvit_zero", "wasym", 0.0, "layernorm", True),
+            ("wvit_fixed", "wasym", KAPPA, "layernorm", True),
+            ("rms_standard", "standard", 0.0, "rmsnorm", True))
+CURVES = ("unaligned", "perm", "orth")
+
+
+def config(quick: bool) -> dict:
+    """Default sizes: quick (figure 14, ``paper_checks --quick``) or full mode (JSON-able; keys the cache)."""
+    base = dict(dataset="digits", data_seed=0, patch=2, dim=32, depth=2, heads=4, mlp_ratio=2.0,
+                fixed_fraction=FIXED_FRACTION, lr=1e-3, weight_decay=1e-2, batch_size=128, n_lams=11,
+                variants=[v[0] for v in VARIANTS], version=VERSION)
+    if quick:
+        return {**base, "epochs": 30, "pairs": 3}
+    return {**base, "epochs": 60, "pairs": 8}
+
+
+def _job(cfg: dict) -> dict:
+    return run_single_threaded(_train_pair, cfg)
+
+
+def train_pair(cfg: dict) -> dict:
+    """Train the two models of pair ``cfg["pair"]`` of one variant and measure their curves (JSON-able)."""
+    return _job(cfg)
+
+
+def _train_pair(cfg: dict) -> dict:
+    from ..nn import activation_match, data, evaluate, interpolate, permute_model, to_standard, train
+    from ..nn.orthogonal import orthogonal_align
+    from ..nn.vit import make_vit
+
+    t0 = time.perf_counter()
+    if cfg["dataset"] != "digits":
+        raise ValueError(f"unknown dataset {cfg['dataset']!r}")
+    ds = data.digits(seed=cfg["data_seed"])
+    models, losses = [], []
+    base_seed = 1000 * cfg["seed"] + 2 * cfg["pair"]
+    for s in (base_seed + 1, base_seed + 2):
+        m = make_vit(8, 1, ds.n_classes, patch=cfg["patch"], dim=cfg["dim"], depth=cfg["depth"], heads=cfg["heads"],
+                     mlp_ratio=cfg["mlp_ratio"], kind=cfg["kind"], sigma_f=cfg["kappa"], sigma_scale="fan_in",
+                     fixed_fraction=cfg["fixed_fraction"], norm=cfg["norm"], mask_seed=cfg["seed"] + 7, seed=s)
+        h = train(m, ds.X_train, ds.y_train, epochs=cfg["epochs"], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                  batch_size=cfg["batch_size"], seed=s)
+        models.append(m.eval())
+        losses.append(h["loss"][-1])
+    a, b = models
+    lams = np.linspace(0.0, 1.0, cfg["n_lams"])
+    out = {"train_loss_final": losses,
+           "endpoint_train_acc": [evaluate(m, ds.X_train, ds.y_train)[1] for m in models],
+           "endpoint_test_acc": [evaluate(m, ds.X_test, ds.y_test)[1] for m in models]}
+    out["unaligned"] = interpolate(a, b, ds.X_test, ds.y_test, lams).to_dict()
+    a_s, b_s = to_standard(a), to_standard(b)
+    t1 = time.perf_counter()
+    match = activation_match(a_s, b_s, ds.X_train, seed=cfg["seed"])
+    b_p = permute_model(b_s, match)
+    out["perm"] = interpolate(a_s, b_p, ds.X_test, ds.y_test, lams).to_dict()
+    out["match_seconds"] = time.perf_counter() - t1
+    out["identity_over_optimal"] = {g: r.objective_identity / r.objective_optimal for g, r in match.results.items()}
+    if cfg["orthogonal"]:
+        t1 = time.perf_counter()
+        b_o, info = orthogonal_align(a_s, b_p, ds.X_train)
+        out["orth"] = interpolate(info.model_a, b_o, ds.X_test, ds.y_test, lams).to_dict()
+        out["orth_seconds"] = time.perf_counter() - t1
+        out["procrustes_residual_before"] = info.residual_before
+        out["procrustes_residual_after"] = info.residual_after
+        out["orth_function_change"] = info.function_change
+        # how far Q is from a signed permutation (1.0): mean over rows of the largest |entry|
+        out["orth_max_abs_entry_mean"] = float(np.abs(info.Q).max(axis=1).mean())
+    out["seconds"] = time.perf_counter() - t0
+    return jsonable(out)
+
+
+def pair_configs(cfg: dict, variant: tuple, seed: int) -> list[dict]:
+    label, kind, kappa, norm, orth = variant
+    keys = ("dataset", "data_seed", "patch", "dim", "depth", "heads", "mlp_ratio", "fixed_fraction", "epochs", "lr",
+            "weight_decay", "batch_size", "n_lams", "version")
+    base = {k: cfg[k] for k in keys}
+    return [{**base, "kind": kind, "kappa": float(kappa), "norm": norm, "orthogonal": bool(orth), "pair": p,
+             "seed": seed} for p in range(cfg["pairs"])]
+
+
+def _curve_stats(runs: list[dict], which: str) -> dict:
+    loss = np.array([r[which]["loss"] for r in runs])
+    acc = np.array([r[which]["acc"] for r in runs])
+    drops = [r[which]["midpoint_acc_drop"] for r in runs]
+    bl = [r[which]["barrier_lin"] for r in runs]
+    return {"lams": runs[0][which]["lams"], "loss_mean": loss.mean(0), "loss_std": loss.std(0),
+            "acc_mean": acc.mean(0), "acc_std": acc.std(0), "midpoint_acc_drop": drops,
+            "midpoint_acc_drop_mean": mean_std(drops)[0], "midpoint_acc_drop_std": mean_std(drops)[1],
+            "loss_barrier_lin": bl, "loss_barrier_lin_mean": mean_std(bl)[0], "loss_barrier_lin_std": mean_std(bl)[1]}
+
+
+def collect(ctx: Context, cfg: dict | None = None) -> dict:
+    """Per variant (``cfg["variants"]``): curves (mean ± std over pairs) unaligned / permutation-aligned /
+    (RMSNorm) permutation + orthogonal, midpoint drops, loss barriers, endpoint accuracies, timings."""
+    from ..sweep import run_jobs
+
+    cfg = config(ctx.quick) if cfg is None else cfg
+    chosen = [v for v in VARIANTS if v[0] in cfg["variants"]]
+    t0 = time.perf_counter()
+    jobs, owner = [], []
+    for v in chosen:
+        for c in pair_configs(cfg, v, ctx.seed):
+            jobs.append(c)
+            owner.append(v[0])
+    res = run_jobs(train_pair, jobs, namespace=NAMESPACE, cache_root=ctx.cache_root, client=ctx.client,
+                   kind="json", desc="ViT pairs", progress=ctx.progress, max_workers=ctx.max_workers)
+    out = {"config": cfg, "variants": {}}
+    for label, kind, kappa, norm, orth in chosen:
+        runs = [r for r, o in zip(res, owner) if o == label]
+        v = {"kind": kind, "kappa": kappa, "norm": norm,
+             "endpoint_test_acc": [a for r in runs for a in r["endpoint_test_acc"]],
+             "endpoint_train_acc": [a for r in runs for a in r["endpoint_train_acc"]],
+             "job_seconds": [r["seconds"] for r in runs]}
+        for c in CURVES:
+            if c in runs[0]:
+                v[c] = _curve_stats(runs, c)
+        if orth:
+            v["procrustes_residual_before"] = [r["procrustes_residual_before"] for r in runs]
+            v["procrustes_residual_after"] = [r["procrustes_residual_after"] for r in runs]
+            v["orth_max_abs_entry_mean"] = [r["orth_max_abs_entry_mean"] for r in runs]
+        out["variants"][label] = v
+    out["seconds"] = time.perf_counter() - t0
+    return jsonable(out)
