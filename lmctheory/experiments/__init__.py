@@ -10,6 +10,10 @@ The library never imports ``paper_checks``.
 ``wmlp_swap_costs``  swap costs of trained W-MLPs vs σ_F and k (figure 6, C3)
 ``mask_coherence``   teacher–student students with masks vs subspace coherence (figure 7, C4)
 ``lewc_width``       the [LEWC] width sweep of bias-free ReLU MLPs (figure 10, L1–L5)
+``mode_curves``      Bézier curves vs the straight line, unaligned and aligned, MLP and ResNet (figure 11, M1)
+``lmc_prediction``   the fit / held-out sweep that calibrates and validates ``predict_lmc`` (figure 12, P1)
+``resnet_pairs``     [NI] F.2 ResNets on digits images: interpolation and matching objective (figure 13, C9, C10)
+``vit_pairs``        small ViTs: [NI] G.4 variants and [GLMC] orthogonal alignment (figure 14, C11, G1)
 
 Importing this package does not import torch (the jobs do).
 """
