@@ -53,6 +53,7 @@ _MODULES = (
     "fig09_interpolation",
     "fig10_lewc_width",
     "fig11_curves",
+    "fig13_resnet_interpolation",
 )
 
 
