@@ -70,12 +70,12 @@ def load_dataset(name: str, seed: int):
     raise ValueError(f"unknown dataset {name!r}; expected 'digits-images'")
 
 
-def build_model(cfg: dict, seed: int):
+def build_model(ds, cfg: dict, seed: int):
     """The ResNet of ``cfg`` (``kind``, ``sigma_f``, ``depth``, ``width``, ``fixed_fraction``; masks from
-    ``mask_seed = cfg["seed"] + 7``, shared by the two models of a pair)."""
+    ``mask_seed = cfg["seed"] + 7``, shared by the two models of a pair) for the images of dataset ``ds``."""
     from ..nn import make_resnet
 
-    return make_resnet(1, 10, depth=cfg["depth"], width=cfg["width"], kind=cfg["kind"], sigma_f=cfg["sigma_f"],
+    return make_resnet(ds.X_train.shape[1], ds.n_classes, depth=cfg["depth"], width=cfg["width"], kind=cfg["kind"], sigma_f=cfg["sigma_f"],
                        fixed_fraction=cfg["fixed_fraction"], mask_seed=cfg["seed"] + 7, seed=seed)
 
 
@@ -93,7 +93,7 @@ def train_pair(cfg: dict) -> dict:
     models, hist = [], []
     base_seed = 1000 * cfg["seed"] + 2 * cfg["pair"]
     for s in (base_seed + 1, base_seed + 2):
-        m = build_model(cfg, s)
+        m = build_model(ds, cfg, s)
         h = train(m, ds.X_train, ds.y_train, epochs=cfg["epochs"], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                   batch_size=cfg["batch_size"], seed=s)
         models.append(m)
