@@ -46,15 +46,18 @@ def config(quick: bool) -> dict:
 
 
 def load_dataset(name: str, seed: int):
-    """``"digits"`` or ``"gmm-k<k>-d<d>-s<separation>"`` (Gaussian subspace mixture, 5 classes)."""
+    """``"digits"``, ``"digits-images"`` (the same as ``(N, 1, 8, 8)`` images) or ``"gmm-k<k>-d<d>-s<separation>"``
+    (Gaussian subspace mixture, 5 classes)."""
     from ..nn import data
 
     if name == "digits":
         return data.digits(seed=seed)
+    if name == "digits-images":
+        return data.digits(seed=seed, as_images=True)
     m = re.fullmatch(r"gmm-k(\d+)-d(\d+)-s([0-9.]+)", name)
     if m:
         return data.gaussian_mixture(k=int(m.group(1)), d=int(m.group(2)), separation=float(m.group(3)), seed=seed)
-    raise ValueError(f"unknown dataset {name!r}")
+    raise ValueError(f"unknown dataset {name!r}; expected 'digits', 'digits-images' or 'gmm-k<k>-d<d>-s<separation>'")
 
 
 def train_pair(cfg: dict) -> dict:

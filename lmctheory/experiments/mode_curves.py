@@ -4,7 +4,9 @@ The experiment behind paper_checks M1 and figure 11: train pairs of one architec
 between them (unaligned and after activation matching), and evaluate line and curve the same way
 (:func:`lmctheory.nn.curves.line_path`, :meth:`lmctheory.nn.curves.Curve.evaluate`).
 
-Setup (CPU scale, like C1): scikit-learn digits, AdamW lr 1e-3, wd 1e-2, batch 128. Per pair of independently
+Setup (CPU scale, like C1 and C9): scikit-learn digits, AdamW lr 1e-3, wd 1e-2, batch 128; two architecture rows:
+standard MLPs (4 layers, LayerNorm, GELU, layerwise matching) and standard ResNet-8s (:func:`lmctheory.nn.make_resnet`,
+GroupNorm, on the digits as 8×8 images, generic activation matching on the traced groups). Per pair of independently
 initialized models: a quadratic Bézier curve (one control point, initialized at the midpoint, trained with one
 uniform ``t`` per minibatch) is fit on the training set between A and B (unaligned) and between A and B permuted
 to A by activation matching on the training set (aligned). Line and curve are evaluated on the test set at ``n_ts``
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from ._common import Context, jsonable, mean_std
-from .mlp_pairs import load_dataset  # "digits" or "gmm-k<k>-d<d>-s<separation>"
+from .mlp_pairs import load_dataset  # "digits", "digits-images" or "gmm-k<k>-d<d>-s<separation>"
 
 NAMESPACE = "experiments_mode_curves"
 VERSION = 1
@@ -40,10 +42,30 @@ def _align_mlp(model_a, model_b, ds, cfg):
     return to_standard(model_a), permute_model(model_b, [r.perm for r in match])
 
 
+def _build_resnet(ds, cfg, seed):
+    from lmctheory.nn.models import make_resnet
+
+    if ds.X_train.ndim != 4:
+        raise ValueError(f"the resnet architecture needs image data (N, C, H, W), got dataset {cfg['dataset']!r} "
+                         f"with X_train of shape {tuple(ds.X_train.shape)}; use dataset 'digits-images'")
+    return make_resnet(ds.X_train.shape[1], ds.n_classes, depth=cfg["depth"], width=cfg["width"], kind="standard",
+                       seed=seed)
+
+
+def _align_generic(model_a, model_b, ds, cfg):
+    """Activation matching on the traced permutation groups (any model; conv pixels are samples), B onto A."""
+    from lmctheory.nn.matching import activation_match, permute_model, to_standard
+
+    a, b = to_standard(model_a), to_standard(model_b)
+    match = activation_match(a, b, ds.X_train, n_random=1, seed=cfg["seed"])
+    return a, permute_model(b, match)
+
+
 #: ``name -> (build(ds, cfg, seed) -> model, align(model_a, model_b, ds, cfg) -> (a, b_aligned) or None)``.
-#: A builder's model takes the dataset's rows ``ds.X_train`` as they are; to add an architecture, add
-#: an entry (e.g. ``"resnet"`` with ``make_resnet`` and its matching) and name it in the job's ``arch``.
-ARCHITECTURES = {"mlp": (_build_mlp, _align_mlp)}
+#: A builder's model takes the dataset's rows ``ds.X_train`` as they are (an architecture's ``archs`` entry may
+#: set its own ``dataset``, e.g. ``"digits-images"`` for the ResNet); to add an architecture, add an entry and
+#: name it in the job's ``arch``.
+ARCHITECTURES = {"mlp": (_build_mlp, _align_mlp), "resnet": (_build_resnet, _align_generic)}
 
 
 def curve_pair_job(cfg: dict) -> dict:
@@ -105,14 +127,18 @@ def curve_pair_job(cfg: dict) -> dict:
 
 def config(quick: bool) -> dict:
     """Experiment sizes (tests monkeypatch this to shrink the claim). ``archs``: architecture name →
-    its own keys (a key of :data:`ARCHITECTURES`)."""
+    its own keys (a key of :data:`ARCHITECTURES`; an entry's keys override the shared ones, e.g. the ResNet's
+    ``dataset``). ResNet row: standard ResNet-8 (:func:`lmctheory.nn.make_resnet`, GroupNorm) on the 8×8 digits
+    as images, aligned by generic activation matching."""
     base = dict(dataset="digits", data_seed=0, lr=1e-3, weight_decay=1e-2, batch_size=128,
                 curve_kind="bezier", curve_lr=1e-3, version=VERSION)
     if quick:
-        return {**base, "archs": {"mlp": {"hidden": 128, "n_layers": 4}}, "epochs": 20, "curve_epochs": 40,
-                "pairs": 3, "n_ts": 11}
-    return {**base, "archs": {"mlp": {"hidden": 256, "n_layers": 4}}, "epochs": 40, "curve_epochs": 80,
-            "pairs": 4, "n_ts": 21}
+        return {**base, "archs": {"mlp": {"hidden": 128, "n_layers": 4},
+                                  "resnet": {"dataset": "digits-images", "depth": 8, "width": 16}},
+                "epochs": 20, "curve_epochs": 40, "pairs": 3, "n_ts": 11}
+    return {**base, "archs": {"mlp": {"hidden": 256, "n_layers": 4},
+                              "resnet": {"dataset": "digits-images", "depth": 8, "width": 32}},
+            "epochs": 40, "curve_epochs": 80, "pairs": 4, "n_ts": 21}
 
 
 def job_configs(cfg: dict, arch: str, seed: int) -> list[dict]:

@@ -54,6 +54,7 @@ _MODULES = (
     "fig10_lewc_width",
     "fig11_curves",
     "fig12_predict",
+    "fig13_resnet_interpolation",
     "fig14_transformer_interpolation",
 )
 

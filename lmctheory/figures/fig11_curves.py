@@ -15,7 +15,7 @@ PATHS = (("line", "straight line", "C0"), ("curve", "quadratic Bézier curve", "
 STYLES = ("-", "--", ":", "-.")
 
 
-@register(11, NAME, "Line vs Bézier curve between independently trained MLPs ([MC], M1)", "trained")
+@register(11, NAME, "Line vs Bézier curve between independently trained networks ([MC], M1)", "trained")
 def make(ctx: FigureContext) -> FigureOutput:
     data = collect(EXPERIMENT, ctx)
     archs = need(data, "archs", source=EXPERIMENT)
@@ -41,7 +41,8 @@ def make(ctx: FigureContext) -> FigureOutput:
                     ax = axes[r, c]
                     mean = scale * arr(need(curve, f"{metric}_mean", source=EXPERIMENT))
                     std = scale * arr(curve.get(f"{metric}_std", np.full(ts.shape, np.nan)))
-                    lab = f"{arch}: {label}, B_lin = {bl:.3f} nats" if r == 0 else None
+                    tag = "unaligned" if which == "unaligned" else "aligned"
+                    lab = f"{tag}, {arch}: {label}, B_lin = {bl:.3f} nats" if r == 0 else None
                     ax.plot(ts, mean, color=color, ls=STYLES[a_i % len(STYLES)], marker="o", ms=3, label=lab)
                     ax.fill_between(ts, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
                     ax.set_ylabel(ylabel)
@@ -53,8 +54,14 @@ def make(ctx: FigureContext) -> FigureOutput:
     for c, which in enumerate(("unaligned", "aligned")):
         axes[0, c].set_title("without alignment (identity)" if which == "unaligned"
                              else "after activation matching (B permuted to A)", fontsize="small")
-        axes[0, c].legend(fontsize="x-small")
         axes[1, c].set_xlabel("curve parameter t   (t = 0: model A, t = 1: model B)")
+    # one legend below the panels (left column: unaligned, right: aligned), so no curve is hidden behind it
+    handles, labels = [], []
+    for c in range(2):
+        h, lab = axes[0, c].get_legend_handles_labels()
+        handles += h
+        labels += lab
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="x-small", handlelength=3.5)
     for r in range(2):  # shared y-range per row, so that the two columns compare directly
         lo = min(axes[r, c].get_ylim()[0] for c in range(2))
         hi = max(axes[r, c].get_ylim()[1] for c in range(2))
@@ -70,7 +77,8 @@ def make(ctx: FigureContext) -> FigureOutput:
         "along the straight line θ(t) = (1−t)θ_A + tθ_B and along a quadratic Bézier curve "
         "(1−t)²θ_A + 2t(1−t)c + t²θ_B whose control point c was trained on the training set with one "
         "uniform t per minibatch, between two independently trained networks, without alignment (left) and "
-        f"after layerwise activation matching of B to A (right). Architectures: {arch_txt or '?'}; dataset "
+        f"after activation matching of B to A (right; layerwise for the MLP, on the traced permutation groups with "
+        f"every pixel a sample for the ResNet). Line style per architecture. Architectures: {arch_txt or '?'}; dataset "
         f"{cfg.get('dataset', '?')}, {cfg.get('epochs', '?')} epochs of AdamW per endpoint, "
         f"{cfg.get('curve_epochs', '?')} epochs for the curve; mean ± 1 s.d. over {cfg.get('pairs', '?')} pairs. "
         "Legend: mean loss barrier B_lin = max_t[𝓛(t) − ((1−t)𝓛(0) + t𝓛(1))]. "
