@@ -92,13 +92,15 @@ def test_costs_match_naive(case):
 @given(layers())
 def test_prepare_rows_kernel_matches_naive(case):
     """Kernel level: the packed GEMM rows, ‖S†‖ bound, direct diagonal and range flags per neuron."""
-    from lmctheory.kernels.costs import prepare_rows
+    from lmctheory.kernels.costs import lapack_fns, prepare_rows
 
     layer, U = case
-    plan = costs_mod._Plan(layer.effective, layer.fixed, layer.diag, U, 1e-8)
+    plan = costs_mod._Plan(layer.effective, layer.fixed, layer.diag, U, 1e-8, None)
     n, k = layer.effective.shape[0], U.shape[1]
-    A = layer.effective @ U
-    V, L, pnorm, diagc, unreal = plan.prepare(0, n, 0, n, True, A)
+    A = plan.A
+    V, L, pnorm, diagc, unreal = plan.prepare(0, n, 0, n, True)
+    wn = np.linalg.norm(layer.effective, axis=1)
+    fn = np.linalg.norm(layer.fixed, axis=1)
     S = naive_gram_matrices(layer.diag, U)
     Rr = (layer.effective - layer.fixed) @ U
     for i in range(n):
@@ -111,14 +113,14 @@ def test_prepare_rows_kernel_matches_naive(case):
         assert pnorm[i] <= np.trace(P) * (1 + 1e-6) + 1e-300  # a cheap bound, not too loose
         np.testing.assert_allclose(diagc[i], Rr[i] @ P @ Rr[i], rtol=max(scale, 1e-9), atol=1e-300)
         X = A - V[i]
-        flags = np.linalg.norm(X @ N, axis=1) > 1e-8 * np.maximum(1.0, np.linalg.norm(X, axis=1))
+        flags = np.linalg.norm(X @ N, axis=1) > 1e-8 * (wn + fn[i])
         np.testing.assert_array_equal(unreal[i], flags)
     # the serial kernel on a sub-range leaves the other rows untouched
     if n < 2:
         return
     L2 = np.full_like(L, -7.0)
-    prepare_rows(1, 2, U, layer.diag ** 2, np.zeros((1, L.shape[1])), np.full(n, -1), V,
-                 Rr, A, costs_mod.EIG_TOL_C, 1e-8, True, L2, pnorm.copy(), diagc.copy(), unreal.copy())
+    prepare_rows(lapack_fns(), 1, 2, 0, U, layer.diag ** 2, np.zeros((1, L.shape[1])), np.full(n, -1), V,
+                 Rr, A, wn, fn, costs_mod.EIG_TOL_C, 1e-8, True, L2, pnorm.copy(), diagc.copy(), unreal.copy())
     assert np.all(L2[[i for i in range(n) if i != 1]] == -7.0)
 
 
