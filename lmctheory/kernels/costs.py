@@ -71,11 +71,11 @@ def _cfunc(module: str, name: str, nargs: int):
 
 
 def lapack_fns():
-    """``(dsyrk, dpotrf, dtrtri, dtrmm, dpotri, dtrsv)`` for :func:`prepare_rows`."""
+    """``(dsyrk, dpotrf, dtrsm, dpotri, dtrsv)`` for :func:`prepare_rows`."""
     global _FNS
     if _FNS is None:
-        _FNS = (_cfunc("blas", "dsyrk", 10), _cfunc("lapack", "dpotrf", 5), _cfunc("lapack", "dtrtri", 6),
-                _cfunc("blas", "dtrmm", 11), _cfunc("lapack", "dpotri", 5), _cfunc("blas", "dtrsv", 8))
+        _FNS = (_cfunc("blas", "dsyrk", 10), _cfunc("lapack", "dpotrf", 5), _cfunc("blas", "dtrsm", 11),
+                _cfunc("lapack", "dpotri", 5), _cfunc("blas", "dtrsv", 8))
     return _FNS
 
 
@@ -103,17 +103,8 @@ def _potr(f, uplo, n, a, lda):
 
 
 @njit(cache=True, nogil=True)
-def _trtri(f, uplo, diag, n, a, lda):
-    ch = np.empty(2, np.uint8)
-    ch[0], ch[1] = uplo, diag
-    iv = np.empty(3, np.int32)
-    iv[0], iv[1], iv[2] = n, lda, 0
-    f(ch[0:1].ctypes, ch[1:2].ctypes, iv[0:1].ctypes, a.ctypes, iv[1:2].ctypes, iv[2:3].ctypes)
-    return iv[2]
-
-
-@njit(cache=True, nogil=True)
-def _trmm(f, side, uplo, transa, diag, m, n, alpha, a, lda, b, ldb):
+def _trsm(f, side, uplo, transa, diag, m, n, alpha, a, lda, b, ldb):
+    """``dtrsm``: ``B ← α·B·op(A)⁻¹`` (side R) or ``α·op(A)⁻¹·B``."""
     ch = np.empty(4, np.uint8)
     ch[0], ch[1], ch[2], ch[3] = side, uplo, transa, diag
     iv = np.empty(4, np.int32)
@@ -191,8 +182,8 @@ def _chol_dense(fns, S, r, k, c_tol):
     if _potr(fns[1], _CH_L, k, S, k) != 0:  # Fortran lower = C upper: S = RᵀR, R upper (C)
         return False, S, 0.0, 0.0
     y = r.copy()
-    _trsv(fns[5], _CH_L, _CH_N, _CH_N, k, S, k, y)  # y = R⁻ᵀr, so rᵀS⁻¹r = ‖y‖²
-    if _potr(fns[4], _CH_L, k, S, k) != 0:
+    _trsv(fns[4], _CH_L, _CH_N, _CH_N, k, S, k, y)  # y = R⁻ᵀr, so rᵀS⁻¹r = ‖y‖²
+    if _potr(fns[3], _CH_L, k, S, k) != 0:
         return False, S, 0.0, 0.0
     f2 = 0.0
     for p in range(k):
@@ -213,7 +204,7 @@ def _chol_binary(fns, U, dsq_row, r, k, c_tol):
     and ``spec(S) = spec(G) ∪ {1}`` with ``G ⪯ I``. With ``G = LLᵀ``, ``W = L⁻¹B``:
     ``S⁻¹ = I + WᵀW``, ``‖S⁻¹‖₂ ≤ max(1, ‖L⁻¹‖_F²)``, ``rᵀS⁻¹r = ‖r‖² + ‖Wr‖²``. Certified
     (``ok``) if ``1/‖L⁻¹‖_F² > 2·c_tol·k·ε`` (``λ_max(S) = 1``). BLAS: ``G`` by ``dsyrk``,
-    ``L`` by ``dpotrf``, ``L⁻¹`` by ``dtrtri``, ``W`` by ``dtrmm``, ``I + WᵀW`` by ``dsyrk``;
+    ``L`` by ``dpotrf``, ``W`` by ``dtrsm``, ``I + WᵀW`` by ``dsyrk``;
     the returned ``P`` holds ``S⁻¹`` in its upper triangle.
     """
     d = U.shape[0]
@@ -233,14 +224,13 @@ def _chol_binary(fns, U, dsq_row, r, k, c_tol):
             c += 1
     G = np.eye(m)
     _syrk(fns[0], _CH_U, _CH_T, m, k, -1.0, B, k, 1.0, G, m)  # C-lower of G = I − BBᵀ
-    if _potr(fns[1], _CH_U, m, G, m) != 0:  # C-lower: G = LLᵀ (C-upper stays 0)
+    if _potr(fns[1], _CH_U, m, G, m) != 0:  # C-lower: G = LLᵀ
         return False, P, 0.0, 0.0
-    if _trtri(fns[2], _CH_U, _CH_N, m, G, m) != 0:  # C-lower: L⁻¹
-        return False, P, 0.0, 0.0
-    li2 = _fro2(G)
+    _trsm(fns[2], _CH_R, _CH_U, _CH_N, _CH_N, k, m, 1.0, G, m, B, k)  # B ← W = L⁻¹B
+    # ‖L⁻¹‖_F² = tr(G⁻¹) = m + ‖W‖_F² (tr(WᵀW) = tr(G⁻¹BBᵀ) = tr(G⁻¹(I − G))): no explicit L⁻¹
+    li2 = m + _fro2(B)
     if not 1.0 / li2 > 2.0 * c_tol * k * EPS:
         return False, P, 0.0, 0.0
-    _trmm(fns[3], _CH_R, _CH_U, _CH_N, _CH_N, k, m, 1.0, G, m, B, k)  # B ← W = L⁻¹B
     _syrk(fns[0], _CH_L, _CH_N, k, m, 1.0, B, k, 1.0, P, k)  # C-upper of P = I + WᵀW
     yy = 0.0
     for l in range(m):
