@@ -330,17 +330,121 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None, ba
     >>> bool(np.allclose(realization_costs(4 * lay.effective, 4 * lay.fixed, lay.diag, U), 16 * C, rtol=0))
     True
     """
-    if backend not in ("numpy", "torch"):
+    if not isinstance(backend, str) or backend not in ("numpy", "torch"):
         raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    if device is not None and backend != "torch":
+        raise ValueError(f"device is used only with backend='torch', got device={device!r} with backend={backend!r}")
     E, F, D, U = _check_layer(effective, fixed, diag, basis)
     rtol = _check_rtol(rtol)
     n = E.shape[0]
     start, stop = _check_rows(rows, n)
     if backend == "torch":
-        from .costs_torch import realization_costs_torch
-
-        return realization_costs_torch(E, F, D, U, rtol=rtol, rows=(start, stop), device=device)
+        return _realization_costs_torch(E, F, D, U, rtol, start, stop, device)
     return _realization_costs_numpy(E, F, D, U, rtol, start, stop)
+
+
+def _torch_device(device):
+    import torch
+
+    if device is None:
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must name a torch device (e.g. 'cpu', 'cuda', 'cuda:1', 'mps'), got {device!r}") from exc
+
+
+def _realization_costs_torch(E, F, D, U, rtol, start, stop, device):
+    """The NumPy path's GEMM form in PyTorch (float64) on ``device``: same formula and tolerances.
+
+    Every ``S_i`` comes from the packed Gram GEMM (no low-rank special case: on an accelerator the
+    GEMM is cheaper than the bookkeeping); certified batched Cholesky (``1/‖S⁻¹‖_F > 2·c·k·ε·‖S‖_F``),
+    eigen fallback with the §12 cutoff for the rest; ``L·Rᵀ`` per row chunk; diagonal, range test
+    and cancellation-guarded recomputation as in :func:`fix_rows`.
+    """
+    import torch
+
+    dev = _torch_device(device)
+    f64 = torch.float64
+
+    def tt(x):
+        return torch.as_tensor(x, dtype=f64, device=dev)
+
+    Et, Ft, Dt, Ut = tt(E), tt(F), tt(D), tt(U)
+    n = E.shape[0]
+    k = U.shape[1]
+    K = k * (k + 1) // 2
+    eps = float(np.finfo(np.float64).eps)
+    gamma = CANCEL_GAMMA_PER_K * k
+    iu0, iu1 = torch.triu_indices(k, k, device=dev)
+    dbl = torch.where(iu0 == iu1, 1.0, 2.0).to(f64)
+    A = Et @ Ut
+    wn = torch.linalg.vector_norm(Et, dim=1)
+    fn_all = torch.linalg.vector_norm(Ft, dim=1)
+    an = torch.linalg.vector_norm(A, dim=1)
+    R = torch.cat([A[:, iu0] * A[:, iu1], A, torch.ones((n, 1), dtype=f64, device=dev)], dim=1)
+    Uk = Ut[:, iu0] * Ut[:, iu1]  # d × K
+    out = np.empty((stop - start, n))
+    B = _row_chunk(k)
+    sub = max(1, int(2**24 // max(1, n * k)))  # rows per batch of (n × k) temporaries
+    for c0 in range(start, stop, B):
+        c1 = min(stop, c0 + B)
+        b = c1 - c0
+        V = Ft[c0:c1] @ Ut
+        r = (Et[c0:c1] - Ft[c0:c1]) @ Ut
+        fn = fn_all[c0:c1]
+        Sp = (Dt[c0:c1] ** 2) @ Uk
+        S = torch.zeros((b, k, k), dtype=f64, device=dev)
+        S[:, iu0, iu1] = Sp
+        S[:, iu1, iu0] = Sp
+        Lc, info = torch.linalg.cholesky_ex(S)
+        # failed factors are replaced by I (those rows take the eigen path below)
+        Lc = torch.where((info == 0).view(b, 1, 1), Lc, torch.eye(k, dtype=f64, device=dev))
+        P = torch.cholesky_inverse(Lc)
+        pf = torch.linalg.matrix_norm(P)
+        ok = (info == 0) & torch.isfinite(pf) & (1.0 / pf > 2.0 * EIG_TOL_C * k * eps * torch.linalg.matrix_norm(S))
+        y = torch.linalg.solve_triangular(Lc, r.unsqueeze(-1), upper=False).squeeze(-1)
+        diagc = torch.where(ok, (y * y).sum(1), torch.zeros((), dtype=f64, device=dev))
+        pnorm = torch.where(ok, pf, torch.zeros((), dtype=f64, device=dev))
+        unreal = torch.zeros((b, n), dtype=torch.bool, device=dev)
+        bad = torch.nonzero(~ok).flatten()
+        if bad.numel():  # eigen path: rank-deficient or too ill-conditioned to certify
+            lam, Q = torch.linalg.eigh(S[bad])
+            tol = EIG_TOL_C * k * eps * torch.clamp(lam[:, -1:], min=0.0)
+            keep = lam > tol
+            inv = torch.where(keep, 1.0 / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(lam))
+            P[bad] = (Q * inv.unsqueeze(1)) @ Q.transpose(1, 2)
+            pnorm[bad] = inv.max(dim=1).values
+            proj = (Q.transpose(1, 2) @ r[bad].unsqueeze(-1)).squeeze(-1)
+            nul = torch.sqrt(torch.where(keep, 0.0, proj * proj).sum(1))
+            cost = (proj * proj * inv).sum(1)
+            diagc[bad] = torch.where(nul > rtol * (wn[c0 + bad] + fn[bad]), torch.inf, cost)
+            for s0 in range(0, bad.numel(), sub):
+                bb = bad[s0:s0 + sub]
+                kb = keep[s0:s0 + sub]
+                Z = (A.unsqueeze(0) - V[bb].unsqueeze(1)) @ Q[s0:s0 + sub]  # (r, n, k)
+                z = torch.sqrt(torch.where(kb.unsqueeze(1), 0.0, Z * Z).sum(2))
+                unreal[bb] = z > rtol * (wn.unsqueeze(0) + fn[bb].unsqueeze(1))
+        Pv = (P @ V.unsqueeze(-1)).squeeze(-1)
+        Lrow = torch.cat([P[:, iu0, iu1] * dbl, -2.0 * Pv, (V * Pv).sum(1, keepdim=True)], dim=1)
+        C = Lrow @ R.T
+        vn = torch.linalg.vector_norm(V, dim=1)
+        bound = gamma * eps * pnorm.unsqueeze(1) * (an.unsqueeze(0) + vn.unsqueeze(1)) ** 2
+        flag = ~(C > 0.0) | ~(bound <= CANCEL_ACC * C)
+        rows_b = torch.arange(b, device=dev)
+        flag[rows_b, c0 + rows_b] = False
+        flag &= ~unreal
+        redo = torch.nonzero(flag.any(dim=1)).flatten()
+        for s0 in range(0, redo.numel(), sub):
+            rr = redo[s0:s0 + sub]
+            X = A.unsqueeze(0) - V[rr].unsqueeze(1)  # (r, n, k)
+            direct = ((X @ P[rr]) * X).sum(2)
+            direct = torch.where(torch.isnan(direct), torch.inf, torch.clamp(direct, min=0.0))
+            C[rr] = torch.where(flag[rr], direct, C[rr])
+        C[unreal] = torch.inf
+        C[rows_b, c0 + rows_b] = diagc
+        out[c0 - start:c1 - start] = C.cpu().numpy()
+    return out
 
 
 def _realization_costs_numpy(E, F, D, U, rtol, start, stop):
