@@ -457,3 +457,103 @@ def test_low_rank_and_dense_paths_agree_on_a_basis_off_orthonormal_by_1e_7():
     np.testing.assert_allclose(c_low, c_dense, rtol=1e-12)
     with pytest.raises(ValueError, match="realiz"):
         min_norm_weights(E[1] @ U, F[0], D[0], U)
+
+
+# ---------------------------------------------------------------- units: costs scale as s² (reliability issue)
+def _scale_cases():
+    """A W-asymmetric layer (all finite) and a sparse layer on a coordinate-aligned support (many +inf)."""
+    lay = asymmetric_layer(9, 14, "wasym", seed=21)
+    sp = asymmetric_layer(12, 10, "sparse", keep_prob=0.6, seed=2)
+    return [(lay.effective, lay.fixed, lay.diag, random_basis(14, 5, seed=22)),
+            (sp.effective, sp.fixed, sp.diag, coherent_basis(10, 4, 0.0, seed=3))]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_costs_scale_as_s_squared(backend):
+    """C(sW̃, sF) = s²·C(W̃, F): bit for bit for s = 2^p (p = −150…150), to 1e-12 with the same +inf pattern
+    for decimal s (1e-45 … 1e45); the range decisions never depend on the units (the old absolute test made
+    a 1e-9 rescaling of a layer with 96 of 144 entries +inf fully finite)."""
+    for E, F, D, U in _scale_cases():
+        C = realization_costs(E, F, D, U, backend=backend)
+        inf = np.isinf(C)
+        for p in (-150, -97, -30, -1, 1, 30, 97, 150):
+            s = 2.0**p
+            np.testing.assert_array_equal(realization_costs(s * E, s * F, D, U, backend=backend), (s * s) * C)
+        for s in (1e-45, 1e-20, 1e-9, 3e-3, 7.3, 1e9, 1e20, 1e45):
+            Cs = realization_costs(s * E, s * F, D, U, backend=backend)
+            np.testing.assert_array_equal(np.isinf(Cs), inf)
+            np.testing.assert_allclose(Cs[~inf], (s * s) * C[~inf], rtol=1e-12, atol=0)
+        if backend == "numpy":
+            s = 2.0**-120
+            np.testing.assert_array_equal(self_costs(s * E, s * F, D, U), s * s * np.diag(C))
+            A = E @ U
+            for i, j in [(0, 1), (2, 0)]:
+                if np.isfinite(C[i, j]):
+                    w = min_norm_weights(s * A[j], s * F[i], D[i], U)
+                    assert w @ w == pytest.approx(s * s * C[i, j], rel=1e-9)
+                else:
+                    with pytest.raises(ValueError, match="not realizable"):
+                        min_norm_weights(s * A[j], s * F[i], D[i], U)
+    assert np.isinf(realization_costs(*_scale_cases()[1])).sum() > 40  # the sparse case has many +inf
+
+
+@pytest.mark.parametrize("fn", [realization_costs, self_costs])
+def test_tiny_magnitudes_raise(fn):
+    """Below MIN_SCALE_COSTS (1e-50) for the largest entry the costs (∝ s²) would underflow: a clear error."""
+    E, F, D, U = _scale_cases()[0]
+    assert costs_mod.MIN_SCALE_COSTS == 1e-50
+    fn(1e-49 * E / np.abs(E).max(), 1e-49 * F / np.abs(E).max(), D, U)  # just above: fine
+    with pytest.raises(ValueError, match="MIN_SCALE_COSTS"):
+        fn(1e-60 * E, 1e-60 * F, D, U)
+    with pytest.raises(ValueError, match="diag"):
+        fn(E, F, 1e-60 * D, U)
+    Z = np.zeros_like(E)
+    np.testing.assert_array_equal(fn(Z, Z, D, U), 0.0)  # an all-zero layer is exact: every cost 0
+
+
+# ---------------------------------------------------------------- torch backend (CPU torch in CI)
+@settings(max_examples=25, deadline=None)
+@given(layers())
+def test_torch_backend_matches_numpy(case):
+    """backend='torch' (same packed GEMM form in torch) equals the NumPy/Numba path within rounding."""
+    layer, U = case
+    C = realization_costs(*_args(layer, U))
+    Ct = realization_costs(*_args(layer, U), backend="torch", device="cpu")
+    assert isinstance(Ct, np.ndarray) and Ct.dtype == np.float64 and Ct.shape == C.shape
+    np.testing.assert_array_equal(np.isfinite(Ct), np.isfinite(C))
+    fin = np.isfinite(C)
+    tol = np.broadcast_to(_kappa_tol(layer, U), C.shape)
+    assert np.all(np.abs(Ct[fin] - C[fin]) <= tol[fin] * C[fin] + 1e-300)
+    n = C.shape[0]
+    if n > 2:
+        np.testing.assert_allclose(realization_costs(*_args(layer, U), rows=(1, n - 1), backend="torch"),
+                                   Ct[1:n - 1], rtol=1e-12, atol=0)
+
+
+def test_torch_backend_guard_and_paths():
+    """Cancellation guard, eigen fallback (+inf entries) and several row chunks on the torch backend."""
+    E, F, D, U = _twin_centers(sigma_f=1.0, scale=1e-4)
+    np.testing.assert_allclose(realization_costs(E, F, D, U, backend="torch"),
+                               naive_realization_costs(E, F, D, U), rtol=1e-9)
+    layer = asymmetric_layer(40, 12, "sparse", keep_prob=0.5, seed=3)
+    U = coherent_basis(12, 5, 0.0, seed=4)
+    C = realization_costs(*_args(layer, U))
+    old = costs_mod._row_chunk
+    try:
+        costs_mod._row_chunk = lambda k: 16  # three chunks
+        Ct = realization_costs(*_args(layer, U), backend="torch")
+    finally:
+        costs_mod._row_chunk = old
+    np.testing.assert_array_equal(np.isinf(Ct), np.isinf(C))
+    assert np.isinf(C).any()
+    np.testing.assert_allclose(Ct, C, rtol=1e-9)
+
+
+def test_bad_backend_and_device():
+    E, F, D, U = _layer()
+    with pytest.raises(ValueError, match="backend"):
+        realization_costs(E, F, D, U, backend="jax")
+    with pytest.raises(ValueError, match="device"):
+        realization_costs(E, F, D, U, backend="torch", device="no_such_device")
+    with pytest.raises(ValueError, match="device"):
+        realization_costs(E, F, D, U, device="cpu")  # device without the torch backend
