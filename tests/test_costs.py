@@ -423,6 +423,9 @@ def test_bench_runner_smoke(monkeypatch, tmp_path, capsys):
     cmp_row = rows[0]
     assert cmp_row["ratio"] == pytest.approx(cmp_row["baseline_s"] / cmp_row["ours_s"])
     assert cmp_row["same_inf_pattern"] and cmp_row["max_rel_diff_offdiag"] < 1e-9
+    assert cmp_row["numpy_same_inf_pattern"] and cmp_row["numpy_max_rel_diff_offdiag"] < 1e-9
+    assert cmp_row["pct_of_gemm"] == pytest.approx(100 * cmp_row["gemm_s"] / cmp_row["ours_s"])
+    assert "NumPy einsum" in rows[1]["name"] and "dense" in rows[2]["name"] and rows[2]["same_inf_pattern"]
     assert "FAILED" not in " ".join(str(r.get("notes")) for r in rows)
     assert "costs" in bench.format_table(rows)
     out = tmp_path / "b.json"
