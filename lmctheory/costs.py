@@ -19,7 +19,7 @@ diagonal: ``x = r_i`` against ``‖w̃_i‖ + ‖f_i‖``). The threshold is rel
 — the rounding of ``a_j = Uᵀw̃_j`` and ``v_i = Uᵀf_i`` is ``∝ ε(‖w̃_j‖ + ‖f_i‖)`` — so the
 decisions do not depend on the units of the weights, and costs of ``(sW̃, sF)`` are ``s²`` times
 those of ``(W̃, F)`` (exactly for ``s`` a power of two). Magnitudes: entries up to
-``MAX_ABS_COSTS = 1e50``; the largest entry of ``(W̃, F)`` and of ``D`` must be ``0`` or at least
+``MAX_ABS_COSTS = 1e50``; the largest entry of ``(W̃, F)`` must be ``0`` or at least
 ``MIN_SCALE_COSTS = 1e-50`` (``ValueError`` otherwise: the costs would underflow).
 
 *All pairs, GEMM form.* ``C[i,j] = ⟨S_i†, a_ja_jᵀ⟩ − 2v_iᵀS_i†a_j + v_iᵀS_i†v_i`` is one product
@@ -36,17 +36,26 @@ computed directly from ``r_i = Uᵀ(w̃_i − f_i)`` (no cancellation, even when
 
 *Low-rank masks.* If fewer than ``k`` entries of ``d_i²`` differ from 1 (W-asymmetric masks),
 ``S_i = I + U_Jᵀdiag(d_J² − 1)U_J`` is a low-rank update of the identity: for a binary mask
-``S_i⁻¹ = I + U_Jᵀ(I_m − U_JU_Jᵀ)⁻¹U_J`` (Woodbury, an ``m×m`` Cholesky, ``spec(S_i) =
-spec(I_m − U_JU_Jᵀ) ∪ {1}``); the eigen fallback uses a thin QR of ``U_Jᵀ`` and an ``m×m``
-eigenproblem. The identity ``UᵀU = I`` behind it is used only when ``max|UᵀU − I| ≤ LOWRANK_ORTHO_TOL``
-(``1e-12``; :func:`check_basis` admits ``1e-6``), so the low-rank and dense paths agree. Otherwise ``S_i`` is built densely, all rows of a chunk in one GEMM on packed
-triangles.
+``S_i⁻¹ = I + WᵀW`` with ``W = L⁻¹U_J``, ``LLᵀ = I_m − U_JU_Jᵀ`` (Woodbury: an ``m×m`` Cholesky,
+a triangular solve and a rank-``m`` update, ``spec(S_i) = spec(I_m − U_JU_Jᵀ) ∪ {1}``); a general
+low-rank ``S_i`` is formed from the update and factored densely; the eigen fallback rebuilds
+``S_i`` and calls ``eigh``. The identity ``UᵀU = I`` behind it is used only when
+``max|UᵀU − I| ≤ LOWRANK_ORTHO_TOL`` (``1e-12``; :func:`check_basis` admits ``1e-6``), so the
+low-rank and dense paths agree. Otherwise ``S_i`` is built densely, all rows of a chunk in one
+GEMM on packed triangles. The per-neuron factorizations call LAPACK/BLAS directly
+(``dpotrf``, ``dtrsm``, ``dsyrk``, ``dpotri``, ``dtrsv``; :mod:`lmctheory.kernels.costs`).
 
 *Determinism.* OpenBLAS results change in the last bit with the matrix shapes and its thread
 count, so the work runs on a fixed grid of row chunks and column tiles (independent of ``rows``)
 with single-threaded BLAS calls (parallelism: one thread pool over neurons, projection tiles and
-GEMM tiles, running ``nogil`` Numba kernels and BLAS). Hence ``realization_costs(..., rows=(a, b))`` equals rows ``a..b−1`` of the full
-matrix bit for bit, and :func:`self_costs` equals its diagonal bit for bit.
+GEMM tiles, running ``nogil`` Numba kernels and BLAS). Hence ``realization_costs(..., rows=(a, b))``
+equals rows ``a..b−1`` of the full matrix bit for bit, and :func:`self_costs` equals its diagonal
+bit for bit.
+
+*Torch backend.* ``realization_costs(..., backend="torch", device=...)`` runs the same GEMM form
+in PyTorch (float64) on any device (dense Gram GEMM for every neuron, batched certified Cholesky,
+``eigh`` fallback, the same range test and recomputation); results equal the NumPy path within
+rounding (tested on CPU torch).
 """
 
 from __future__ import annotations
@@ -79,8 +88,8 @@ CANCEL_ACC = 1e-10
 # the low-rank formula S_i = I + U_Jᵀdiag(d_J² − 1)U_J assumes UᵀU = I; check_basis admits 1e-6, so a
 # basis further from orthonormal than this takes the dense path (S_i = Uᵀdiag(d_i²)U exactly as given)
 LOWRANK_ORTHO_TOL = 1e-12
-#: smallest supported nonzero largest magnitude of (effective, fixed) and of diag (the mirror of
-#: MAX_ABS_COSTS = 1e50): costs are quadratic in the weights, so below it they would underflow
+#: smallest supported nonzero largest magnitude of (effective, fixed) (the mirror of MAX_ABS_COSTS = 1e50):
+#: costs are quadratic in the weights, so below it they would underflow
 MIN_SCALE_COSTS = 1e-50
 _BLOCK_BYTES = 64 * 2**20  # memory budget of one row block of L
 #: set to a dict to accumulate per-stage wall times of realization_costs (used by the benchmark)
@@ -100,20 +109,14 @@ def _check_layer(effective, fixed, diag, basis):
     for name, X in (("fixed", F), ("diag", D)):
         if X.shape != E.shape:
             raise ValueError(f"{name} must have the same shape as effective {E.shape}, got {X.shape}")
-    # lower limits: costs are quadratic in (E, F) and in 1/D, so a layer whose largest entry is tiny
-    # would underflow (every cost 0 or, through the range test, +inf) instead of scaling like s²
-    scale = max(float(np.max(np.abs(E))), float(np.max(np.abs(F))))
+    # lower limit: costs are quadratic in (E, F), so a layer whose largest entry is tiny would underflow
+    # (every cost 0 or subnormal) instead of scaling like s²; two passes, no temporary |E|
+    scale = max(float(E.max()), -float(E.min()), float(F.max()), -float(F.min()))
     if 0.0 < scale < MIN_SCALE_COSTS:
         raise ValueError(
             f"effective and fixed have largest magnitude {scale:.3g} < {MIN_SCALE_COSTS:g} (MIN_SCALE_COSTS): "
             "realization costs scale as s² and would underflow; rescale the weights (costs of s·W are s² times "
             "those of W)"
-        )
-    dmax = float(np.max(np.abs(D)))
-    if 0.0 < dmax < MIN_SCALE_COSTS:
-        raise ValueError(
-            f"diag has largest magnitude {dmax:.3g} < {MIN_SCALE_COSTS:g} (MIN_SCALE_COSTS): the Gram matrices "
-            "(∝ diag²) would underflow; rescale diag (costs of t·diag are 1/t² times those of diag)"
         )
     return E, F, D, U
 
@@ -280,7 +283,7 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None, ba
     effective, fixed, diag : array_like, shape (n, d)
         Effective weights ``W̃ = F + D ⊙ W``, fixed centers ``F`` and diagonal operators ``D``.
         Entries up to ``MAX_ABS_COSTS = 1e50`` in magnitude; the largest entry of ``(effective,
-        fixed)`` and of ``diag`` must be ``0`` or at least ``MIN_SCALE_COSTS = 1e-50``.
+        fixed)`` must be ``0`` or at least ``MIN_SCALE_COSTS = 1e-50``.
     basis : array_like, shape (d, k)
         Orthonormal support basis ``U``.
     rtol : float, default 1e-8
@@ -327,7 +330,10 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None, ba
     >>> C = realization_costs(lay.effective, lay.fixed, lay.diag, U)
     >>> C.shape
     (6, 6)
-    >>> bool(np.allclose(realization_costs(4 * lay.effective, 4 * lay.fixed, lay.diag, U), 16 * C, rtol=0))
+    >>> bool(np.array_equal(realization_costs(4 * lay.effective, 4 * lay.fixed, lay.diag, U), 16 * C))
+    True
+    >>> Ct = realization_costs(lay.effective, lay.fixed, lay.diag, U, backend="torch", device="cpu")
+    >>> bool(np.allclose(Ct, C, rtol=1e-12, atol=0))
     True
     """
     if not isinstance(backend, str) or backend not in ("numpy", "torch"):

@@ -508,8 +508,8 @@ def test_tiny_magnitudes_raise(fn):
     fn(1e-49 * E / np.abs(E).max(), 1e-49 * F / np.abs(E).max(), D, U)  # just above: fine
     with pytest.raises(ValueError, match="MIN_SCALE_COSTS"):
         fn(1e-60 * E, 1e-60 * F, D, U)
-    with pytest.raises(ValueError, match="diag"):
-        fn(E, F, 1e-60 * D, U)
+    with pytest.raises(ValueError, match="effective and fixed"):
+        fn(1e-60 * E, np.zeros_like(F), D, U)
     Z = np.zeros_like(E)
     np.testing.assert_array_equal(fn(Z, Z, D, U), 0.0)  # an all-zero layer is exact: every cost 0
 

@@ -11,7 +11,10 @@ doubling); the pseudo-inverses are packed *with off-diagonals doubled*, so that
 Per neuron ``S_i`` comes either from a packed Gram row (dense path) or from the low-rank formula
 ``S = I + U_Jᵀ diag(d_J² − 1) U_J`` (``J = {j : d_j² ≠ 1}``, ``|J| < k``). Full-rank ``S_i`` are
 inverted by a *certified* Cholesky (Woodbury for binary masks); anything else — rank-deficient
-or too ill-conditioned to certify — goes through ``eigh`` with the §12 cutoff.
+or too ill-conditioned to certify — goes through ``eigh`` with the §12 cutoff. The Cholesky paths
+call LAPACK/BLAS directly (no copies, no exception handling, triangular solves instead of
+explicit inverses); every kernel that runs per neuron or per row is serial and ``nogil`` and is
+parallelized by the caller's thread pool over disjoint row ranges.
 """
 
 from __future__ import annotations
