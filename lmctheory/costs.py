@@ -234,11 +234,13 @@ class _Plan:
             Uk = self.kron()
             gpacked = np.empty((b, K))
 
-            def gram_tile(t0):  # fixed column grid of the packed Gram GEMM
-                t1 = min(K, t0 + 4 * _COL_TILE)
-                gpacked[:, t0:t1] = dd @ Uk[:, t0:t1]
+            # fixed column grid of the packed Gram GEMM (a function of K only): 8 equal tiles
+            gt = max(256, -(-K // 8))
 
-            self.map(gram_tile, range(0, K, 4 * _COL_TILE))
+            def gram_tile(t0):
+                gpacked[:, t0:t0 + gt] = dd @ Uk[:, t0:t0 + gt]
+
+            self.map(gram_tile, range(0, K, gt))
         else:
             gpacked = np.zeros((1, K))
         if full:
