@@ -473,7 +473,8 @@ def _scale_cases():
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_costs_scale_as_s_squared(backend):
-    """C(sW̃, sF) = s²·C(W̃, F): bit for bit for s = 2^p (p = −150…150), to 1e-12 with the same +inf pattern
+    """C(sW̃, sF) = s²·C(W̃, F): bit for bit for s = 2^p (p = −150…150; NumPy backend, 1e-13 on torch), to 1e-12
+    with the same +inf pattern
     for decimal s (1e-45 … 1e45); the range decisions never depend on the units (the old absolute test made
     a 1e-9 rescaling of a layer with 96 of 144 entries +inf fully finite)."""
     for E, F, D, U in _scale_cases():
@@ -481,7 +482,12 @@ def test_costs_scale_as_s_squared(backend):
         inf = np.isinf(C)
         for p in (-150, -97, -30, -1, 1, 30, 97, 150):
             s = 2.0**p
-            np.testing.assert_array_equal(realization_costs(s * E, s * F, D, U, backend=backend), (s * s) * C)
+            Cs = realization_costs(s * E, s * F, D, U, backend=backend)
+            if backend == "numpy":
+                np.testing.assert_array_equal(Cs, (s * s) * C)
+            else:  # MKL may pick alignment-dependent code paths: equal within rounding, not bit for bit
+                np.testing.assert_array_equal(np.isinf(Cs), inf)
+                np.testing.assert_allclose(Cs[~inf], (s * s) * C[~inf], rtol=1e-13, atol=0)
         for s in (1e-45, 1e-20, 1e-9, 3e-3, 7.3, 1e9, 1e20, 1e45):
             Cs = realization_costs(s * E, s * F, D, U, backend=backend)
             np.testing.assert_array_equal(np.isinf(Cs), inf)
