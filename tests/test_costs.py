@@ -534,9 +534,11 @@ def test_torch_backend_matches_numpy(case):
     tol = np.broadcast_to(_kappa_tol(layer, U), C.shape)
     assert np.all(np.abs(Ct[fin] - C[fin]) <= tol[fin] * C[fin] + 1e-300)
     n = C.shape[0]
-    if n > 2:
-        np.testing.assert_allclose(realization_costs(*_args(layer, U), rows=(1, n - 1), backend="torch"),
-                                   Ct[1:n - 1], rtol=1e-12, atol=0)
+    if n > 2:  # a rows= block: other shapes, so equal within the same κ(S_i)·ε allowance
+        Cr = realization_costs(*_args(layer, U), rows=(1, n - 1), backend="torch")
+        sub, fr = Ct[1:n - 1], fin[1:n - 1]
+        np.testing.assert_array_equal(np.isfinite(Cr), fr)
+        assert np.all(np.abs(Cr[fr] - sub[fr]) <= tol[1:n - 1][fr] * sub[fr] + 1e-300)
 
 
 def test_torch_backend_guard_and_paths():
