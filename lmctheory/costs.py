@@ -13,8 +13,14 @@ Cholesky, and the inverse is used only when it *certifies* full rank under this 
 ``1/‖S_i⁻¹‖_F > 2·tol`` with ``λ_max ≤ ‖S_i‖_F`` (then ``λ_min ≥ 1/‖S_i⁻¹‖_F`` is at least twice the
 cutoff, so ``S_i† = S_i⁻¹``); otherwise the eigendecomposition decides.
 
-*Range membership.* ``x = a − v_i`` is unrealizable (cost ``+∞``) when its component in the
-numerical null space satisfies ``‖N_iᵀx‖ > rtol · max(1, ‖x‖)`` (default ``rtol = 1e-8``).
+*Range membership.* ``x = a_j − v_i`` is unrealizable (cost ``+∞``) when its component in the
+numerical null space satisfies ``‖N_iᵀx‖ > rtol · (‖w̃_j‖ + ‖f_i‖)`` (default ``rtol = 1e-8``;
+diagonal: ``x = r_i`` against ``‖w̃_i‖ + ‖f_i‖``). The threshold is relative to the rows involved
+— the rounding of ``a_j = Uᵀw̃_j`` and ``v_i = Uᵀf_i`` is ``∝ ε(‖w̃_j‖ + ‖f_i‖)`` — so the
+decisions do not depend on the units of the weights, and costs of ``(sW̃, sF)`` are ``s²`` times
+those of ``(W̃, F)`` (exactly for ``s`` a power of two). Magnitudes: entries up to
+``MAX_ABS_COSTS = 1e50``; the largest entry of ``(W̃, F)`` must be ``0`` or at least
+``MIN_SCALE_COSTS = 1e-50`` (``ValueError`` otherwise: the costs would underflow).
 
 *All pairs, GEMM form.* ``C[i,j] = ⟨S_i†, a_ja_jᵀ⟩ − 2v_iᵀS_i†a_j + v_iᵀS_i†v_i`` is one product
 ``L · Rᵀ`` of ``L[i] = [pack₂(S_i†), −2S_i†v_i, v_iᵀS_i†v_i]`` and ``R[j] = [pack(a_ja_jᵀ), a_j, 1]``
@@ -30,17 +36,26 @@ computed directly from ``r_i = Uᵀ(w̃_i − f_i)`` (no cancellation, even when
 
 *Low-rank masks.* If fewer than ``k`` entries of ``d_i²`` differ from 1 (W-asymmetric masks),
 ``S_i = I + U_Jᵀdiag(d_J² − 1)U_J`` is a low-rank update of the identity: for a binary mask
-``S_i⁻¹ = I + U_Jᵀ(I_m − U_JU_Jᵀ)⁻¹U_J`` (Woodbury, an ``m×m`` Cholesky, ``spec(S_i) =
-spec(I_m − U_JU_Jᵀ) ∪ {1}``); the eigen fallback uses a thin QR of ``U_Jᵀ`` and an ``m×m``
-eigenproblem. The identity ``UᵀU = I`` behind it is used only when ``max|UᵀU − I| ≤ LOWRANK_ORTHO_TOL``
-(``1e-12``; :func:`check_basis` admits ``1e-6``), so the low-rank and dense paths agree. Otherwise ``S_i`` is built densely, all rows of a chunk in one GEMM on packed
-triangles.
+``S_i⁻¹ = I + WᵀW`` with ``W = L⁻¹U_J``, ``LLᵀ = I_m − U_JU_Jᵀ`` (Woodbury: an ``m×m`` Cholesky,
+a triangular solve and a rank-``m`` update, ``spec(S_i) = spec(I_m − U_JU_Jᵀ) ∪ {1}``); a general
+low-rank ``S_i`` is formed from the update and factored densely; the eigen fallback rebuilds
+``S_i`` and calls ``eigh``. The identity ``UᵀU = I`` behind it is used only when
+``max|UᵀU − I| ≤ LOWRANK_ORTHO_TOL`` (``1e-12``; :func:`check_basis` admits ``1e-6``), so the
+low-rank and dense paths agree. Otherwise ``S_i`` is built densely, all rows of a chunk in one
+GEMM on packed triangles. The per-neuron factorizations call LAPACK/BLAS directly
+(``dpotrf``, ``dtrsm``, ``dsyrk``, ``dpotri``, ``dtrsv``; :mod:`lmctheory.kernels.costs`).
 
 *Determinism.* OpenBLAS results change in the last bit with the matrix shapes and its thread
 count, so the work runs on a fixed grid of row chunks and column tiles (independent of ``rows``)
-with single-threaded BLAS calls (parallelism: Numba ``prange`` over neurons and a thread pool
-over GEMM tiles). Hence ``realization_costs(..., rows=(a, b))`` equals rows ``a..b−1`` of the full
-matrix bit for bit, and :func:`self_costs` equals its diagonal bit for bit.
+with single-threaded BLAS calls (parallelism: one thread pool over neurons, projection tiles and
+GEMM tiles, running ``nogil`` Numba kernels and BLAS). Hence ``realization_costs(..., rows=(a, b))``
+equals rows ``a..b−1`` of the full matrix bit for bit, and :func:`self_costs` equals its diagonal
+bit for bit.
+
+*Torch backend.* ``realization_costs(..., backend="torch", device=...)`` runs the same GEMM form
+in PyTorch (float64) on any device (dense Gram GEMM for every neuron, batched certified Cholesky,
+``eigh`` fallback, the same range test and recomputation); results equal the NumPy path within
+rounding (tested on CPU torch).
 """
 
 from __future__ import annotations
@@ -64,6 +79,7 @@ __all__ = [
     "EIG_TOL_C",
     "CANCEL_GAMMA_PER_K",
     "CANCEL_ACC",
+    "MIN_SCALE_COSTS",
 ]
 
 EIG_TOL_C = 10.0
@@ -72,6 +88,9 @@ CANCEL_ACC = 1e-10
 # the low-rank formula S_i = I + U_Jᵀdiag(d_J² − 1)U_J assumes UᵀU = I; check_basis admits 1e-6, so a
 # basis further from orthonormal than this takes the dense path (S_i = Uᵀdiag(d_i²)U exactly as given)
 LOWRANK_ORTHO_TOL = 1e-12
+#: smallest supported nonzero largest magnitude of (effective, fixed) (the mirror of MAX_ABS_COSTS = 1e50):
+#: costs are quadratic in the weights, so below it they would underflow
+MIN_SCALE_COSTS = 1e-50
 _BLOCK_BYTES = 64 * 2**20  # memory budget of one row block of L
 #: set to a dict to accumulate per-stage wall times of realization_costs (used by the benchmark)
 _PROFILE = None
@@ -90,6 +109,15 @@ def _check_layer(effective, fixed, diag, basis):
     for name, X in (("fixed", F), ("diag", D)):
         if X.shape != E.shape:
             raise ValueError(f"{name} must have the same shape as effective {E.shape}, got {X.shape}")
+    # lower limit: costs are quadratic in (E, F), so a layer whose largest entry is tiny would underflow
+    # (every cost 0 or subnormal) instead of scaling like s²; two passes, no temporary |E|
+    scale = max(float(E.max()), -float(E.min()), float(F.max()), -float(F.min()))
+    if 0.0 < scale < MIN_SCALE_COSTS:
+        raise ValueError(
+            f"effective and fixed have largest magnitude {scale:.3g} < {MIN_SCALE_COSTS:g} (MIN_SCALE_COSTS): "
+            "realization costs scale as s² and would underflow; rescale the weights (costs of s·W are s² times "
+            "those of W)"
+        )
     return E, F, D, U
 
 
@@ -113,50 +141,84 @@ def _row_chunk(k: int) -> int:
     return int(max(16, min(256, _BLOCK_BYTES // (8 * width))))
 
 
-_COL_TILE = 256  # columns per GEMM tile (fixed grid over 0..n)
+_COL_TILE = 512  # columns per GEMM tile (fixed grid over 0..n)
+_ROW_TILE = 256  # rows per tile of the projections E U, F U, (E − F) U (fixed grid over 0..n)
+
+
+def _row_norms(X: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", X, X))
 
 
 class _Plan:
     """Deterministic evaluation plan shared by the full matrix and every ``rows=`` block.
 
     OpenBLAS results depend (at the last bit) on the matrix shapes and on its thread count. So
-    every BLAS call here runs single-threaded (parallelism comes from Numba and from a thread pool
-    over GEMM tiles) on a *fixed grid*: row chunks ``[cB, (c+1)B)`` and column tiles of
-    ``_COL_TILE``, independent of ``rows``. Rows of a chunk outside the requested range are zero
+    every BLAS call here runs single-threaded on a *fixed grid* — row chunks ``[cB, (c+1)B)``,
+    column tiles of ``_COL_TILE``, projection tiles of ``_ROW_TILE`` rows, all independent of
+    ``rows`` — and parallelism comes from one thread pool running single-threaded BLAS calls and
+    ``nogil`` Numba kernels on disjoint tiles. Rows of a chunk outside the requested range are zero
     (no per-neuron work) — each output entry depends only on its own row and column, so any
     ``rows=`` block equals the same rows of the full matrix bit for bit.
     """
 
-    def __init__(self, E, F, D, U, rtol):
-        self.E, self.F, self.D, self.U, self.rtol = E, F, D, U, rtol
+    def __init__(self, E, F, D, U, rtol, pool, need_coefficients=True):
+        from .kernels.costs import lapack_fns
+
+        self.E, self.F, self.D, self.U, self.rtol, self.pool = E, F, D, U, rtol, pool
         self.n, self.d = E.shape
         self.k = U.shape[1]
         self.K = self.k * (self.k + 1) // 2
         self._Uk = None
+        self.fns = lapack_fns()
         self.lowrank_ok = bool(np.max(np.abs(U.T @ U - np.eye(self.k)), initial=0.0) <= LOWRANK_ORTHO_TOL)
-        self.pool = None  # a ThreadPoolExecutor for the per-neuron kernel, set by the caller
         self.n_threads = _n_threads()
+        n, k = self.n, self.k
+        self.A = np.empty((n, k)) if need_coefficients else np.zeros((1, k))
+        self.V = np.empty((n, k))
+        self.Rr = np.empty((n, k))
+
+        def proj(r0):
+            r1 = min(n, r0 + _ROW_TILE)
+            if need_coefficients:
+                self.A[r0:r1] = E[r0:r1] @ U
+            self.V[r0:r1] = F[r0:r1] @ U
+            self.Rr[r0:r1] = (E[r0:r1] - F[r0:r1]) @ U  # r_i from w̃_i − f_i: no cancellation a_i − v_i
+
+        self.map(proj, range(0, n, _ROW_TILE))
+        self.wnorm = _row_norms(E)
+        self.fnorm = _row_norms(F)
+
+    def map(self, fn, items):
+        items = list(items)
+        if self.pool is None or len(items) <= 1:
+            return [fn(x) for x in items]
+        return list(self.pool.map(fn, items))
+
+    def ranges(self, todo):
+        """Split the sorted indices ``todo`` into contiguous ranges, one per thread."""
+        if not len(todo):
+            return []
+        parts = np.array_split(todo, min(self.n_threads, len(todo)))
+        return [(int(p[0]), int(p[-1]) + 1) for p in parts if len(p)]
 
     def kron(self):
         if self._Uk is None:
             self._Uk = _packed_kron(self.U)
         return self._Uk
 
-    def prepare(self, c0, c1, lo, hi, full, A):
+    def prepare(self, c0, c1, lo, hi, full):
         """Per-neuron work for rows ``lo..hi−1`` of the chunk ``c0..c1−1``."""
         from .kernels.costs import prepare_rows
 
-        U, k, K = self.U, self.k, self.K
+        k, K, d = self.k, self.K, self.d
         b = c1 - c0
         sl = slice(lo - c0, hi - c0)
-        Fc = np.zeros((b, self.d))
-        Rc = np.zeros((b, self.d))
-        dsq = np.zeros((b, self.d))
-        Fc[sl] = self.F[lo:hi]
-        Rc[sl] = self.E[lo:hi] - self.F[lo:hi]
+        dsq = np.zeros((b, d))
         dsq[sl] = self.D[lo:hi] ** 2
-        V = Fc @ U
-        Rres = Rc @ U
+        V = np.zeros((b, k))
+        Rres = np.zeros((b, k))
+        fnorm = np.zeros(b)
+        V[sl], Rres[sl], fnorm[sl] = self.V[lo:hi], self.Rr[lo:hi], self.fnorm[lo:hi]
         # path per neuron: dense (index), low-rank binary (-3), low-rank general (-1), skipped (-2)
         dense_pos = np.full(b, -2, dtype=np.int64)
         off = dsq[sl] != 1.0
@@ -169,27 +231,32 @@ class _Plan:
         if dense.any():
             dd = np.zeros_like(dsq)
             dd[idx[dense]] = dsq[idx[dense]]
-            gpacked = dd @ self.kron()
+            Uk = self.kron()
+            gpacked = np.empty((b, K))
+
+            # fixed column grid of the packed Gram GEMM (a function of K only): 8 equal tiles
+            gt = max(256, -(-K // 8))
+
+            def gram_tile(t0):
+                gpacked[:, t0:t0 + gt] = dd @ Uk[:, t0:t0 + gt]
+
+            self.map(gram_tile, range(0, K, gt))
         else:
             gpacked = np.zeros((1, K))
         if full:
-            L = np.zeros((b, K + k + 1))
-            unreal = np.zeros((b, A.shape[0]), dtype=np.bool_)
+            L = np.empty((b, K + k + 1))
+            L[:lo - c0] = 0.0  # padding rows (their products are discarded)
+            L[hi - c0:] = 0.0
+            unreal = np.zeros((b, self.n), dtype=np.bool_)
         else:
             L = np.empty((1, 1))
             unreal = np.empty((1, 1), dtype=np.bool_)
         pnorm = np.zeros(b)
         diagc = np.zeros(b)
-        args = (U, dsq, gpacked, dense_pos, V, Rres, A, EIG_TOL_C, self.rtol, full, L, pnorm, diagc,
-                unreal)
-        todo = np.flatnonzero(dense_pos != -2)
-        parts = np.array_split(todo, min(self.n_threads, len(todo))) if len(todo) else []
-        ranges = [(int(p[0]), int(p[-1]) + 1) for p in parts if len(p)]
-        if self.pool is None or len(ranges) <= 1:
-            for a, z in ranges:
-                prepare_rows(a, z, *args)
-        else:  # disjoint row ranges, nogil kernel
-            list(self.pool.map(lambda az: prepare_rows(az[0], az[1], *args), ranges))
+        args = (c0, self.U, dsq, gpacked, dense_pos, V, Rres, self.A, self.wnorm, fnorm, EIG_TOL_C, self.rtol,
+                full, L, pnorm, diagc, unreal)
+        fns = self.fns
+        self.map(lambda az: prepare_rows(fns, az[0], az[1], *args), self.ranges(np.flatnonzero(dense_pos != -2)))
         return V, L, pnorm, diagc, unreal
 
 
@@ -200,7 +267,8 @@ def _n_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None) -> np.ndarray:
+def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None, backend="numpy",
+                      device=None):
     """All-pairs realization costs ``C[i, j] = R_i(a_j)`` (eq. (10), Lemma C.2; T-10).
 
     ``R_i(a) = (a − v_i)ᵀ S_i† (a − v_i)`` if ``a − v_i ∈ range(S_i)``, else ``+∞``: the smallest
@@ -208,32 +276,49 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None) ->
     is the cost for neuron ``i`` to take over neuron ``j``'s current function.
 
     Computed in GEMM form with a direct diagonal and cancellation-guarded recomputation (see the
-    module docstring for the tolerances ``EIG_TOL_C``, ``rtol``, ``CANCEL_ACC``).
+    module docstring for the tolerances ``EIG_TOL_C``, ``rtol``, ``CANCEL_ACC``). Scaling ``effective``
+    and ``fixed`` by ``s`` scales every cost by exactly ``s²`` when ``s`` is a power of two (within
+    rounding otherwise): every decision (range test, cutoffs, recomputation) is relative.
 
     Parameters
     ----------
     effective, fixed, diag : array_like, shape (n, d)
         Effective weights ``W̃ = F + D ⊙ W``, fixed centers ``F`` and diagonal operators ``D``.
+        Entries up to ``MAX_ABS_COSTS = 1e50`` in magnitude; the largest entry of ``(effective,
+        fixed)`` must be ``0`` or at least ``MIN_SCALE_COSTS = 1e-50``.
     basis : array_like, shape (d, k)
         Orthonormal support basis ``U``.
     rtol : float, default 1e-8
-        Range-membership tolerance (``> 0``).
+        Range-membership tolerance (``> 0``): ``x = a_j − v_i`` is out of ``range(S_i)`` when its
+        component in the numerical null space exceeds ``rtol·(‖w̃_j‖ + ‖f_i‖)``.
     rows : (int, int), optional
         ``(start, stop)``: compute only rows ``start..stop−1`` (per-neuron work only for those
         rows); used by :func:`lmctheory.distributed.realization_costs_distributed`.
+    backend : {"numpy", "torch"}, default "numpy"
+        ``"torch"`` runs the same packed GEMM form in PyTorch (float64) on ``device`` — a GPU if you
+        have one. Same tolerances and results within rounding; ``rows=`` blocks equal the full matrix
+        within rounding (bit for bit only on the NumPy backend).
+    device : str or torch.device, optional
+        Torch device for ``backend="torch"`` (default ``"cpu"``); ignored by the NumPy backend.
 
     Returns
     -------
     ndarray, shape (stop − start, n)
-        Non-negative costs, ``+inf`` where unrealizable.
+        Non-negative costs, ``+inf`` where unrealizable (a NumPy array on both backends).
+
+    Raises
+    ------
+    ValueError
+        On bad shapes, non-finite entries, magnitudes outside ``[MIN_SCALE_COSTS, MAX_ABS_COSTS]``,
+        a non-orthonormal basis, ``rtol ≤ 0`` or bad ``rows``; an unknown ``backend``.
 
     Notes
     -----
     Time ``O(n²k²/2)`` at GEMM speed plus ``O(n·(k³ + m k²))`` per-neuron work (``m`` = masked
-    entries per row). Memory: the packed right factor ``8·n·(k(k+1)/2 + k + 1)`` bytes (1.1 GB at
-    ``n = 4096, k = 256``) plus ≈ 64 MiB per row chunk and the output; the ``k·n²`` difference
-    tensor of the straightforward method is never formed. A ``rows=`` block pays the per-neuron
-    work of its own rows only (rows of a partly covered chunk are zero-padded, not computed).
+    entries per row; the dense-mask case adds the ``(n × d)·(d × k(k+1)/2)`` Gram GEMM). Memory: the
+    packed right factor ``8·n·(k(k+1)/2 + k + 1)`` bytes (1.1 GB at ``n = 4096, k = 256``) plus
+    ≈ 64 MiB per row chunk and the output; the ``k·n²`` difference tensor of the straightforward
+    method is never formed. A ``rows=`` block pays the per-neuron work of its own rows only.
 
     References
     ----------
@@ -253,30 +338,157 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None) ->
     >>> print(lt.realization_costs(effective, fixed, diag, np.eye(3)))
     [[1.25  inf]
      [5.25 4.  ]]
-    """
-    from .kernels.costs import fix_block, pack_outer
 
+    Costs do not depend on the units of the weights (scaling ``effective`` and ``fixed`` by ``s`` scales every
+    cost by ``s²``), and the torch backend computes the same numbers:
+
+    >>> from lmctheory.synthetic import asymmetric_layer, random_basis
+    >>> lay = asymmetric_layer(6, 10, "wasym", seed=0)
+    >>> U = random_basis(10, 3, seed=1)
+    >>> C = realization_costs(lay.effective, lay.fixed, lay.diag, U)
+    >>> C.shape
+    (6, 6)
+    >>> bool(np.array_equal(realization_costs(4 * lay.effective, 4 * lay.fixed, lay.diag, U), 16 * C))
+    True
+    >>> Ct = realization_costs(lay.effective, lay.fixed, lay.diag, U, backend="torch", device="cpu")
+    >>> bool(np.allclose(Ct, C, rtol=1e-12, atol=0))
+    True
+    """
+    if not isinstance(backend, str) or backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    if device is not None and backend != "torch":
+        raise ValueError(f"device is used only with backend='torch', got device={device!r} with backend={backend!r}")
     E, F, D, U = _check_layer(effective, fixed, diag, basis)
     rtol = _check_rtol(rtol)
     n = E.shape[0]
     start, stop = _check_rows(rows, n)
-    plan = _Plan(E, F, D, U, rtol)
-    k, K = plan.k, plan.K
-    B = _row_chunk(k)
+    if backend == "torch":
+        return _realization_costs_torch(E, F, D, U, rtol, start, stop, device)
+    return _realization_costs_numpy(E, F, D, U, rtol, start, stop)
+
+
+def _torch_device(device):
+    import torch
+
+    if device is None:
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must name a torch device (e.g. 'cpu', 'cuda', 'cuda:1', 'mps'), got {device!r}") from exc
+
+
+def _realization_costs_torch(E, F, D, U, rtol, start, stop, device):
+    """The NumPy path's GEMM form in PyTorch (float64) on ``device``: same formula and tolerances.
+
+    Every ``S_i`` comes from the packed Gram GEMM (no low-rank special case: on an accelerator the
+    GEMM is cheaper than the bookkeeping); certified batched Cholesky (``1/‖S⁻¹‖_F > 2·c·k·ε·‖S‖_F``),
+    eigen fallback with the §12 cutoff for the rest; ``L·Rᵀ`` per row chunk; diagonal, range test
+    and cancellation-guarded recomputation as in :func:`fix_rows`.
+    """
+    import torch
+
+    dev = _torch_device(device)
+    f64 = torch.float64
+
+    def tt(x):
+        return torch.as_tensor(x, dtype=f64, device=dev)
+
+    Et, Ft, Dt, Ut = tt(E), tt(F), tt(D), tt(U)
+    n = E.shape[0]
+    k = U.shape[1]
+    K = k * (k + 1) // 2
+    eps = float(np.finfo(np.float64).eps)
     gamma = CANCEL_GAMMA_PER_K * k
+    iu0, iu1 = torch.triu_indices(k, k, device=dev)
+    dbl = torch.where(iu0 == iu1, 1.0, 2.0).to(f64)
+    A = Et @ Ut
+    wn = torch.linalg.vector_norm(Et, dim=1)
+    fn_all = torch.linalg.vector_norm(Ft, dim=1)
+    an = torch.linalg.vector_norm(A, dim=1)
+    R = torch.cat([A[:, iu0] * A[:, iu1], A, torch.ones((n, 1), dtype=f64, device=dev)], dim=1)
+    Uk = Ut[:, iu0] * Ut[:, iu1]  # d × K
     out = np.empty((stop - start, n))
-    tiles = [(j0, min(n, j0 + _COL_TILE)) for j0 in range(0, n, _COL_TILE)]
+    B = _row_chunk(k)
+    sub = max(1, int(2**24 // max(1, n * k)))  # rows per batch of (n × k) temporaries
+    for c0 in range(start, stop, B):
+        c1 = min(stop, c0 + B)
+        b = c1 - c0
+        V = Ft[c0:c1] @ Ut
+        r = (Et[c0:c1] - Ft[c0:c1]) @ Ut
+        fn = fn_all[c0:c1]
+        Sp = (Dt[c0:c1] ** 2) @ Uk
+        S = torch.zeros((b, k, k), dtype=f64, device=dev)
+        S[:, iu0, iu1] = Sp
+        S[:, iu1, iu0] = Sp
+        Lc, info = torch.linalg.cholesky_ex(S)
+        # failed factors are replaced by I (those rows take the eigen path below)
+        Lc = torch.where((info == 0).view(b, 1, 1), Lc, torch.eye(k, dtype=f64, device=dev))
+        P = torch.cholesky_inverse(Lc)
+        pf = torch.linalg.matrix_norm(P)
+        ok = (info == 0) & torch.isfinite(pf) & (1.0 / pf > 2.0 * EIG_TOL_C * k * eps * torch.linalg.matrix_norm(S))
+        y = torch.linalg.solve_triangular(Lc, r.unsqueeze(-1), upper=False).squeeze(-1)
+        diagc = torch.where(ok, (y * y).sum(1), torch.zeros((), dtype=f64, device=dev))
+        pnorm = torch.where(ok, pf, torch.zeros((), dtype=f64, device=dev))
+        unreal = torch.zeros((b, n), dtype=torch.bool, device=dev)
+        bad = torch.nonzero(~ok).flatten()
+        if bad.numel():  # eigen path: rank-deficient or too ill-conditioned to certify
+            lam, Q = torch.linalg.eigh(S[bad])
+            tol = EIG_TOL_C * k * eps * torch.clamp(lam[:, -1:], min=0.0)
+            keep = lam > tol
+            inv = torch.where(keep, 1.0 / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(lam))
+            P[bad] = (Q * inv.unsqueeze(1)) @ Q.transpose(1, 2)
+            pnorm[bad] = inv.max(dim=1).values
+            proj = (Q.transpose(1, 2) @ r[bad].unsqueeze(-1)).squeeze(-1)
+            nul = torch.sqrt(torch.where(keep, 0.0, proj * proj).sum(1))
+            cost = (proj * proj * inv).sum(1)
+            diagc[bad] = torch.where(nul > rtol * (wn[c0 + bad] + fn[bad]), torch.inf, cost)
+            for s0 in range(0, bad.numel(), sub):
+                bb = bad[s0:s0 + sub]
+                kb = keep[s0:s0 + sub]
+                Z = (A.unsqueeze(0) - V[bb].unsqueeze(1)) @ Q[s0:s0 + sub]  # (r, n, k)
+                z = torch.sqrt(torch.where(kb.unsqueeze(1), 0.0, Z * Z).sum(2))
+                unreal[bb] = z > rtol * (wn.unsqueeze(0) + fn[bb].unsqueeze(1))
+        Pv = (P @ V.unsqueeze(-1)).squeeze(-1)
+        Lrow = torch.cat([P[:, iu0, iu1] * dbl, -2.0 * Pv, (V * Pv).sum(1, keepdim=True)], dim=1)
+        C = Lrow @ R.T
+        vn = torch.linalg.vector_norm(V, dim=1)
+        bound = gamma * eps * pnorm.unsqueeze(1) * (an.unsqueeze(0) + vn.unsqueeze(1)) ** 2
+        flag = ~(C > 0.0) | ~(bound <= CANCEL_ACC * C)
+        rows_b = torch.arange(b, device=dev)
+        flag[rows_b, c0 + rows_b] = False
+        flag &= ~unreal
+        redo = torch.nonzero(flag.any(dim=1)).flatten()
+        for s0 in range(0, redo.numel(), sub):
+            rr = redo[s0:s0 + sub]
+            X = A.unsqueeze(0) - V[rr].unsqueeze(1)  # (r, n, k)
+            direct = ((X @ P[rr]) * X).sum(2)
+            direct = torch.where(torch.isnan(direct), torch.inf, torch.clamp(direct, min=0.0))
+            C[rr] = torch.where(flag[rr], direct, C[rr])
+        C[unreal] = torch.inf
+        C[rows_b, c0 + rows_b] = diagc
+        out[c0 - start:c1 - start] = C.cpu().numpy()
+    return out
+
+
+def _realization_costs_numpy(E, F, D, U, rtol, start, stop):
+    from .kernels.costs import fix_rows, pack_rows
+
+    n = E.shape[0]
     prof = _PROFILE if isinstance(_PROFILE, dict) else None
     clock = time.perf_counter
     t0 = clock()
-    with _single_threaded_blas(), ThreadPoolExecutor(plan.n_threads) as pool:
-        plan.pool = pool
-        A = E @ U
-        anorm = np.sqrt(np.einsum("ij,ij->i", A, A))
+    with _single_threaded_blas(), ThreadPoolExecutor(_n_threads()) as pool:
+        plan = _Plan(E, F, D, U, rtol, pool)
+        k, K = plan.k, plan.K
+        B = _row_chunk(k)
+        gamma = CANCEL_GAMMA_PER_K * k
+        out = np.empty((stop - start, n))
+        tiles = [(j0, min(n, j0 + _COL_TILE)) for j0 in range(0, n, _COL_TILE)]
+        A = plan.A
+        anorm = _row_norms(A)
         R = np.empty((n, K + k + 1))
-        pack_outer(A, R)
-        R[:, K:K + k] = A
-        R[:, K + k] = 1.0
+        plan.map(lambda jj: pack_rows(jj[0], jj[1], A, R), plan.ranges(np.arange(n)))
         t_cols = clock() - t0
         t_prep = t_gemm = t_fix = 0.0
         n_fix = 0
@@ -284,21 +496,21 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None) ->
             c1 = min(n, c0 + B)
             lo, hi = max(c0, start), min(c1, stop)
             t1 = clock()
-            V, L, pnorm, diagc, unreal = plan.prepare(c0, c1, lo, hi, True, A)
+            V, L, pnorm, diagc, unreal = plan.prepare(c0, c1, lo, hi, True)
             Cc = np.empty((c1 - c0, n))
 
             def tile(jj, L=L, Cc=Cc):
-                # overflow here (costs beyond float64) is handled by fix_block: NaN/inf entries are recomputed
+                # overflow here (costs beyond float64) is handled by fix_rows: NaN/inf entries are recomputed
                 with np.errstate(over="ignore", invalid="ignore"):
                     Cc[:, jj[0]:jj[1]] = L @ R[jj[0]:jj[1]].T
 
             t2 = clock()
-            list(pool.map(tile, tiles))
+            plan.map(tile, tiles)
             t3 = clock()
-            sl = slice(lo - c0, hi - c0)
-            Cb = np.ascontiguousarray(Cc[sl])
-            n_fix += fix_block(Cb, L[sl], pnorm[sl], V[sl], A, anorm, diagc[sl], unreal[sl], lo,
-                               gamma, CANCEL_ACC)
+            Cb = Cc[lo - c0:hi - c0]
+            args = (Cb, L[lo - c0:hi - c0], pnorm[lo - c0:hi - c0], V[lo - c0:hi - c0], A, anorm,
+                    diagc[lo - c0:hi - c0], unreal[lo - c0:hi - c0], lo, gamma, CANCEL_ACC)
+            n_fix += sum(plan.map(lambda az: fix_rows(az[0], az[1], *args), plan.ranges(np.arange(hi - lo))))
             out[lo - start:hi - start] = Cb
             t_prep, t_gemm, t_fix = t_prep + t2 - t1, t_gemm + t3 - t2, t_fix + clock() - t3
     if prof is not None:
@@ -340,26 +552,40 @@ def self_costs(effective, fixed, diag, basis, *, rtol=1e-8) -> np.ndarray:
     effective, fixed, diag : array_like, shape (n, d)
     basis : array_like, shape (d, k)
     rtol : float, default 1e-8
-        Range-membership tolerance (``+inf`` if ``r_i`` leaves ``range(S_i)``: an ``effective`` not of the
-        form ``F + D ⊙ W``, rounding, or a genuine component of ``r_i`` along an eigenvalue of ``S_i``
-        below the §12 cutoff ``10·k·ε₆₄·λ_max``, which counts as null).
+        Range-membership tolerance (``+inf`` if the component of ``r_i`` outside ``range(S_i)``
+        exceeds ``rtol·(‖w̃_i‖ + ‖f_i‖)``: an ``effective`` not of the form ``F + D ⊙ W``, rounding, or
+        a genuine component of ``r_i`` along an eigenvalue of ``S_i`` below the §12 cutoff
+        ``10·k·ε₆₄·λ_max``, which counts as null).
 
     Returns
     -------
     ndarray, shape (n,)
+        Equal bit for bit to the diagonal of :func:`realization_costs` (NumPy backend).
+
+    References
+    ----------
+    [NI] eq. (10); THEORY.md T-10.
+
+    Examples
+    --------
+    >>> from lmctheory.synthetic import asymmetric_layer, random_basis
+    >>> lay = asymmetric_layer(5, 8, "wasym", seed=0)
+    >>> U = random_basis(8, 3, seed=1)
+    >>> c = self_costs(lay.effective, lay.fixed, lay.diag, U)
+    >>> bool(np.array_equal(c, np.diag(realization_costs(lay.effective, lay.fixed, lay.diag, U))))
+    True
     """
     E, F, D, U = _check_layer(effective, fixed, diag, basis)
     rtol = _check_rtol(rtol)
     n = E.shape[0]
-    plan = _Plan(E, F, D, U, rtol)
-    B = _row_chunk(plan.k)
     out = np.empty(n)
     # same chunk grid and BLAS mode: equals diag(realization_costs) bit for bit
-    with _single_threaded_blas(), ThreadPoolExecutor(plan.n_threads) as pool:
-        plan.pool = pool
+    with _single_threaded_blas(), ThreadPoolExecutor(_n_threads()) as pool:
+        plan = _Plan(E, F, D, U, rtol, pool, need_coefficients=False)
+        B = _row_chunk(plan.k)
         for c0 in range(0, n, B):
             c1 = min(n, c0 + B)
-            out[c0:c1] = plan.prepare(c0, c1, c0, c1, False, np.zeros((1, plan.k)))[3]
+            out[c0:c1] = plan.prepare(c0, c1, c0, c1, False)[3]
     return out
 
 
@@ -385,7 +611,8 @@ def min_norm_weights(target, fixed_row, diag_row, basis, *, rtol=1e-8) -> np.nda
     basis : array_like, shape (d, k)
         Orthonormal support basis ``U``.
     rtol : float, default 1e-8
-        Range-membership tolerance (module docstring).
+        Range-membership tolerance: ``a − v_i`` is out of range when its null-space component exceeds
+        ``rtol·(‖a‖ + ‖f_i‖)`` (as in :func:`realization_costs`, with ``‖a‖ ≤ ‖w̃_j‖`` for ``a = Uᵀw̃_j``).
 
     Returns
     -------
@@ -407,10 +634,10 @@ def min_norm_weights(target, fixed_row, diag_row, basis, *, rtol=1e-8) -> np.nda
     lam, Q, keep = _pinv_parts(M @ M.T)
     proj = Q.T @ c
     null = float(np.linalg.norm(proj[~keep]))
-    if null > rtol * max(1.0, float(np.linalg.norm(c))):
+    if null > rtol * (float(np.linalg.norm(a)) + float(np.linalg.norm(f))):
         raise ValueError(
             "target is not realizable by this neuron: a − v_i has a null-space component "
-            f"{null:.3g} > rtol·max(1, ‖a − v_i‖) (R_i(a) = +inf)"
+            f"{null:.3g} > rtol·(‖a‖ + ‖f_i‖) (R_i(a) = +inf)"
         )
     y = Q[:, keep] @ (proj[keep] / lam[keep])
     return M.T @ y

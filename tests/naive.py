@@ -59,8 +59,8 @@ def naive_cost_row(S, v):
 
 
 def naive_realization_costs(effective, fixed, diag, U, rtol=1e-8):
-    """``C[i,j] = (a_j − v_i)ᵀS_i†(a_j − v_i)`` or ``inf``, one entry at a time; diagonal from
-    ``r_i = Uᵀ(w̃_i − f_i)``."""
+    """``C[i,j] = (a_j − v_i)ᵀS_i†(a_j − v_i)`` or ``inf`` (null component ``> rtol·(‖w̃_j‖ + ‖f_i‖)``),
+    one entry at a time; diagonal from ``r_i = Uᵀ(w̃_i − f_i)``."""
     n = effective.shape[0]
     A = effective @ U
     V = fixed @ U
@@ -71,7 +71,7 @@ def naive_realization_costs(effective, fixed, diag, U, rtol=1e-8):
         P, N = naive_pinv_and_null(S[i])
         for j in range(n):
             x = Rr[i] if i == j else A[j] - V[i]
-            if np.linalg.norm(N.T @ x) > rtol * max(1.0, np.linalg.norm(x)):
+            if np.linalg.norm(N.T @ x) > rtol * (np.linalg.norm(effective[j]) + np.linalg.norm(fixed[i])):
                 C[i, j] = np.inf
             else:
                 C[i, j] = x @ P @ x

@@ -92,13 +92,15 @@ def test_costs_match_naive(case):
 @given(layers())
 def test_prepare_rows_kernel_matches_naive(case):
     """Kernel level: the packed GEMM rows, ‖S†‖ bound, direct diagonal and range flags per neuron."""
-    from lmctheory.kernels.costs import prepare_rows
+    from lmctheory.kernels.costs import lapack_fns, prepare_rows
 
     layer, U = case
-    plan = costs_mod._Plan(layer.effective, layer.fixed, layer.diag, U, 1e-8)
+    plan = costs_mod._Plan(layer.effective, layer.fixed, layer.diag, U, 1e-8, None)
     n, k = layer.effective.shape[0], U.shape[1]
-    A = layer.effective @ U
-    V, L, pnorm, diagc, unreal = plan.prepare(0, n, 0, n, True, A)
+    A = plan.A
+    V, L, pnorm, diagc, unreal = plan.prepare(0, n, 0, n, True)
+    wn = np.linalg.norm(layer.effective, axis=1)
+    fn = np.linalg.norm(layer.fixed, axis=1)
     S = naive_gram_matrices(layer.diag, U)
     Rr = (layer.effective - layer.fixed) @ U
     for i in range(n):
@@ -111,14 +113,14 @@ def test_prepare_rows_kernel_matches_naive(case):
         assert pnorm[i] <= np.trace(P) * (1 + 1e-6) + 1e-300  # a cheap bound, not too loose
         np.testing.assert_allclose(diagc[i], Rr[i] @ P @ Rr[i], rtol=max(scale, 1e-9), atol=1e-300)
         X = A - V[i]
-        flags = np.linalg.norm(X @ N, axis=1) > 1e-8 * np.maximum(1.0, np.linalg.norm(X, axis=1))
+        flags = np.linalg.norm(X @ N, axis=1) > 1e-8 * (wn + fn[i])
         np.testing.assert_array_equal(unreal[i], flags)
     # the serial kernel on a sub-range leaves the other rows untouched
     if n < 2:
         return
     L2 = np.full_like(L, -7.0)
-    prepare_rows(1, 2, U, layer.diag ** 2, np.zeros((1, L.shape[1])), np.full(n, -1), V,
-                 Rr, A, costs_mod.EIG_TOL_C, 1e-8, True, L2, pnorm.copy(), diagc.copy(), unreal.copy())
+    prepare_rows(lapack_fns(), 1, 2, 0, U, layer.diag ** 2, np.zeros((1, L.shape[1])), np.full(n, -1), V,
+                 Rr, A, wn, fn, costs_mod.EIG_TOL_C, 1e-8, True, L2, pnorm.copy(), diagc.copy(), unreal.copy())
     assert np.all(L2[[i for i in range(n) if i != 1]] == -7.0)
 
 
@@ -421,6 +423,9 @@ def test_bench_runner_smoke(monkeypatch, tmp_path, capsys):
     cmp_row = rows[0]
     assert cmp_row["ratio"] == pytest.approx(cmp_row["baseline_s"] / cmp_row["ours_s"])
     assert cmp_row["same_inf_pattern"] and cmp_row["max_rel_diff_offdiag"] < 1e-9
+    assert cmp_row["numpy_same_inf_pattern"] and cmp_row["numpy_max_rel_diff_offdiag"] < 1e-9
+    assert cmp_row["pct_of_gemm"] == pytest.approx(100 * cmp_row["gemm_s"] / cmp_row["ours_s"])
+    assert "NumPy einsum" in rows[1]["name"] and "dense" in rows[2]["name"] and rows[2]["same_inf_pattern"]
     assert "FAILED" not in " ".join(str(r.get("notes")) for r in rows)
     assert "costs" in bench.format_table(rows)
     out = tmp_path / "b.json"
@@ -455,3 +460,111 @@ def test_low_rank_and_dense_paths_agree_on_a_basis_off_orthonormal_by_1e_7():
     np.testing.assert_allclose(c_low, c_dense, rtol=1e-12)
     with pytest.raises(ValueError, match="realiz"):
         min_norm_weights(E[1] @ U, F[0], D[0], U)
+
+
+# ---------------------------------------------------------------- units: costs scale as s² (reliability issue)
+def _scale_cases():
+    """A W-asymmetric layer (all finite) and a sparse layer on a coordinate-aligned support (many +inf)."""
+    lay = asymmetric_layer(9, 14, "wasym", seed=21)
+    sp = asymmetric_layer(12, 10, "sparse", keep_prob=0.6, seed=2)
+    return [(lay.effective, lay.fixed, lay.diag, random_basis(14, 5, seed=22)),
+            (sp.effective, sp.fixed, sp.diag, coherent_basis(10, 4, 0.0, seed=3))]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_costs_scale_as_s_squared(backend):
+    """C(sW̃, sF) = s²·C(W̃, F): bit for bit for s = 2^p (p = −150…150; NumPy backend, 1e-13 on torch), to 1e-12
+    with the same +inf pattern
+    for decimal s (1e-45 … 1e45); the range decisions never depend on the units (the old absolute test made
+    a 1e-9 rescaling of a layer with 96 of 144 entries +inf fully finite)."""
+    for E, F, D, U in _scale_cases():
+        C = realization_costs(E, F, D, U, backend=backend)
+        inf = np.isinf(C)
+        for p in (-150, -97, -30, -1, 1, 30, 97, 150):
+            s = 2.0**p
+            Cs = realization_costs(s * E, s * F, D, U, backend=backend)
+            if backend == "numpy":
+                np.testing.assert_array_equal(Cs, (s * s) * C)
+            else:  # MKL may pick alignment-dependent code paths: equal within rounding, not bit for bit
+                np.testing.assert_array_equal(np.isinf(Cs), inf)
+                np.testing.assert_allclose(Cs[~inf], (s * s) * C[~inf], rtol=1e-13, atol=0)
+        for s in (1e-45, 1e-20, 1e-9, 3e-3, 7.3, 1e9, 1e20, 1e45):
+            Cs = realization_costs(s * E, s * F, D, U, backend=backend)
+            np.testing.assert_array_equal(np.isinf(Cs), inf)
+            np.testing.assert_allclose(Cs[~inf], (s * s) * C[~inf], rtol=1e-12, atol=0)
+        if backend == "numpy":
+            s = 2.0**-120
+            np.testing.assert_array_equal(self_costs(s * E, s * F, D, U), s * s * np.diag(C))
+            A = E @ U
+            for i, j in [(0, 1), (2, 0)]:
+                if np.isfinite(C[i, j]):
+                    w = min_norm_weights(s * A[j], s * F[i], D[i], U)
+                    assert w @ w == pytest.approx(s * s * C[i, j], rel=1e-9)
+                else:
+                    with pytest.raises(ValueError, match="not realizable"):
+                        min_norm_weights(s * A[j], s * F[i], D[i], U)
+    assert np.isinf(realization_costs(*_scale_cases()[1])).sum() > 40  # the sparse case has many +inf
+
+
+@pytest.mark.parametrize("fn", [realization_costs, self_costs])
+def test_tiny_magnitudes_raise(fn):
+    """Below MIN_SCALE_COSTS (1e-50) for the largest entry the costs (∝ s²) would underflow: a clear error."""
+    E, F, D, U = _scale_cases()[0]
+    assert costs_mod.MIN_SCALE_COSTS == 1e-50
+    fn(1e-49 * E / np.abs(E).max(), 1e-49 * F / np.abs(E).max(), D, U)  # just above: fine
+    with pytest.raises(ValueError, match="MIN_SCALE_COSTS"):
+        fn(1e-60 * E, 1e-60 * F, D, U)
+    with pytest.raises(ValueError, match="effective and fixed"):
+        fn(1e-60 * E, np.zeros_like(F), D, U)
+    Z = np.zeros_like(E)
+    np.testing.assert_array_equal(fn(Z, Z, D, U), 0.0)  # an all-zero layer is exact: every cost 0
+
+
+# ---------------------------------------------------------------- torch backend (CPU torch in CI)
+@settings(max_examples=25, deadline=None)
+@given(layers())
+def test_torch_backend_matches_numpy(case):
+    """backend='torch' (same packed GEMM form in torch) equals the NumPy/Numba path within rounding."""
+    layer, U = case
+    C = realization_costs(*_args(layer, U))
+    Ct = realization_costs(*_args(layer, U), backend="torch", device="cpu")
+    assert isinstance(Ct, np.ndarray) and Ct.dtype == np.float64 and Ct.shape == C.shape
+    np.testing.assert_array_equal(np.isfinite(Ct), np.isfinite(C))
+    fin = np.isfinite(C)
+    tol = np.broadcast_to(_kappa_tol(layer, U), C.shape)
+    assert np.all(np.abs(Ct[fin] - C[fin]) <= tol[fin] * C[fin] + 1e-300)
+    n = C.shape[0]
+    if n > 2:  # a rows= block: other shapes, so equal within the same κ(S_i)·ε allowance
+        Cr = realization_costs(*_args(layer, U), rows=(1, n - 1), backend="torch")
+        sub, fr = Ct[1:n - 1], fin[1:n - 1]
+        np.testing.assert_array_equal(np.isfinite(Cr), fr)
+        assert np.all(np.abs(Cr[fr] - sub[fr]) <= tol[1:n - 1][fr] * sub[fr] + 1e-300)
+
+
+def test_torch_backend_guard_and_paths():
+    """Cancellation guard, eigen fallback (+inf entries) and several row chunks on the torch backend."""
+    E, F, D, U = _twin_centers(sigma_f=1.0, scale=1e-4)
+    np.testing.assert_allclose(realization_costs(E, F, D, U, backend="torch"),
+                               naive_realization_costs(E, F, D, U), rtol=1e-9)
+    layer = asymmetric_layer(40, 12, "sparse", keep_prob=0.5, seed=3)
+    U = coherent_basis(12, 5, 0.0, seed=4)
+    C = realization_costs(*_args(layer, U))
+    old = costs_mod._row_chunk
+    try:
+        costs_mod._row_chunk = lambda k: 16  # three chunks
+        Ct = realization_costs(*_args(layer, U), backend="torch")
+    finally:
+        costs_mod._row_chunk = old
+    np.testing.assert_array_equal(np.isinf(Ct), np.isinf(C))
+    assert np.isinf(C).any()
+    np.testing.assert_allclose(Ct, C, rtol=1e-9)
+
+
+def test_bad_backend_and_device():
+    E, F, D, U = _layer()
+    with pytest.raises(ValueError, match="backend"):
+        realization_costs(E, F, D, U, backend="jax")
+    with pytest.raises(ValueError, match="device"):
+        realization_costs(E, F, D, U, backend="torch", device="no_such_device")
+    with pytest.raises(ValueError, match="device"):
+        realization_costs(E, F, D, U, device="cpu")  # device without the torch backend
