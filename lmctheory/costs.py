@@ -345,12 +345,12 @@ def realization_costs(effective, fixed, diag, basis, *, rtol=1e-8, rows=None, ba
     >>> from lmctheory.synthetic import asymmetric_layer, random_basis
     >>> lay = asymmetric_layer(6, 10, "wasym", seed=0)
     >>> U = random_basis(10, 3, seed=1)
-    >>> C = realization_costs(lay.effective, lay.fixed, lay.diag, U)
+    >>> C = lt.realization_costs(lay.effective, lay.fixed, lay.diag, U)
     >>> C.shape
     (6, 6)
-    >>> bool(np.array_equal(realization_costs(4 * lay.effective, 4 * lay.fixed, lay.diag, U), 16 * C))
+    >>> bool(np.array_equal(lt.realization_costs(4 * lay.effective, 4 * lay.fixed, lay.diag, U), 16 * C))
     True
-    >>> Ct = realization_costs(lay.effective, lay.fixed, lay.diag, U, backend="torch", device="cpu")
+    >>> Ct = lt.realization_costs(lay.effective, lay.fixed, lay.diag, U, backend="torch", device="cpu")
     >>> bool(np.allclose(Ct, C, rtol=1e-12, atol=0))
     True
     """
@@ -568,6 +568,8 @@ def self_costs(effective, fixed, diag, basis, *, rtol=1e-8) -> np.ndarray:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from lmctheory.costs import realization_costs, self_costs
     >>> from lmctheory.synthetic import asymmetric_layer, random_basis
     >>> lay = asymmetric_layer(5, 8, "wasym", seed=0)
     >>> U = random_basis(8, 3, seed=1)
