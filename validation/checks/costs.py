@@ -33,7 +33,8 @@ def ref_min_norm(M, c):
 
 def ref_cost_matrix(effective, fixed, diag, basis, rtol=1e-8):
     """``C[i,j] = R_i(a_j)`` via the minimum-norm solve of ``M_i w = a_j − v_i`` (lstsq, T-10):
-    ``‖w‖²`` when the residual is ``≤ rtol·max(1, ‖a_j − v_i‖)``, else ``+inf``."""
+    ``‖w‖²`` when the residual is ``≤ rtol·(‖w̃_j‖ + ‖f_i‖)`` (the package's scale-relative rule, so the reference
+    scales with the units of the weights too), else ``+inf``."""
     E, F, D, U = (np.asarray(x, float) for x in (effective, fixed, diag, basis))
     A = E @ U
     V = F @ U
@@ -48,8 +49,8 @@ def ref_cost_matrix(effective, fixed, diag, basis, rtol=1e-8):
         y = Uu[:, keep].T @ Ck
         W = Vt[keep].T @ (y / s[keep, None])
         resid = np.linalg.norm(M @ W - Ck, axis=0)
-        cn = np.linalg.norm(Ck, axis=0)
-        C[i] = np.where(resid <= rtol * np.maximum(1.0, cn), np.sum(W * W, axis=0), np.inf)
+        scale = np.linalg.norm(E, axis=1) + np.linalg.norm(F[i])
+        C[i] = np.where(resid <= rtol * scale, np.sum(W * W, axis=0), np.inf)
     return C
 
 
