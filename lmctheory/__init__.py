@@ -4,7 +4,7 @@ The public API is importable from the top level (``from lmctheory import realiza
 Names are resolved lazily from the core modules below, so ``import lmctheory`` stays cheap and
 never imports torch; the torch bridge lives in :mod:`lmctheory.nn`.
 
-Core modules (one per family of quantities; formulas and IDs refer to ``THEORY.md``):
+Core modules (one per family of quantities; formulas and IDs refer to ``docs/theory.md``):
 
 ``subspace``     subspace basis from data, coherence (eq. 11), projected centers and their gaps (§1, §4)
 ``gram``         per-neuron Gram matrices ``S_i`` and their spectra (eq. 9, T-4.2)

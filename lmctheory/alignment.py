@@ -1,6 +1,6 @@
 """Aligning two networks: activation / weight matching, orthogonal Procrustes, linear CKA.
 
-THEORY.md §10 ("Alignment", "Linear CKA"); [NI] Q2 (activation matching and its objective against the
+docs/theory.md §10 ("Alignment", "Linear CKA"); [NI] Q2 (activation matching and its objective against the
 identity and random permutations); Ainsworth et al. 2023, *Git Re-Basin* (weight matching).
 
 Permutation convention (used by every function here)
@@ -81,7 +81,7 @@ def activation_correlation(acts_a, acts_b) -> np.ndarray:
     """Pearson correlations between the units of two activation matrices.
 
     ``C[i, j] = corr(a_{:,i}, b_{:,j}) = ⟨ā_i, b̄_j⟩ / (‖ā_i‖ ‖b̄_j‖)`` with ``ā, b̄`` the column-centered
-    activations (THEORY.md §10 "Alignment"; [NI] Q2).
+    activations (docs/theory.md §10 "Alignment"; [NI] Q2).
 
     A constant unit (centered norm ≤ ``CONSTANT_UNIT_RTOL``·raw norm) has no defined correlation; it
     gets correlation **0** with every unit, so matching treats it as uninformative.
@@ -114,7 +114,7 @@ def activation_matching(acts_a, acts_b, *, n_random: int = 100, seed: int = 0) -
     ``perm = argmax_π Σ_i C[i, π(i)] = argmax_P ⟨P, C⟩_F`` with ``C`` from
     :func:`activation_correlation`, solved exactly by ``scipy.optimize.linear_sum_assignment``
     (maximize). The objective of the optimum is compared with the identity and with ``n_random``
-    random permutations (THEORY.md §10 "Alignment"; [NI] Q2).
+    random permutations (docs/theory.md §10 "Alignment"; [NI] Q2).
 
     Parameters
     ----------
@@ -201,7 +201,7 @@ def permute_mlp(weights, biases, perms):
     ``W_ℓ ← P_ℓ W_ℓ P_{ℓ−1}ᵀ``, ``b_ℓ ← P_ℓ b_ℓ`` with ``P_0 = P_L = I`` (inputs and outputs keep their
     order), where ``(P_ℓ x)_i = x[perm_ℓ[i]]``: in index form ``W_ℓ[perm_ℓ][:, perm_{ℓ−1}]``.
     For any elementwise activation the permuted network computes the same function
-    (THEORY.md §10, T-S1; Ainsworth et al. 2023).
+    (docs/theory.md §10, T-S1; Ainsworth et al. 2023).
 
     Parameters
     ----------
@@ -241,7 +241,7 @@ def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_i
     Coordinate descent from the identity, visiting layers in a random order (``seed``) each sweep; a
     layer's permutation is replaced only if the objective improves by more than ``1e-12·(1 + |obj|)``
     (so ties cannot cycle); stops after a sweep without change or ``max_iter`` sweeps
-    (THEORY.md §10 "Alignment").
+    (docs/theory.md §10 "Alignment").
 
     Parameters
     ----------
@@ -300,7 +300,7 @@ def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_i
 def orthogonal_procrustes(A, B) -> np.ndarray:
     """Orthogonal Procrustes: ``O = argmin_{OᵀO = I} ‖A O − B‖_F = U Vᵀ`` where ``AᵀB = U S Vᵀ`` (SVD).
 
-    THEORY.md §10 "Alignment" (rotation alignment of representations, [GLMC]).
+    docs/theory.md §10 "Alignment" (rotation alignment of representations, [GLMC]).
 
     Parameters
     ----------
@@ -350,7 +350,7 @@ def _unit_centered(X):
 def linear_cka(X, Y) -> float:
     """Linear centered kernel alignment ``CKA(X, Y) = ‖ȲᵀX̄‖_F² / (‖X̄ᵀX̄‖_F ‖ȲᵀȲ‖_F)``.
 
-    ``X̄, Ȳ`` are the column-centered activations (THEORY.md §10 "Linear CKA"; [MC]; Kornblith et al.
+    ``X̄, Ȳ`` are the column-centered activations (docs/theory.md §10 "Linear CKA"; [MC]; Kornblith et al.
     2019). Invariant to orthogonal maps and isotropic scaling of either side; value in ``[0, 1]``.
 
     Parameters

@@ -1,6 +1,6 @@
 """Probability bounds: Gram concentration (T-4.4), center gaps (T-4.6), reindexing (T-4.8b).
 
-THEORY.md §3–§5 ([NI] Thm. 4.4, Thm. 4.6, eq. (28)). All bounds are returned *raw*: a failure
+docs/theory.md §3–§5 ([NI] Thm. 4.4, Thm. 4.6, eq. (28)). All bounds are returned *raw*: a failure
 probability bound may exceed 1 (then it is vacuous) and is never clipped, so that monotonicity and
 closed forms can be checked exactly. Quantities that over/underflow (``t^k``, Gaussian densities
 ``(2πσ_F²)^{−k/2}`` for large ``k``) are combined in log space; a result that does not fit a float

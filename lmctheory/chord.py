@@ -1,4 +1,4 @@
-"""Chord deviations along the linear path and the LMC barrier bounds (THEORY.md §7, [NI] §5).
+"""Chord deviations along the linear path and the LMC barrier bounds (docs/theory.md §7, [NI] §5).
 
 Along the path ``W̃(λ) = (1−λ)W̃⁽⁰⁾ + λW̃⁽¹⁾`` (eq. 29) the per-neuron *chord deviation* (eq. 30) is
 
@@ -53,7 +53,7 @@ __all__ = [
     "barrier_bound",
 ]
 
-#: ``sup |σ''|`` of the smooth activations (THEORY.md §7 T-D.1): GELU ``x·Φ(x)`` has
+#: ``sup |σ''|`` of the smooth activations (docs/theory.md §7 T-D.1): GELU ``x·Φ(x)`` has
 #: ``σ'' = φ(x)(2 − x²)``, maximal at 0: ``2/√(2π)``; tanh: ``|−2 tanh·sech²| ≤ 4/(3√3)`` (at
 #: ``tanh = 1/√3``); softplus: ``sigmoid·(1 − sigmoid) ≤ 1/4``.
 ACTIVATION_CURVATURE = {
@@ -72,7 +72,7 @@ MC_CHUNK = 16384
 
 @dataclass(frozen=True)
 class MonteCarloEstimate:
-    """A Monte Carlo estimate with its standard error (THEORY.md §12).
+    """A Monte Carlo estimate with its standard error (docs/theory.md §12).
 
     Attributes
     ----------
@@ -173,7 +173,7 @@ def relu_gaussian_moment(s_x, s_y, cos_theta):
     """Second cross-moment of ReLU under a centered bivariate Gaussian (arc-cosine kernel).
 
     ``E[relu(X) relu(Y)] = (s_X s_Y / 2π)(sin θ + (π − θ) cos θ)``, ``θ = arccos(cos_theta)`` with
-    ``cos_theta`` clipped to ``[−1, 1]`` (THEORY.md §7, eq. (198) of [NI]). Special cases:
+    ``cos_theta`` clipped to ``[−1, 1]`` (docs/theory.md §7, eq. (198) of [NI]). Special cases:
     ``θ = 0`` gives ``s_X s_Y / 2`` (``E[relu(X)²] = s_X²/2``), ``θ = π`` gives 0.
 
     Parameters
@@ -244,7 +244,7 @@ def gaussian_relu_chord_deviation(w0, w1, cov, lam):
 
     With ``X = w̃_i⁽⁰⁾ᵀx``, ``Y = w̃_i⁽¹⁾ᵀx``, ``Z = (1−λ)X + λY``, the chord error
     ``h = relu(Z) − (1−λ)relu(X) − λ relu(Y)`` vanishes when ``X, Y`` have the same sign, and
-    ``|h| = min((1−λ)|X|, λ|Y|)`` otherwise (THEORY.md §7, proof of T-5.1). Writing ``(X, Y)`` in polar
+    ``|h| = min((1−λ)|X|, λ|Y|)`` otherwise (docs/theory.md §7, proof of T-5.1). Writing ``(X, Y)`` in polar
     coordinates of a standard Gaussian, the radial integral gives ``E[r²] = 2`` and the angular integral
     over the wedge where the signs differ is elementary:
 
@@ -298,7 +298,7 @@ def gaussian_relu_chord_deviation(w0, w1, cov, lam):
 
 
 def chord_deviation(w0, w1, X, lam, activation: str = "relu"):
-    """Empirical per-neuron chord deviation on data (eq. (30), THEORY.md §7).
+    """Empirical per-neuron chord deviation on data (eq. (30), docs/theory.md §7).
 
     ``Δ_i(λ) = (1/N) Σ_r [σ(w̃_i(λ)ᵀx_r) − (1−λ)σ(w̃_i⁽⁰⁾ᵀx_r) − λσ(w̃_i⁽¹⁾ᵀx_r)]²`` with
     ``w̃_i(λ) = (1−λ)w̃_i⁽⁰⁾ + λw̃_i⁽¹⁾``.
@@ -436,7 +436,7 @@ def relu_chord_bound(w0, w1, cov, lam, form: str = "exact"):
 
     ``form="exact"``: ``Δ_i(λ) ≤ λ(1−λ)(s_0 s_1/π)(sin θ_i − θ_i cos θ_i)``;
     ``form="cubic"``: the weaker ``λ(1−λ) s_0 s_1 θ_i³ / (3π)``.
-    ``s_c = ‖w̃_i⁽ᶜ⁾‖_Σ``, ``θ_i`` the Σ-angle (THEORY.md §7, T-5.1). Valid for ``x ~ N(0, Σ)``.
+    ``s_c = ‖w̃_i⁽ᶜ⁾‖_Σ``, ``θ_i`` the Σ-angle (docs/theory.md §7, T-5.1). Valid for ``x ~ N(0, Σ)``.
 
     Parameters
     ----------
@@ -477,7 +477,7 @@ def relu_chord_bound(w0, w1, cov, lam, form: str = "exact"):
 
 
 def center_dominance(w0, w1, fixed, cov):
-    """Center dominance ``η_i = max_{c∈{0,1}} ‖w̃_i⁽ᶜ⁾ − f_i‖_Σ / ‖f_i‖_Σ`` (THEORY.md §7, eq. (31)).
+    """Center dominance ``η_i = max_{c∈{0,1}} ‖w̃_i⁽ᶜ⁾ − f_i‖_Σ / ‖f_i‖_Σ`` (docs/theory.md §7, eq. (31)).
 
     Parameters
     ----------
@@ -523,7 +523,7 @@ def _center_dominated_inputs(fixed, cov, eta):
 
 
 def center_dominated_chord_bound(fixed, cov, eta) -> float:
-    """Center-dominated bound eq. (31) ([NI] §5, THEORY.md §7) on ``sup_λ Δ_φ(λ)`` (ReLU, ``x ~ N(0, Σ)``).
+    """Center-dominated bound eq. (31) ([NI] §5, docs/theory.md §7) on ``sup_λ Δ_φ(λ)`` (ReLU, ``x ~ N(0, Σ)``).
 
     ``sup_λ Δ_φ(λ) ≤ (1/4)(1+η)² · g(2 arcsin η)/π · Σ_i ‖f_i‖²_Σ``, ``g(θ) = sin θ − θ cos θ``,
     valid when ``‖w̃_i⁽ᶜ⁾ − f_i‖_Σ ≤ η‖f_i‖_Σ`` for ``c = 0, 1`` and ``η < 1``. A per-neuron ``eta`` of shape
@@ -552,7 +552,7 @@ def smooth_chord_bound(w0, w1, cov, lam, beta):
     """Chord bound for smooth activations T-D.1 ([NI] Thm. D.1), ``|σ''| ≤ β``, ``x ~ N(0, Σ)``.
 
     ``Δ_i(λ) ≤ (3β²/4) λ²(1−λ)² ‖w̃_i⁽¹⁾ − w̃_i⁽⁰⁾‖_Σ⁴`` (interpolation error ``≤ (λ(1−λ)/2)β(Y−X)²`` and
-    ``E[G⁴] = 3s⁴`` for a centered Gaussian ``G``; THEORY.md §7).
+    ``E[G⁴] = 3s⁴`` for a centered Gaussian ``G``; docs/theory.md §7).
 
     Parameters
     ----------
@@ -592,7 +592,7 @@ def smooth_chord_bound(w0, w1, cov, lam, beta):
 
 
 def center_dominated_smooth_chord_bound(fixed, cov, eta, beta) -> np.ndarray:
-    """Center-dominated corollary of T-D.1 ([NI] Thm. D.1, THEORY.md §7), ``|σ''| ≤ β``, ``x ~ N(0, Σ)``.
+    """Center-dominated corollary of T-D.1 ([NI] Thm. D.1, docs/theory.md §7), ``|σ''| ≤ β``, ``x ~ N(0, Σ)``.
 
     ``sup_λ Δ_i(λ) ≤ (3/4) β² η_i⁴ ‖f_i‖_Σ⁴`` when ``‖w̃_i⁽ᶜ⁾ − f_i‖_Σ ≤ η_i‖f_i‖_Σ`` for ``c = 0, 1``
     (then ``‖w̃_i⁽¹⁾ − w̃_i⁽⁰⁾‖_Σ ≤ 2η_i‖f_i‖_Σ`` and ``λ²(1−λ)² ≤ 1/16`` in :func:`smooth_chord_bound`).
@@ -624,7 +624,7 @@ def barrier_bound(output_chord, lipschitz: float = math.sqrt(2.0)) -> float:
     """Loss-barrier bound T-5.2 ([NI] Prop. 5.2): ``B ≤ L · sup_λ √Δ_out(λ)``.
 
     For a loss convex and ``L``-Lipschitz (ℓ₂) in the network output, with ``Δ_out(λ)`` the chord
-    deviation of the *outputs* (THEORY.md §7). Cross-entropy on logits: ``L = √2`` (default). The sup
+    deviation of the *outputs* (docs/theory.md §7). Cross-entropy on logits: ``L = √2`` (default). The sup
     is taken over the supplied grid of ``λ`` (a grid bound, not the continuous sup).
 
     Parameters

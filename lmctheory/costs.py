@@ -1,10 +1,10 @@
 """Realization costs (eq. (10), T-10), swap costs (eq. (14–15)) and relaxed costs (T-E.4).
 
-Notation (THEORY.md §1–2): rows of ``effective`` ``W̃``, ``fixed`` ``F`` and ``diag`` ``D`` are the
+Notation (docs/theory.md §1–2): rows of ``effective`` ``W̃``, ``fixed`` ``F`` and ``diag`` ``D`` are the
 neurons; ``U ∈ R^{d×k}`` is the orthonormal support basis; ``a_i = Uᵀw̃_i``, ``v_i = Uᵀf_i``,
 ``M_i = Uᵀdiag(d_i)``, ``S_i = M_iM_iᵀ``, ``r_i = Uᵀ(w̃_i − f_i)`` (the projected trainable part).
 
-Numerical conventions (THEORY.md §12)
+Numerical conventions (docs/theory.md §12)
 -------------------------------------
 *Pseudo-inverse.* ``S_i = QΛQᵀ``; eigenvalues ``λ ≤ tol_i = EIG_TOL_C · k · ε₆₄ · λ_max(S_i)``
 (``EIG_TOL_C = 10``; floor ``0``: with ``λ_max = 0`` only eigenvalues ``≤ 0`` — all of them — are
@@ -564,7 +564,7 @@ def self_costs(effective, fixed, diag, basis, *, rtol=1e-8) -> np.ndarray:
 
     References
     ----------
-    [NI] eq. (10); THEORY.md T-10.
+    [NI] eq. (10); docs/theory.md T-10.
 
     Examples
     --------
@@ -646,7 +646,7 @@ def min_norm_weights(target, fixed_row, diag_row, basis, *, rtol=1e-8) -> np.nda
 
 
 def swap_costs(costs) -> np.ndarray:
-    """Swap costs ``Δ_ij = C[i,j] + C[j,i] − C[i,i] − C[j,j]`` (eq. (14–15), THEORY.md §4).
+    """Swap costs ``Δ_ij = C[i,j] + C[j,i] − C[i,i] − C[j,j]`` (eq. (14–15), docs/theory.md §4).
 
     The change of the total realization cost when neurons ``i`` and ``j`` exchange functions
     (the transposition ``τ = (i j)``): symmetric, zero diagonal, possibly negative.

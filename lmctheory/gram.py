@@ -1,4 +1,4 @@
-"""Per-neuron Gram matrices ``S_i = Uᵀ diag(d_i)² U`` and their spectra (THEORY.md §1, §3).
+"""Per-neuron Gram matrices ``S_i = Uᵀ diag(d_i)² U`` and their spectra (docs/theory.md §1, §3).
 
 Shapes: ``effective``, ``diag`` are ``(n, d)`` with one row per neuron; ``basis`` is an orthonormal
 ``U ∈ R^{d×k}`` (checked with :func:`lmctheory._validation.check_basis`, tolerance ``1e-6``).
@@ -74,7 +74,7 @@ def _packed_grams(dsq: np.ndarray, U: np.ndarray, Uk: np.ndarray | None = None) 
 
 
 def induced_coefficients(effective, basis) -> np.ndarray:
-    """Induced subspace preactivation coefficients ``a_i = Uᵀ w̃_i`` (eq. (6), THEORY.md §1).
+    """Induced subspace preactivation coefficients ``a_i = Uᵀ w̃_i`` (eq. (6), docs/theory.md §1).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Weak additivity, reciprocal orthogonality and layerwise exponentially weighted connectivity (LEWC) (THEORY.md §9, [LEWC]).
+"""Weak additivity, reciprocal orthogonality and layerwise exponentially weighted connectivity (LEWC) (docs/theory.md §9, [LEWC]).
 
 Bias-free ReLU MLP with weights ``[W_1, …, W_L]`` (each ``(out, in)``): ``z_0 = x``,
 ``z_ℓ = relu(W_ℓ z_{ℓ−1})`` for ``ℓ < L``, logits ``z_L = W_L z_{L−1}``. Inputs are the rows of ``X``
@@ -74,7 +74,7 @@ def _relu_moment(va, vb, cab):
 
 
 def weak_additivity_cosine(u, v):
-    """Weak additivity ``WA(u, v) = cos(relu(u+v), relu(u)+relu(v))`` ([LEWC] Def. 5.1, THEORY.md §9).
+    """Weak additivity ``WA(u, v) = cos(relu(u+v), relu(u)+relu(v))`` ([LEWC] Def. 5.1, docs/theory.md §9).
 
     Parameters
     ----------
@@ -113,7 +113,7 @@ def _wa_params(var_u, var_v, corr):
 
 
 def gaussian_weak_additivity_cosine(var_u: float = 1.0, var_v: float = 1.0, corr: float = 0.0) -> float:
-    """Large-dimension limit of the weak-additivity cosine for Gaussian coordinates (T-WA, THEORY.md §9).
+    """Large-dimension limit of the weak-additivity cosine for Gaussian coordinates (T-WA, docs/theory.md §9).
 
     For i.i.d. centered Gaussian pairs ``(U, V)`` with variances ``s_u², s_v²`` and correlation ``ρ``:
 
@@ -168,7 +168,7 @@ def gaussian_weak_additivity_cosine(var_u: float = 1.0, var_v: float = 1.0, corr
 def weak_additivity_cosine_mc(
     dim: int, n_vectors: int = 1000, var_u: float = 1.0, var_v: float = 1.0, corr: float = 0.0, seed: int = 0
 ) -> MonteCarloEstimate:
-    """Monte Carlo of the weak-additivity cosine of random Gaussian vectors (T-WA, THEORY.md §9).
+    """Monte Carlo of the weak-additivity cosine of random Gaussian vectors (T-WA, docs/theory.md §9).
 
     Draws ``n_vectors`` pairs ``(u, v) ∈ R^dim × R^dim`` with i.i.d. coordinate pairs (variances
     ``var_u, var_v``, correlation ``corr``) and computes ``WA(u, v)`` for each (Numba, parallel; seeded per
@@ -231,7 +231,7 @@ def _forward(W, X):
 
 
 def mlp_forward(weights, X):
-    """Forward pass of a bias-free ReLU MLP, all layers (THEORY.md §9).
+    """Forward pass of a bias-free ReLU MLP, all layers (docs/theory.md §9).
 
     ``z_0 = x``, ``z_ℓ = relu(W_ℓ z_{ℓ−1})`` for ``1 ≤ ℓ < L``, logits ``z_L = W_L z_{L−1}`` (linear).
 
@@ -251,7 +251,7 @@ def mlp_forward(weights, X):
 
 
 def merge_weights(weights_a, weights_b, lam):
-    """Linear merge without permutation ``θ_λ = (1−λ)θ_a + λθ_b`` (``λ = 0``: model a; THEORY.md §9).
+    """Linear merge without permutation ``θ_λ = (1−λ)θ_a + λθ_b`` (``λ = 0``: model a; docs/theory.md §9).
 
     Parameters
     ----------
@@ -270,7 +270,7 @@ def merge_weights(weights_a, weights_b, lam):
 def reciprocal_orthogonality(weights_a, weights_b, X):
     """Reciprocal orthogonality ``RO_ℓ = E‖W_ℓ^a z_{ℓ−1}^b‖ / E‖W_ℓ^a z_{ℓ−1}^a‖`` ([LEWC] Def. 5.2, Fig. 7).
 
-    Expectations are means over the rows of ``X`` (THEORY.md §9). Small ``RO_ℓ`` means model b's
+    Expectations are means over the rows of ``X`` (docs/theory.md §9). Small ``RO_ℓ`` means model b's
     representations lie near the null space of model a's weights. ``RO_1 = 1`` (both models see the same
     input). The other direction: swap the arguments.
 
@@ -333,7 +333,7 @@ def _endpoint_and_merged_forwards(weights_a, weights_b, X, lam):
 
 
 def lewc_cosine(weights_a, weights_b, X, lam: float = 0.5):
-    """LEWC cosine per layer ([LEWC], THEORY.md §9).
+    """LEWC cosine per layer ([LEWC], docs/theory.md §9).
 
     ``LEWC_ℓ = mean_x cos(z_ℓ(θ_λ; x), (1−λ)^ℓ z_ℓ^a(x) + λ^ℓ z_ℓ^b(x))`` for ``ℓ = 1, …, L`` (the last is the
     logits), ``θ_λ = (1−λ)θ_a + λθ_b``. This is the **mean of per-input cosines**, not the cosine of
@@ -413,7 +413,7 @@ class LEWCRecursion:
 
 
 def lewc_error_recursion(weights_a, weights_b, X, lam: float = 0.5) -> LEWCRecursion:
-    """The LEWC error recursion T-5.3 ([LEWC] Thm. 5.3, explicit form of THEORY.md §9), per input.
+    """The LEWC error recursion T-5.3 ([LEWC] Thm. 5.3, explicit form of docs/theory.md §9), per input.
 
     With ``α = 1 − λ``, ``β = λ`` (``θ_λ = αθ_a + βθ_b``): ``e_ℓ = z_ℓ(θ_λ) − α^ℓ z_ℓ^a − β^ℓ z_ℓ^b``. For
     ``ℓ = 1``: ``e_1 = σ(p+q) − σ(p) − σ(q)``, ``p = αW_1^a x``, ``q = βW_1^b x`` (exact). For ``2 ≤ ℓ < L``,

@@ -1,4 +1,4 @@
-"""Sensitivity of the realization cost to output and input permutations (THEORY.md §4–5).
+"""Sensitivity of the realization cost to output and input permutations (docs/theory.md §4–5).
 
 Conventions
 -----------
@@ -118,7 +118,7 @@ def _pair(centers, coefficients):
 
 
 def center_differences(centers, perm):
-    """Projected center differences ``Δ^π``, row ``i`` = ``v_{π(i)} − v_i`` (eq. (17), THEORY.md §4).
+    """Projected center differences ``Δ^π``, row ``i`` = ``v_{π(i)} − v_i`` (eq. (17), docs/theory.md §4).
 
     Parameters
     ----------
@@ -408,7 +408,7 @@ def min_reassignment_lower_bound(delta_min, mu, eps, eta) -> float:
 def input_center_differences(fixed, basis, perm):
     """Input-reindexing center differences ``Δ^ρ``, rows ``v_i^ρ − v_i = Uᵀ(P_ρᵀ − I) f_i``.
 
-    THEORY.md §5 ([NI] §4.4); the matrix in T-4.7 and, for a transposition, T-4.8a (eq. (27)).
+    docs/theory.md §5 ([NI] §4.4); the matrix in T-4.7 and, for a transposition, T-4.8a (eq. (27)).
 
     With the module convention ``P_ρᵀ f = f[perm]``, row ``i`` is ``Uᵀ(f_i[perm] − f_i)``
     (formed from the difference, without cancellation).
@@ -430,7 +430,7 @@ def input_center_differences(fixed, basis, perm):
 
 
 def input_sensitivity(effective, fixed, diag, basis, perm) -> float:
-    """Input-permutation sensitivity ``Δ_in(ρ)`` (THEORY.md §5; [NI] §4.4; the quantity of T-4.7).
+    """Input-permutation sensitivity ``Δ_in(ρ)`` (docs/theory.md §5; [NI] §4.4; the quantity of T-4.7).
 
     ``Δ_in(ρ) = Σ_i [‖a_i − v_i^ρ‖²_{(S_i^ρ)†} − ‖a_i − v_i‖²_{S_i†}]`` with ``a_i = Uᵀw̃_i`` kept,
     ``v_i^ρ = Uᵀ f_i[perm]``, ``S_i^ρ = Uᵀ diag(d_i[perm])² U`` (module convention). Each term is a

@@ -1,6 +1,6 @@
 """Subspace basis from data, coherence, tail energy, projected centers and their gaps.
 
-THEORY.md §1–§4, §8 ([NI] eq. (5), (11), (17); Lemma E.1). Rows of every ``(n, d)`` array are
+docs/theory.md §1–§4, §8 ([NI] eq. (5), (11), (17); Lemma E.1). Rows of every ``(n, d)`` array are
 neurons (or samples for ``X``); ``basis`` is an orthonormal ``U ∈ R^{d×k}`` (checked by
 :func:`lmctheory._validation.check_basis`, tolerance ``1e-6``).
 
@@ -40,7 +40,7 @@ KDTREE_MAX_K = 10
 
 
 def subspace_basis(X, explained_variance=0.9):
-    """PCA basis of the centered rows of ``X`` ([NI] §6/F.7; THEORY.md §2 "Subspace basis from data";
+    """PCA basis of the centered rows of ``X`` ([NI] §6/F.7; docs/theory.md §2 "Subspace basis from data";
     no T-ID — an estimation procedure, not a statement).
 
     With ``X_c = X − 1 x̄ᵀ = A Σ Bᵀ`` (thin SVD, singular values ``s_1 ≥ s_2 ≥ …``), the basis is the
@@ -64,7 +64,7 @@ def subspace_basis(X, explained_variance=0.9):
     Notes
     -----
     The coherence of an estimated basis is biased upward by sampling noise unless ``N ≫ d``
-    (THEORY.md §12).
+    (docs/theory.md §12).
 
     Raises
     ------
@@ -111,7 +111,7 @@ def subspace_basis(X, explained_variance=0.9):
 
 
 def leverage_scores(basis):
-    """Leverage scores ``ℓ_j = ‖Uᵀe_j‖₂² = ‖u_j‖²`` (THEORY.md §3; [NI] eq. (11)).
+    """Leverage scores ``ℓ_j = ‖Uᵀe_j‖₂² = ‖u_j‖²`` (docs/theory.md §3; [NI] eq. (11)).
 
     Parameters
     ----------
@@ -128,7 +128,7 @@ def leverage_scores(basis):
 
 
 def subspace_coherence(basis) -> float:
-    """Coherence ``ν(U) = max_j ‖Uᵀe_j‖₂²`` ([NI] eq. (11); THEORY.md §3).
+    """Coherence ``ν(U) = max_j ‖Uᵀe_j‖₂²`` ([NI] eq. (11); docs/theory.md §3).
 
     Basis-independent (the largest leverage score of ``span(U)``); ``k/d ≤ ν(U) ≤ 1``.
 
@@ -188,7 +188,7 @@ def tail_energy(X, r) -> float:
 
 
 def projected_centers(fixed, basis):
-    """Projected centers ``v_i = Uᵀ f_i`` ([NI] eq. (5); THEORY.md §1).
+    """Projected centers ``v_i = Uᵀ f_i`` ([NI] eq. (5); docs/theory.md §1).
 
     Parameters
     ----------
@@ -233,7 +233,7 @@ def _check_centers(centers, min_rows=2):
 
 
 def pairwise_center_gaps(centers):
-    """All gaps ``G[i, j] = ‖v_i − v_j‖₂`` (THEORY.md §4, eq. (17)).
+    """All gaps ``G[i, j] = ‖v_i − v_j‖₂`` (docs/theory.md §4, eq. (17)).
 
     Parameters
     ----------
@@ -394,7 +394,7 @@ def _closest(V, method):
 
 
 def min_center_gap(centers, *, method="auto") -> float:
-    """Minimum projected center gap ``δ_min = min_{i≠j} ‖v_i − v_j‖₂`` (THEORY.md §4, T-C.5).
+    """Minimum projected center gap ``δ_min = min_{i≠j} ‖v_i − v_j‖₂`` (docs/theory.md §4, T-C.5).
 
     Parameters
     ----------

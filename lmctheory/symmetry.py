@@ -1,4 +1,4 @@
-"""The symmetry hierarchy of [GLMC]: permutation ⊂ semi-permutation ⊂ orthogonal ⊂ invertible (THEORY.md §10).
+"""The symmetry hierarchy of [GLMC]: permutation ⊂ semi-permutation ⊂ orthogonal ⊂ invertible (docs/theory.md §10).
 
 Small, exact NumPy implementations of the maps T-S1–T-S4 and of the layers they act on, so that each
 invariance can be checked numerically. Conventions: a hidden layer is ``h = σ(W_1 x + b_1)``,

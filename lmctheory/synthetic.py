@@ -1,4 +1,4 @@
-"""Seeded generators of the synthetic instances the theory talks about (THEORY.md §1, Table 1).
+"""Seeded generators of the synthetic instances the theory talks about (docs/theory.md §1, Table 1).
 
 Used by the benchmarks, the hypothesis strategies in ``validation/strategies.py`` and the
 figures. Every generator takes an explicit ``seed`` and is deterministic.
@@ -74,7 +74,7 @@ def asymmetric_layer(
     weight_scale: float = 1.0,
     seed: int = 0,
 ) -> AsymmetricLayer:
-    """Random layer of one architecture of Table 1 (THEORY.md §1).
+    """Random layer of one architecture of Table 1 (docs/theory.md §1).
 
     Parameters
     ----------

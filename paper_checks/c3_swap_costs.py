@@ -1,6 +1,6 @@
 """C3 — neuron swap costs of trained W-MLPs depend on σ_F and on the intrinsic dimension k ([NI] Q3, Fig. 5).
 
-Claim ([NI] §6 Q3; THEORY.md §4, T-4.5, T-C.5, T-4.6)
+Claim ([NI] §6 Q3; docs/theory.md §4, T-4.5, T-C.5, T-4.6)
     In the center-dominated regime (W-MLP, ``σ_F = 1``) the swap cost of neurons ``i, j`` is
     ``Δ_ij ≈ 2‖v_i − v_j‖²/μ`` (T-4.5), and projected centers ``v_i ∈ R^k`` are packed closely only when
     ``k`` is small (T-4.6, ``δ_min ∝ n^{−2/k}``): many cheap swaps at small ``k``, only the diagonal

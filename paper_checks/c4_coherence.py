@@ -1,6 +1,6 @@
 """C4 — subspace coherence controls whether a mask alone breaks symmetries ([NI] Q4, Fig. 6, App. F.5).
 
-Claim ([NI] §6 Q4, THEORY.md §3 / T-4.4)
+Claim ([NI] §6 Q4, docs/theory.md §3 / T-4.4)
     With ``F = 0`` (a sparse mask is the only asymmetry) the Gram matrices ``S_i = Uᵀdiag(d_i)²U``
     concentrate around ``μI`` when the input support is incoherent (``ν`` small), so the mask cannot
     make neurons identifiable and independently trained students need a permutation to be linearly

@@ -1,4 +1,4 @@
-"""C5 — the minimum projected center gap shrinks like ``n^{−2/k}`` ([NI] G.2, Fig. 11; THEORY.md T-4.6).
+"""C5 — the minimum projected center gap shrinks like ``n^{−2/k}`` ([NI] G.2, Fig. 11; docs/theory.md T-4.6).
 
 Synthetic syre layers (:func:`lmctheory.synthetic.asymmetric_layer`, ``F = σ_F·N(0,1)``, ``σ_F = 1``)
 of ``n`` neurons on ``d = 16`` inputs, support ``U`` a Haar-random ``d×k`` basis, so the projected

@@ -1,6 +1,6 @@
 """C6 — hidden representations of effective symmetry breakers are more coherent ([NI] G.5, Fig. 21).
 
-Claim ([NI] App. G.5; THEORY.md §3 eq. 11)
+Claim ([NI] App. G.5; docs/theory.md §3 eq. 11)
     The subspace coherence ``ν(U) = max_j ‖Uᵀe_j‖²`` of the PCA subspace of each layer's hidden
     representation is higher for models with effective symmetry breaking (W-MLP with ``σ_F = 1``,
     syre-MLP) than for the standard MLP and the W-MLP with ``σ_F = 0``, in particular in later layers:
@@ -18,7 +18,7 @@ Setup (CPU scale; the paper uses MNIST)
     training.  Basis: PCA of the centered representation at 90% explained variance (dimension ``r``
     reported; ``ν ≥ r/n``, so the normalized ``ν·n/r ∈ [1, n/r]`` is reported too).
 
-Finite-sample bias (THEORY.md §12)
+Finite-sample bias (docs/theory.md §12)
     ``ν`` of an estimated PCA basis is biased upward when ``N`` is not ≫ ``n``.  For every trained
     representation three controls are computed (20 draws each; Gaussian scatter matrices are drawn
     exactly and cheaply as ``Λ^{1/2} W Λ^{1/2}``, ``W ~ Wishart(N − 1, I)``, Bartlett decomposition):

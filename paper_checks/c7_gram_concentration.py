@@ -1,4 +1,4 @@
-"""C7 — Thm. 4.4 (Gram concentration) on the masks and supports of trained networks ([NI] Thm. 4.4; THEORY.md T-4.4).
+"""C7 — Thm. 4.4 (Gram concentration) on the masks and supports of trained networks ([NI] Thm. 4.4; docs/theory.md T-4.4).
 
 For every neuron ``i`` of a masked layer, ``‖S_i − μI_k‖₂`` (:func:`lmctheory.gram.gram_deviation_norms`,
 ``S_i = Uᵀdiag(d_i)²U``) is compared with the explicit Bernstein bound at ``δ = 0.01/n`` (all ``n``
@@ -15,7 +15,7 @@ students is the data's, so it is exact and training does not change it; (b) the 
 the recorded layer inputs of trained 4-layer MLPs (sparse and W-MLP σ_F ∈ {0, 1}) on digits and on
 the Gaussian mixture. Each layer's mask is independent of its input support (which depends only on
 the data and earlier layers), as the theorem requires. PCA coherence is biased upward by sampling
-noise when ``N`` is not ≫ ``d`` (THEORY.md §12). (c) Wide incoherent Gaussian-mixture supports
+noise when ``N`` is not ≫ ``d`` (docs/theory.md §12). (c) Wide incoherent Gaussian-mixture supports
 (Haar-random ``U``, ``d ∈ {1024, 4096}``): for 0/1 masks ``0 ⪯ S_i ⪯ I``, so ``‖S_i − μI‖ ≤ max(μ, 1−μ)``
 holds trivially, and the Bernstein bound only says more than that when ``ν·log(2kn/0.01)`` is
 small — at the widths of (a) and (b) it does not; (c) is where it does. The count of such
@@ -52,7 +52,7 @@ def config(quick: bool) -> dict:
 
 
 def _bound(family: str, D: np.ndarray, k: int, nu: float, delta: float, keep_prob: float | None):
-    """(μ, bound) for one layer's mask family (THEORY.md T-4.4)."""
+    """(μ, bound) for one layer's mask family (docs/theory.md T-4.4)."""
     from lmctheory import bounds
 
     n, d = D.shape

@@ -1,4 +1,4 @@
-"""C8 — Mahalanobis vs ridge-regression realization-cost estimates agree in ranking ([NI] G.3, F.7; THEORY.md §8).
+"""C8 — Mahalanobis vs ridge-regression realization-cost estimates agree in ranking ([NI] G.3, F.7; docs/theory.md §8).
 
 W-MLPs (σ_F ∈ {0, 1}; 3 linear layers, GELU, *no* normalization so that each neuron's function is
 ``gelu(w̃ᵀx + b)`` — [NI] G.3 likewise keeps the normalization out of the optimized neuron) trained

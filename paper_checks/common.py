@@ -6,13 +6,13 @@ A claim lives in ``paper_checks/<letter><digit…>_<name>.py`` (e.g. ``c1_unalig
 ``l3_reciprocal.py``) and is discovered by that file-name pattern. It defines:
 
 ``ID`` : str
-    The claim's id from EXPERIMENTS.md (``"C1"``, ``"L3"``).
+    The claim's id from docs/experiments.md (``"C1"``, ``"L3"``).
 ``TITLE`` : str
     One line.
 ``PAPER`` : str
     What the paper reports (figure/section and the number or trend), shown next to ours.
 ``CONDITION`` : str
-    The pass condition, fixed up front from EXPERIMENTS.md (never tuned after seeing a result).
+    The pass condition, fixed up front from docs/experiments.md (never tuned after seeing a result).
 ``config(quick: bool) -> dict``
     The experiment configuration (sizes, seeds, grids) for quick and full mode. **Tests shrink a
     claim by monkeypatching this function** (``monkeypatch.setattr(mod, "config", lambda quick: tiny)``),

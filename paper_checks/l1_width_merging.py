@@ -1,6 +1,6 @@
 """L1 — widening makes permutation-free merging work; temperature calibration removes the loss barrier ([LEWC]).
 
-Claim ([LEWC] §4, Fig. 1–3; THEORY.md §9)
+Claim ([LEWC] §4, Fig. 1–3; docs/theory.md §9)
     Two bias-free ReLU MLPs trained from different seeds are merged without permutation,
     ``θ_λ = (1−λ)θ_a + λθ_b``. The merged model's accuracy rises monotonically with the width multiplier;
     the loss barrier of the raw merge stays large (the merged logits are an ensemble scaled by ``≈ 2^{−L}``),
@@ -9,7 +9,7 @@ Claim ([LEWC] §4, Fig. 1–3; THEORY.md §9)
 Setup, the shared sweep (one job per pair, width and decay) and the table's fields:
 :mod:`lmctheory.experiments.lewc_width` (also behind L2–L5 and figure 10).
 
-Pass condition (fixed up front from EXPERIMENTS.md L1), strong weight decay 3e-3, means over pairs:
+Pass condition (fixed up front from docs/experiments.md L1), strong weight decay 3e-3, means over pairs:
     (i)  the midpoint accuracy gap to the endpoints shrinks with width: Spearman ``ρ(width, gap) ≤ −0.8``
          (3 quick points: strictly decreasing; 5 points: at most one adjacent inversion) and
          gap(widest) < gap(narrowest);

@@ -1,6 +1,6 @@
 """L2 — weak additivity of ReLU: ≈ 0.93 for independent Gaussian vectors; high in trained wide nets ([LEWC]).
 
-Claim ([LEWC] Def. 5.1, §5; THEORY.md §9 T-WA)
+Claim ([LEWC] Def. 5.1, §5; docs/theory.md §9 T-WA)
     For independent Gaussian vectors ``u, v`` the cosine ``WA(u, v) = cos(σ(u+v), σ(u)+σ(v))`` concentrates at
     ``(3/4 + 1/π)/√(1 + 1/π) = 0.93044…`` as the dimension grows ("≈ 0.93", curse of dimensionality).
     In trained wide nets the preactivations of the two models stay weakly additive (cosine high); weak
@@ -13,9 +13,9 @@ Setup
     Trained part: the shared L1 sweep (:func:`lmctheory.experiments.lewc_width.sweep`); per hidden layer the mean
     over test inputs of ``WA(p_ℓ, q_ℓ)`` with the actual preactivations ``p_ℓ = (1−λ)^ℓ W_ℓ^a z_{ℓ−1}^a``,
     ``q_ℓ = λ^ℓ W_ℓ^b z_{ℓ−1}^b`` at ``λ = 1/2`` (:func:`lmctheory.nn.merging.layer_measurements`), per width
-    and weight decay — reported, not part of the pass condition (EXPERIMENTS.md L2).
+    and weight decay — reported, not part of the pass condition (docs/experiments.md L2).
 
-Pass condition (fixed up front from EXPERIMENTS.md L2)
+Pass condition (fixed up front from docs/experiments.md L2)
     Monte Carlo mean within ``0.9304 ± 0.005`` at ``dim ≥ 10⁴``.
 """
 

@@ -1,6 +1,6 @@
 """L3 — reciprocal orthogonality: one model's representations fall near the null space of the other's weights ([LEWC]).
 
-Claim ([LEWC] Def. 5.2, Fig. 7; THEORY.md §9)
+Claim ([LEWC] Def. 5.2, Fig. 7; docs/theory.md §9)
     ``RO_ℓ = E‖W_ℓ^a z_{ℓ−1}^b‖ / E‖W_ℓ^a z_{ℓ−1}^a‖`` (and ``a ↔ b``) decreases as the width grows and is
     smaller with strong weight decay (low-rank weights leave a large null space).
 
@@ -11,7 +11,7 @@ Setup
     The summary ratio of a pair is the mean over layers ``ℓ = 2…L`` and both directions (``RO_1 = 1``
     identically: both models see the same input ``x``), averaged over pairs.
 
-Pass condition (fixed up front from EXPERIMENTS.md L3)
+Pass condition (fixed up front from docs/experiments.md L3)
     (i)  wd 3e-3: Spearman ``ρ(width, RO) ≤ −0.8`` and RO(widest) < RO(narrowest);
     (ii) RO(wd 3e-3) < RO(wd 1e-4) at the widest width.
 """

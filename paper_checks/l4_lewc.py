@@ -1,6 +1,6 @@
 """L4 — LEWC: merged layer outputs are exponentially weighted sums of the endpoints' ([LEWC] §5).
 
-Claim ([LEWC] Def. LEWC, Thm. 5.3, Fig. 5–6; THEORY.md §9)
+Claim ([LEWC] Def. LEWC, Thm. 5.3, Fig. 5–6; docs/theory.md §9)
     For wide, strongly decayed nets, ``z_ℓ(θ_λ) ≈ (1−λ)^ℓ z_ℓ(θ_a) + λ^ℓ z_ℓ(θ_b)`` (``θ_λ = (1−λ)θ_a + λθ_b``) at every layer (cosine near 1);
     with weak weight decay (1e-4) the cosine drops.
 
@@ -10,7 +10,7 @@ Setup
     averaged over pairs. Reported for every layer (the logits included); judged at the last hidden layer
     ``ℓ = L − 1 = 3``.
 
-Pass condition (fixed up front from EXPERIMENTS.md L4)
+Pass condition (fixed up front from docs/experiments.md L4)
     (i)  wd 3e-3: Spearman ``ρ(width, LEWC cosine at ℓ = L−1) ≥ 0.8`` and cosine(widest) > cosine(narrowest);
     (ii) cosine(wd 1e-4) < cosine(wd 3e-3) at the widest width.
 """

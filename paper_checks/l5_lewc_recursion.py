@@ -1,6 +1,6 @@
 """L5 — the T-5.3 error recursion bounds the measured LEWC error on every net and input ([LEWC] Thm. 5.3).
 
-Claim (THEORY.md §9 T-5.3, explicit form of [LEWC] Thm. 5.3)
+Claim (docs/theory.md §9 T-5.3, explicit form of [LEWC] Thm. 5.3)
     Per input, ``e_ℓ = z_ℓ(θ_λ) − (1−λ)^ℓ z_ℓ^a − λ^ℓ z_ℓ^b`` (``θ_λ = (1−λ)θ_a + λθ_b``) satisfies
     ``‖e_ℓ‖ ≤ ‖σ(p+q) − σ(p) − σ(q)‖ + ‖c_ℓ‖ + ‖W_ℓ^λ‖₂ ‖e_{ℓ−1}‖`` (``ℓ = 1`` exact, logits exact recursion): weak
     additivity and reciprocal orthogonality at every layer imply LEWC. It holds for every input and network.
@@ -12,7 +12,7 @@ Setup
     (b) Random He-initialized bias-free ReLU MLPs (3 hidden layers, widths 32/128/512, several seeds) on the
         same inputs at ``λ ∈ {0.1, 0.3, 0.5, 0.7, 0.9}``.
 
-Pass condition (fixed up front from EXPERIMENTS.md L5)
+Pass condition (fixed up front from docs/experiments.md L5)
     zero violations over all (net, λ, input, layer) entries; ``max measured/bound`` over layers ``ℓ ≥ 2`` is
     reported (how tight the recursion is; layer 1 is an equality).
 """

@@ -1,4 +1,4 @@
-"""M1 — beyond the straight line: Bézier curves connect what the unaligned line does not ([MC] §2, THEORY.md §10).
+"""M1 — beyond the straight line: Bézier curves connect what the unaligned line does not ([MC] §2, docs/theory.md §10).
 
 Claim ([MC] notes; Garipov et al. 2018; Draxler et al. 2018): independently trained minima are joined by
 low-loss quadratic Bézier curves without any alignment, while the straight segment has a barrier unless

@@ -1,7 +1,7 @@
 """Slow, obvious NumPy references for every Numba kernel (the STUMPY ``naive.py`` idea).
 
 Each function here computes the same quantity as a fast kernel in :mod:`lmctheory.kernels`, in
-the most direct way the formula in THEORY.md allows (Python loops, ``np.linalg.pinv``, explicit
+the most direct way the formula in docs/theory.md allows (Python loops, ``np.linalg.pinv``, explicit
 sums). Tests compare the two on many generated inputs. Sections belong to one kernel family each.
 """
 
@@ -9,7 +9,7 @@ import numpy as np
 
 # ===== costs / gram (lmctheory.kernels.costs) ===============================================
 
-_COST_EIG_TOL_C = 10.0  # must equal lmctheory.costs.EIG_TOL_C (THEORY.md §12 convention)
+_COST_EIG_TOL_C = 10.0  # must equal lmctheory.costs.EIG_TOL_C (docs/theory.md §12 convention)
 
 
 def naive_pack_outer(X):

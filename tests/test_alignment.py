@@ -1,4 +1,4 @@
-"""Tests of lmctheory.alignment (THEORY.md §10 "Alignment", "Linear CKA")."""
+"""Tests of lmctheory.alignment (docs/theory.md §10 "Alignment", "Linear CKA")."""
 
 import itertools
 

@@ -1,4 +1,4 @@
-"""Tests of lmctheory.nn.calibration: temperature fitting and calibrated barriers ([LEWC], THEORY.md §9)."""
+"""Tests of lmctheory.nn.calibration: temperature fitting and calibrated barriers ([LEWC], docs/theory.md §9)."""
 
 from __future__ import annotations
 

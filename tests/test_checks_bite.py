@@ -1,4 +1,4 @@
-"""The theorem checks of ``validation/`` bite (THEORY.md §11).
+"""The theorem checks of ``validation/`` bite (docs/theory.md §11).
 
 Every check function in ``validation/checks/`` takes the formula under test as an argument. Here the
 SAME check functions are called with deliberately wrong variants (a constant halved, a sign flipped, a
@@ -9,7 +9,7 @@ needed), so these tests run even while the package is incomplete.
 
 Each mutant is also shown to be caught by an INDEPENDENT route (an inequality on an instance where it is
 attained or nearly so, exact enumeration, statistics, quadrature, a brute-force solve), with the comparison
-against the formula re-typed from THEORY.md switched off (``compare=False``, or a check that has no such
+against the formula re-typed from docs/theory.md switched off (``compare=False``, or a check that has no such
 comparison). Mutants that only the re-typed formula catches are listed in ``FORMULA_ONLY`` with the reason:
 each is a weaker but still true statement on every instance tried (the bound is not sharp to that factor).
 """
@@ -227,7 +227,7 @@ def _ref_approx(v, a, perm, mu, eps, sign=1.0):
 
 def test_bite_T_4_5_sign_flip():
     """T-4.5: with ``D = 1`` (``S = I``, ``ε = 0``) the approximation is exact; flipping the sign of the cross
-    term ``2⟨Δ^π, ΠR_π⟩`` is caught by the comparison with the THEORY.md form and, with ``compare=False``, by the
+    term ``2⟨Δ^π, ΠR_π⟩`` is caught by the comparison with the docs/theory.md form and, with ``compare=False``, by the
     inequality ``|Δ_out − approx| ≤ κ_ε Σ(…) = 0`` itself."""
     lay = layer(4, 6, 3, "syre", seed=6, sigma_f=1.0, weight_scale=3.0)
     S = checks.ref_grams(lay.diag, lay.basis)
@@ -750,7 +750,7 @@ def test_bite_T_E_6_halved_tail_term_attained():
 
 
 def test_bite_T_C_5_per_permutation_bracket(monkeypatch):
-    """T-C.5 per-π bound: on THEORY.md's β ≤ 0 instance (``v = (0, 1, 10)``, ``r = (0, 0, −15)``) the per-π bound
+    """T-C.5 per-π bound: on docs/theory.md's β ≤ 0 instance (``v = (0, 1, 10)``, ``r = (0, 0, −15)``) the per-π bound
     ``Δ_out(π) ≥ (β_π/μ)‖Δ^π‖²`` holds; claiming it with the upper bracket ``1 + 2η + …`` instead is caught."""
     V = np.array([[0.0], [1.0], [10.0]])
     A = V + np.array([[0.0], [0.0], [-15.0]])
@@ -761,7 +761,7 @@ def test_bite_T_C_5_per_permutation_bracket(monkeypatch):
         checks.check_min_reassignment(checks.ref_min_reassignment_lower_bound, V, A, G, 1.0)
 
 
-#: mutants that only the comparison with the re-typed THEORY.md formula catches: each is a weaker but true
+#: mutants that only the comparison with the re-typed docs/theory.md formula catches: each is a weaker but true
 #: statement on every instance tried, because the bound is not sharp to that factor (measured best ratios)
 FORMULA_ONLY = {
     "eq. 31 (1/4)(1+η)² → (1/4)(1+η)": "eq. 31 is loose by ≥ 2: best sup Δ_φ/bound 0.490 (tangent endpoints, η = 0.01)",

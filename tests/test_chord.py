@@ -1,4 +1,4 @@
-"""Tests of lmctheory.chord (THEORY.md §7: eq. 198, T-chord-exact, T-5.1, eq. 31, T-D.1, T-5.2)."""
+"""Tests of lmctheory.chord (docs/theory.md §7: eq. 198, T-chord-exact, T-5.1, eq. 31, T-D.1, T-5.2)."""
 
 import math
 

@@ -106,22 +106,30 @@ def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def test_legacy_theory_and_experiments_pointers_have_anchors():
-    """Until every ``THEORY.md §7 "Name"`` / ``EXPERIMENTS.md "Name"`` / ``EXPERIMENTS.md L2`` in the code is
-    rewritten as a docs link, each one must already have its target: ``s-7``, ``slug(Name)``, ``l2``."""
+def test_section_and_claim_pointers_have_anchors():
+    """Every ``docs/theory.md §7 "Name"`` / ``docs/experiments.md "Name"`` / ``docs/experiments.md L2`` pointer in the
+    code must have its target in the docs: ``s-7``, ``slug(Name)``, ``l2``."""
     theory, experiments = _anchors(DOCS / "theory.md"), _anchors(DOCS / "experiments.md")
     bad = []
     for p, text in _texts().items():
         where = str(p.relative_to(ROOT))
-        for sec, name in re.findall(r'THEORY\.md\s+§(\d+)(?:\s*\(?"([^"]+)")?', text):
+        for sec, name in re.findall(r'(?:THEORY|docs/theory)\.md\s+§(\d+)(?:\s*\(?"([^"]+)")?', text):
             if f"s-{sec}" not in theory or (name and slug(name) not in theory):
                 bad.append(f"{where}: THEORY.md §{sec} {name}")
-        for name in re.findall(r'EXPERIMENTS\.md\s+"([^"]+)"', text):
+        for name in re.findall(r'(?:EXPERIMENTS|docs/experiments)\.md\s+"([^"]+)"', text):
             if slug(name) not in experiments:
                 bad.append(f'{where}: EXPERIMENTS.md "{name}"')
-        for cid in re.findall(r"EXPERIMENTS\.md\s+([CLGP]\d+)\b", text):
+        for cid in re.findall(r"(?:EXPERIMENTS|docs/experiments)\.md\s+([CLGMP]\d+)\b", text):
             if cid.lower() not in experiments:
                 bad.append(f"{where}: EXPERIMENTS.md {cid}")
+    assert not bad, bad
+
+
+def test_code_points_into_the_repository_not_beside_it():
+    """The clone stands alone: no module, test or doc refers to the steering notes (``THEORY.md``, ``EXPERIMENTS.md``,
+    ``DESIGN.md`` beside the repository) instead of ``docs/``."""
+    bad = [str(p.relative_to(ROOT)) for p, text in _texts().items()
+           if re.search(r"(?<![/\w])(THEORY|EXPERIMENTS|DESIGN)\.md", text) and p.name != "test_docs.py"]
     assert not bad, bad
 
 

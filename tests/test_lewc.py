@@ -1,4 +1,4 @@
-"""Tests of lmctheory.lewc (THEORY.md §9: Def. 5.1, T-WA, Def. 5.2, LEWC, T-5.3)."""
+"""Tests of lmctheory.lewc (docs/theory.md §9: Def. 5.1, T-WA, Def. 5.2, LEWC, T-5.3)."""
 
 import math
 

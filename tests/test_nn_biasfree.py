@@ -1,5 +1,5 @@
 """Tests of lmctheory.nn.biasfree, .merging and .width_alignment: the [LEWC] width MLPs, merging, BatchNorm recomputation, per-layer
-measurements (THEORY.md §9, T-5.3) and the alignment wrappers (§10)."""
+measurements (docs/theory.md §9, T-5.3) and the alignment wrappers (§10)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def test_train_width_model_uses_the_named_decay(monkeypatch):
         train_width_model(m, X, y, weight_decay="medium", epochs=1)
 
 
-# -- layer measurements (THEORY.md §9) ----------------------------------------------------------------
+# -- layer measurements (docs/theory.md §9) ----------------------------------------------------------------
 def _naive(a, b, X, lam):
     """Independent recomputation with torch: RO, LEWC cosine, WA of the T-5.3 preactivations."""
     Wa = [l.weight.detach().double() for l in a.layers]
@@ -201,7 +201,7 @@ def test_identical_models_satisfy_lewc_exactly():
     np.testing.assert_allclose(m.lewc_cosine, 1.0, atol=1e-9)
 
 
-# -- alignment wrappers (THEORY.md §10) ---------------------------------------------------------------
+# -- alignment wrappers (docs/theory.md §10) ---------------------------------------------------------------
 def test_weight_matching_recovers_a_hidden_permutation_exactly():
     a = make_width_mlp(12, 5, base_width=20, seed=11)
     rng = np.random.default_rng(0)

@@ -1,5 +1,5 @@
-"""AsymmetricConv2d, patch unfolding and realization-cost estimates of convolutions (DESIGN.md "Conv layers
-in the theory"): checked against brute-force patch extraction and the core, on hand-written CNNs."""
+"""AsymmetricConv2d, patch unfolding and realization-cost estimates of convolutions (docs/theory.md#conv-layers):
+checked against brute-force patch extraction and the core, on hand-written CNNs."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Permutation symmetry groups by torch.fx tracing (lmctheory.nn.groups; THEORY.md T-S1)."""
+"""Permutation symmetry groups by torch.fx tracing (lmctheory.nn.groups; docs/theory.md T-S1)."""
 
 import numpy as np
 import pytest

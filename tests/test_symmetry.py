@@ -1,4 +1,4 @@
-"""Tests of lmctheory.symmetry (THEORY.md §10, T-S1–T-S4)."""
+"""Tests of lmctheory.symmetry (docs/theory.md §10, T-S1–T-S4)."""
 
 import numpy as np
 import pytest

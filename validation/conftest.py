@@ -1,4 +1,4 @@
-"""Shared machinery of the property-based theorem checks (THEORY.md §11).
+"""Shared machinery of the property-based theorem checks (docs/theory.md §11).
 
 * puts this folder on ``sys.path`` so the test modules can ``import checks, strategies`` whether
   pytest is started as ``pytest validation/`` or ``python -m pytest tests validation`` from the root;
@@ -48,7 +48,7 @@ PROFILE = os.environ.get("LMCTHEORY_PROFILE", "ci")
 if PROFILE not in ("ci", "thorough"):
     raise pytest.UsageError(f"LMCTHEORY_PROFILE must be 'ci' or 'thorough', got {PROFILE!r}")
 settings.load_profile(PROFILE)
-# the statistical checks scale their number of instances with the profile (THEORY.md §11)
+# the statistical checks scale their number of instances with the profile (docs/theory.md §11)
 checks.set_stat_scale(1 if PROFILE == "ci" else 5)
 
 
@@ -117,7 +117,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not config.getoption("--theorem-report", default=False):
         return
     tr = terminalreporter
-    tr.section("THEORY.md tightness report (profile %s)" % PROFILE)
+    tr.section("docs/theory.md tightness report (profile %s)" % PROFILE)
     header = f"{'ID':<15} {'kind':<9} {'instances':>9} {'worst ratio':>12} {'worst err':>10} {'violations':>12} {'rate':>9} {'delta':>9}  note"
     tr.write_line(header)
     tr.write_line("-" * len(header))

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the theorem checks (THEORY.md §1–10).
+"""Hypothesis strategies for the theorem checks (docs/theory.md §1–10).
 
 Every random object is built from an integer seed that hypothesis draws (so shrinking works on the
 size parameters and the seed) through the seeded generators of :mod:`lmctheory.synthetic`.
@@ -30,7 +30,7 @@ MIXES = (0.0, 0.02, 0.1, 0.3, 1.0)
 
 @dataclass(frozen=True)
 class Layer:
-    """One asymmetric layer on a support basis (THEORY.md §1)."""
+    """One asymmetric layer on a support basis (docs/theory.md §1)."""
 
     effective: np.ndarray
     fixed: np.ndarray

@@ -1,4 +1,4 @@
-"""§6–7 of THEORY.md: Lipschitz statements (T-C.7, T-C.8), exact ReLU chord deviation
+"""§6–7 of docs/theory.md: Lipschitz statements (T-C.7, T-C.8), exact ReLU chord deviation
 (T-chord-exact), the chord bounds (T-5.1 with eq. 31, T-D.1) and the barrier bound (T-5.2).
 
 Independent routes: sympy for the arc-cosine kernel, the 9-term moment expansion and Monte Carlo for the
@@ -189,7 +189,7 @@ def test_T_D_1_tight_near_zero_gelu(d, scale, seed, theorem_report):
        act=st.sampled_from(["gelu", "tanh", "softplus"]), seed=S.seeds)
 def test_T_D_1_center_dominated(n, d, eta, act, seed, theorem_report):
     """T-D.1 center-dominated: ``sup_λ Δ_i ≤ (3/4)β²η⁴‖f_i‖⁴_Σ`` for endpoints ``w̃^{(c)} = f + e_c`` with
-    ``‖e_c‖_Σ ≤ η‖f‖_Σ``; ``Δ_i`` by quadrature at 9 values of λ; the package form equals THEORY.md (1e-9)."""
+    ``‖e_c‖_Σ ≤ η‖f‖_Σ``; ``Δ_i`` by quadrature at 9 values of λ; the package form equals docs/theory.md (1e-9)."""
     rng = np.random.default_rng(seed)
     F = rng.standard_normal((n, d))
     A = rng.standard_normal((d, d))

@@ -1,4 +1,4 @@
-"""§1–2 of THEORY.md: realizable sets (T-4.2), realization costs (T-10), the worked example (T-4.3).
+"""§1–2 of docs/theory.md: realizable sets (T-4.2), realization costs (T-10), the worked example (T-4.3).
 
 Independent route: minimum-norm solves with ``scipy.linalg.lstsq`` (SVD) of ``M_i w = a − v_i``.
 """

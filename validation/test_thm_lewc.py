@@ -1,4 +1,4 @@
-"""§9 of THEORY.md: weak additivity (T-WA) and the LEWC error recursion (T-5.3).
+"""§9 of docs/theory.md: weak additivity (T-WA) and the LEWC error recursion (T-5.3).
 
 Independent routes: the arc-cosine kernel and 2-D quadrature for the Gaussian limit, NumPy Monte Carlo of
 random vectors, a NumPy forward pass for the recursion, torch-trained bias-free ReLU MLPs.

@@ -1,10 +1,10 @@
-"""Probabilistic statements of THEORY.md, checked statistically (§11): Gram concentration (T-4.4),
+"""Probabilistic statements of docs/theory.md, checked statistically (§11): Gram concentration (T-4.4),
 center gaps (T-4.6), reindexing visibility (T-4.8b).
 
 Each configuration draws ``N`` independent instances from a fixed seed, counts violations ``V`` of the
 bound at nominal failure probability ``δ`` and fails if ``P(Binom(N, δ) ≥ V) < 1e-6``. The observed
 rate ``V/N`` is reported next to ``δ`` (``--theorem-report``). The closed forms are also compared with
-THEORY.md transcribed independently (relative 1e-12).
+docs/theory.md transcribed independently (relative 1e-12).
 """
 
 import math
@@ -35,7 +35,7 @@ def _n():
        p=S.keep_probs(), m=st.integers(0, 50), extra=st.integers(0, 50))
 def test_T_4_4_bound_formulas(t, kf, delta, p, m, extra, theorem_report):
     """T-4.4: ``gram_concentration_bound``, ``fixed_count_gram_bound`` and ``mask_moments`` equal the
-    THEORY.md forms (relative 1e-12) over consistent ``1 ≤ k ≤ d``, ``k/d ≤ ν ≤ 1``."""
+    docs/theory.md forms (relative 1e-12) over consistent ``1 ≤ k ≤ d``, ``k/d ≤ ν ≤ 1``."""
     d = m + extra + 1
     k = 1 + int(kf * (d - 1))
     nu = k / d + t * (1 - k / d)

@@ -1,4 +1,4 @@
-"""§8 of THEORY.md: approximate support and relaxed costs (T-E.1, T-E.2, T-E.4, T-E.5, T-E.6).
+"""§8 of docs/theory.md: approximate support and relaxed costs (T-E.1, T-E.2, T-E.4, T-E.5, T-E.6).
 
 Independent routes: eigendecomposition and projection residuals for the tail energy; direct ridge solves
 of the relaxed problem (σ = identity); L-BFGS on sampled data for σ = ReLU.

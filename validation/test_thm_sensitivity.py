@@ -1,4 +1,4 @@
-"""§4–5 of THEORY.md: swap-cost identity (T-16), output-permutation sensitivity (T-4.5, T-C.5),
+"""§4–5 of docs/theory.md: swap-cost identity (T-16), output-permutation sensitivity (T-4.5, T-C.5),
 input reindexing (T-4.7, T-4.8a).
 
 Independent route: costs by linear solves / pseudo-inverses built here, Δ_out and Δ_in summed from
@@ -72,7 +72,7 @@ def _mus(lay, mu_design):
 def test_T_4_5_output_sensitivity(inst, data, theorem_report):
     """T-4.5: ``|Δ_out(π) − (1/μ)(‖Δ^π‖² + 2⟨Δ^π, ΠR_π⟩)| ≤ κ_ε Σ_moved(…)`` and the η-bracket, for random
     ``π ≠ id`` and two choices of ``μ`` (``ε < 1``); the package's approximation and bounds equal the
-    THEORY.md forms (1e-9), ``permutation_sensitivity`` equals ``Σ_i C[i,π(i)] − C[i,i]``."""
+    docs/theory.md forms (1e-9), ``permutation_sensitivity`` equals ``Σ_i C[i,π(i)] − C[i,i]``."""
     lay, mu_design = inst
     n = lay.effective.shape[0]
     perm = data.draw(S.permutations(n))
@@ -126,7 +126,7 @@ def test_T_4_5_center_dominated_transpositions(inst, data, theorem_report):
 def test_T_C_5_min_reassignment(inst, theorem_report):
     """T-C.5: ``‖Δ^π‖_F² ≥ |moved(π)|δ_min² ≥ 2δ_min²`` for all ``π ≠ id`` and
     ``min_{π≠id} Δ_out(π) ≥ (2δ_min²/μ)[1 − 2η − (ε/(1−ε))((1+η)² + η²)]`` (all ``n!`` permutations;
-    relative 1e-9). ``min_reassignment_lower_bound`` equals the THEORY.md form (1e-10)."""
+    relative 1e-9). ``min_reassignment_lower_bound`` equals the docs/theory.md form (1e-10)."""
     lay, mu = inst
     grams = np.asarray(gram.gram_matrices(lay.diag, lay.basis))
     C = np.asarray(costs.realization_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
@@ -157,9 +157,9 @@ def test_T_C_5_attained_isotropic(k, eps, theorem_report):
 @pytest.mark.theorem("T-C.5")
 @pytest.mark.parametrize("seed", [None, 7, 8, 16, 21])
 def test_T_C_5_nonpositive_bracket_counterexamples(seed, theorem_report):
-    """T-C.5 needs ``β > 0`` (THEORY.md): reproducible instances with ``S_i = I`` (``ε = 0``, ``μ = 1``) where
+    """T-C.5 needs ``β > 0`` (docs/theory.md): reproducible instances with ``S_i = I`` (``ε = 0``, ``μ = 1``) where
     ``β ≤ 0`` and ``min_{π≠id} Δ_out < (2δ_min²/μ)β``, i.e. the corollary without its hypothesis is false
-    (``seed=None``: THEORY.md's ``v = (0, 1, 10)``, ``r = (0, 0, −15)``: −118 < −2.71; seeds of
+    (``seed=None``: docs/theory.md's ``v = (0, 1, 10)``, ``r = (0, 0, −15)``: −118 < −2.71; seeds of
     ``checks.beta_nonpositive_instance``: 7: −48.2 < −39.7, 8: −16.6 < −0.60, 16: −165.9 < −73.7,
     21: −211.9 < −167.9). On the same instances the per-π bound ``Δ_out(π) ≥ (β_π/μ)‖Δ^π‖²`` holds
     (``check_min_reassignment``) and ``min_reassignment_lower_bound`` refuses the bracket (``−inf``)."""

@@ -1,4 +1,4 @@
-"""§10 of THEORY.md: the symmetry hierarchy (T-S1 permutation, T-S2 semi-permutation, T-S3 orthogonal,
+"""§10 of docs/theory.md: the symmetry hierarchy (T-S1 permutation, T-S2 semi-permutation, T-S3 orthogonal,
 T-S4 invertible), checked on random torch layers (``nn.Linear``, ``nn.LayerNorm``, softmax attention) in float64.
 """
 

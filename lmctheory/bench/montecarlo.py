@@ -1,6 +1,6 @@
 """Monte Carlo kernels (:mod:`lmctheory.kernels.montecarlo`) vs vectorized NumPy baselines.
 
-Two estimators (THEORY.md §7 T-chord-exact, §9 T-WA):
+Two estimators (docs/theory.md §7 T-chord-exact, §9 T-WA):
 
 ``weak_additivity_cosine_mc``
     ``n_vectors`` cosines of ``dim``-dimensional Gaussian pairs. Baseline: NumPy ``Generator``

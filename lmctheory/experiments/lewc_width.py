@@ -1,4 +1,4 @@
-"""The [LEWC] width sweep: bias-free ReLU MLP pairs merged without permutation, per width and weight decay (THEORY.md §9).
+"""The [LEWC] width sweep: bias-free ReLU MLP pairs merged without permutation, per width and weight decay (docs/theory.md §9).
 
 The experiment behind ``paper_checks`` L1–L5 and figure 10. One job (:func:`width_pair_job`) trains a pair at
 one width and weight decay, merges it and measures it; :func:`sweep` runs every job of a configuration
@@ -6,7 +6,7 @@ one width and weight decay, merges it and measures it; :func:`sweep` runs every 
 aggregates it per weight decay and width; :func:`summarize_ro` and :func:`summarize_lewc` reduce the table to
 the reciprocal-orthogonality and LEWC views.
 
-Setup (EXPERIMENTS.md "[LEWC] setups", CPU default)
+Setup (docs/experiments.md "[LEWC] setups", CPU default)
     Digits (8×8, 1347 train / 450 test, standardized). Bias-free ReLU MLP with 3 hidden layers of width
     ``32 · m``, He-normal init; SGD (momentum 0.9, coupled weight decay, lr 0.03, batch 32) with strong
     weight decay 3e-3 and the weak-decay ablation 1e-4. Merge on a ``λ`` grid; the calibration split is

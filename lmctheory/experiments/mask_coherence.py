@@ -3,7 +3,7 @@
 The experiment behind ``paper_checks`` C4 and figure 7: :func:`config` (default sizes), :func:`collect`
 (train and interpolate every (embedding, ``m``); cached per job by :func:`lmctheory.sweep.run_jobs`).
 
-Setup ([NI] F.5, already CPU-sized; EXPERIMENTS.md "Coherence teacher–student")
+Setup ([NI] F.5, already CPU-sized; docs/experiments.md "Coherence teacher–student")
     Latent ``z ~ N(0, I_2)``, target ``relu(z_1 + z_2)``, loss MSE.  Embedding into ``R^{2c}``
     (``c = 10``) with ``m`` active slots per latent coordinate, coherence ``ν = 1/m``:
     "copy" puts ``z_l/√m`` on ``m`` slots of its own; "frame" puts ``R(θ_j) z/√m`` on the slot pair

@@ -4,7 +4,7 @@ The experiments behind ``paper_checks`` C1/C2 and figures 8–9. One job, :func:
 and measures it; :func:`collect_interpolation` (C1, figure 9) and :func:`collect_matching` (C2, figure 8)
 run it over their grids, so identical configurations share cache entries.
 
-Setup (CPU scale of EXPERIMENTS.md "[NI] setups"): 4-layer MLPs (LayerNorm, GELU) on scikit-learn's
+Setup (CPU scale of docs/experiments.md "[NI] setups"): 4-layer MLPs (LayerNorm, GELU) on scikit-learn's
 digits, AdamW lr 1e-3, wd 1e-2. Four architectures (:data:`VARIANTS`): standard; W-MLP (``wasym`` in every
 layer, ≈8% fixed entries per row, 4× that in the last layer) with ``σ_F = 0`` and ``σ_F = 1``; syre with
 ``σ_F = SYRE_SIGMA_F`` (chosen a priori so that a syre row's fixed part has about the norm of a

@@ -5,7 +5,7 @@ The experiment behind ``paper_checks`` C9/C10 and figure 13. One job, :func:`tra
 measures it; :func:`collect_interpolation` (C9, figure 13) and :func:`collect_matching` (C10) run it over their
 grids, so identical configurations share cache entries (the κ = 0 and κ = 2 W-ResNets of the κ sweep are C9's).
 
-Setup (CPU scale of EXPERIMENTS.md "[NI] ResNets"): ResNet-``(6n+2)`` of :func:`lmctheory.nn.make_resnet`
+Setup (CPU scale of docs/experiments.md "[NI] ResNets"): ResNet-``(6n+2)`` of :func:`lmctheory.nn.make_resnet`
 (GroupNorm(1, C), 1×1 projection shortcuts, global average pooling) on scikit-learn's 8×8 digits as 1-channel
 images (``digits(as_images=True)``: 1347 train / 450 test), AdamW lr 3e-3, wd 1e-2, batch 128 (the paper: ResNet-20
 ×8 on CIFAR-10, AdamW wd 0.01, lr up to 1e-2, 100 epochs). Endpoint test accuracy sits at ≈ 95–98 %, below

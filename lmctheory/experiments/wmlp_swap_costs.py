@@ -1,4 +1,4 @@
-"""Neuron swap costs of trained W-MLPs vs ``σ_F`` and the intrinsic dimension ``k`` ([NI] Q3, Fig. 5; THEORY.md §4).
+"""Neuron swap costs of trained W-MLPs vs ``σ_F`` and the intrinsic dimension ``k`` ([NI] Q3, Fig. 5; docs/theory.md §4).
 
 The experiment behind ``paper_checks`` C3 and figure 6: :func:`config` (default sizes), :func:`collect`
 (train every pair, interpolate, measure; cached per job by :func:`lmctheory.sweep.run_jobs`).
@@ -18,9 +18,9 @@ Setup (CPU scale of [NI] F.6/F.7)
     training set ([NI] reports train), with endpoint accuracies reported beside it.  The condition
     uses the *test* drop: at large ``k`` the 4-layer net fits the 2000 training points to 100%
     (seen in a pilot at k = 32), so a train drop there is compressed by the ceiling, while test
-    accuracy stays clearly below 100% for every ``k`` (the practical note of EXPERIMENTS.md).
+    accuracy stays clearly below 100% for every ``k`` (the practical note of docs/experiments.md).
 
-Measurement (THEORY.md §2, §4, eq. 10)
+Measurement (docs/theory.md §2, §4, eq. 10)
     Layer 1: input support known exactly — ``U`` is the generating basis (``k`` columns).
     Layers 2 and 3: ``U`` is the PCA basis of the centered layer inputs at 90% explained variance
     (the dimension ``r`` reached is reported beside ``k``; the input-PCA dimension of ``x`` at 90% is
@@ -105,7 +105,7 @@ def calibrated_separation(k: int, cfg: dict, seed: int) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------
-# costs (THEORY.md eq. 10)
+# costs (docs/theory.md eq. 10)
 def pca_basis(H: np.ndarray, explained: float) -> tuple[np.ndarray, float]:
     """Top principal directions of centered ``H`` (N, d) reaching ``explained``; (U, ratio reached)."""
     Hc = H - H.mean(0)

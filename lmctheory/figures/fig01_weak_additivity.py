@@ -1,4 +1,4 @@
-"""Figure 1 — weak-additivity cosine vs dimension (THEORY.md §9, T-WA; [LEWC] Def. 5.1)."""
+"""Figure 1 — weak-additivity cosine vs dimension (docs/theory.md §9, T-WA; [LEWC] Def. 5.1)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def make(ctx: FigureContext) -> FigureOutput:
     ax2.legend(loc="lower left", fontsize="x-small")
 
     caption = (
-        "Figure 1 (THEORY.md T-WA, [LEWC] Def. 5.1). Weak-additivity cosine cos(σ(u+v), σ(u)+σ(v)) "
+        "Figure 1 (docs/theory.md T-WA, [LEWC] Def. 5.1). Weak-additivity cosine cos(σ(u+v), σ(u)+σ(v)) "
         f"for ReLU σ and Gaussian vectors u, v with i.i.d. coordinates, {n_vectors} independent draws "
         f"per dimension (lmctheory.lewc.weak_additivity_cosine_mc). Left: Monte Carlo mean with "
         "± 2 standard errors (bars) and ± 1 standard deviation of the per-draw cosine (band); dashed "

@@ -1,4 +1,4 @@
-"""Figure 2 — chord deviation vs λ at several center-dominance levels η (THEORY.md §7, T-5.1)."""
+"""Figure 2 — chord deviation vs λ at several center-dominance levels η (docs/theory.md §7, T-5.1)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def make(ctx: FigureContext) -> FigureOutput:
                title_fontsize="x-small")
 
     caption = (
-        "Figure 2 (THEORY.md §7, T-chord-exact, T-5.1 and eq. 31; [NI] Thm. 5.1). Chord deviation "
+        "Figure 2 (docs/theory.md §7, T-chord-exact, T-5.1 and eq. 31; [NI] Thm. 5.1). Chord deviation "
         "Δ_φ(λ) = E‖φ(x; W̃(λ)) − (1−λ)φ(x; W̃⁽⁰⁾) − λφ(x; W̃⁽¹⁾)‖² of a ReLU layer "
         f"(n = {n} neurons, d = {d} inputs, x ~ N(0, Σ) with a random Σ), normalized by Σ_i ‖f_i‖²_Σ, "
         "for two endpoints W̃⁽ᶜ⁾ = F + R⁽ᶜ⁾ whose trainable parts have ‖r_i⁽ᶜ⁾‖_Σ = η‖f_i‖_Σ exactly "

@@ -1,4 +1,4 @@
-"""Figure 3 — Gram concentration ‖S_i − μI‖ vs coherence ν, with the T-4.4 bound (THEORY.md §3)."""
+"""Figure 3 — Gram concentration ‖S_i − μI‖ vs coherence ν, with the T-4.4 bound (docs/theory.md §3)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def make(ctx: FigureContext) -> FigureOutput:
     axes[0, 0].legend(fontsize="xx-small", loc="upper left")  # the empty corner above the bounds
 
     caption = (
-        "Figure 3 (THEORY.md T-4.4; [NI] Thm. 4.4). Spectral deviation ‖S_i − μI_k‖₂ of the Gram matrix "
+        "Figure 3 (docs/theory.md T-4.4; [NI] Thm. 4.4). Spectral deviation ‖S_i − μI_k‖₂ of the Gram matrix "
         f"S_i = Uᵀdiag(d_i)²U (lmctheory.gram.gram_deviation_norms) for k = {k}-dimensional supports in "
         f"d = {d} dimensions whose coherence ν(U) (lmctheory.subspace.subspace_coherence) ranges from "
         "incoherent (Haar-random basis) to coordinate-aligned (ν = 1; lmctheory.synthetic.coherent_basis). "

@@ -1,4 +1,4 @@
-"""Figure 4 — minimum projected-center gap vs width (THEORY.md T-4.6; [NI] Fig. 11)."""
+"""Figure 4 — minimum projected-center gap vs width (docs/theory.md T-4.6; [NI] Fig. 11)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def make(ctx: FigureContext) -> FigureOutput:
     ax.legend(fontsize="xx-small", loc="lower left")
 
     caption = (
-        "Figure 4 (THEORY.md T-4.6; [NI] Thm. 4.6, Fig. 11). Minimum gap δ_min = min_{i≠j} ‖v_i − v_j‖ "
+        "Figure 4 (docs/theory.md T-4.6; [NI] Thm. 4.6, Fig. 11). Minimum gap δ_min = min_{i≠j} ‖v_i − v_j‖ "
         f"between projected centers v_i = Uᵀf_i of a syre layer (f_i ~ N(0, σ_F² I_d), d = {d}, σ_F = {sigma_f:g}) "
         f"on a Haar-random k-dimensional support, vs width n, for k ∈ {{{', '.join(map(str, KS))}}} "
         "(lmctheory.subspace.projected_centers, min_center_gap). Solid: median over "

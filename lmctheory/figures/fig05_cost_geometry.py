@@ -1,4 +1,4 @@
-"""Figure 5 — realization-cost geometry of Example 4.3 (THEORY.md T-4.3, T-10; [NI] Fig. 2)."""
+"""Figure 5 — realization-cost geometry of Example 4.3 (docs/theory.md T-4.3, T-10; [NI] Fig. 2)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ A2 = np.array([0.3, 1.0])
 
 
 def example_4_3(s: float):
-    """The two-neuron, 4-D, 2-D-support instance of Example 4.3 (THEORY.md T-4.3).
+    """The two-neuron, 4-D, 2-D-support instance of Example 4.3 (docs/theory.md T-4.3).
 
     The support has basis ``U = [u_A, u_B]``, ``u_A = s·e₁ + c·e₂``, ``u_B = s·e₃ + c·e₄``,
     ``c = √(1−s²)``: ``ν(U) = max(s², c²) → 1`` as the visible mass ``s² → 0``. Neuron 1 has
@@ -121,7 +121,7 @@ def make(ctx: FigureContext) -> FigureOutput:
     ax.legend(fontsize="x-small")
 
     caption = (
-        "Figure 5 (THEORY.md T-4.3, T-10; [NI] Example 4.3, Fig. 2). Two W-asymmetric neurons with 4-D "
+        "Figure 5 (docs/theory.md T-4.3, T-10; [NI] Example 4.3, Fig. 2). Two W-asymmetric neurons with 4-D "
         "inputs on a 2-D support U = [s·e₁ + c·e₂, s·e₃ + c·e₄] (c = √(1−s²), coherence ν = 1 − s²); neuron 1 "
         "has coordinate 2 fixed, neuron 2 coordinate 4, so S₁ = diag(s², 1) and S₂ = diag(1, s²) "
         "(lmctheory.gram.gram_matrices). Panels 1–3: in the plane of subspace coefficients a = Uᵀw̃, "

@@ -97,7 +97,7 @@ def make(ctx: FigureContext) -> FigureOutput:
 
     n_show = len(arr(grid[ref_sf][str(ks[0])]["layers"][LAYER - 1]["matrix"]))
     caption = (
-        "Figure 6 ([NI] Q3, Fig. 5; paper_checks C3, THEORY.md §4, T-4.5, T-4.6). Neuron swap costs "
+        "Figure 6 ([NI] Q3, Fig. 5; paper_checks C3, docs/theory.md §4, T-4.5, T-4.6). Neuron swap costs "
         "Δ_ij = C_ij + C_ji − C_ii − C_jj (C_ij = R_i(a_j), eq. 10) at the first layer of trained W-MLPs "
         f"({cfg.get('n_layers', '?')} linear layers, hidden {cfg.get('hidden', '?')}, "
         f"{cfg.get('fixed_fraction', 0.08):.0%} fixed entries per row) on a {cfg.get('n_classes', '?')}-class "

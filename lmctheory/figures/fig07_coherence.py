@@ -80,7 +80,7 @@ def make(ctx: FigureContext) -> FigureOutput:
 
     n_pairs = cfg.get("n_outer", "?"), cfg.get("n_pairs", "?")
     caption = (
-        "Figure 7 ([NI] Q4, Fig. 6; paper_checks C4, THEORY.md T-4.4). Teacher–student task: latent "
+        "Figure 7 ([NI] Q4, Fig. 6; paper_checks C4, docs/theory.md T-4.4). Teacher–student task: latent "
         "z ~ N(0, I₂), target relu(z₁ + z₂), embedded isometrically into R^{2c} "
         f"(c = {cfg.get('c', '?')}) with m slots per latent coordinate, so the input support has "
         "coherence ν = 1/m; 'exact copy' and 'random frame' embeddings. Students: one hidden ReLU layer "

@@ -147,7 +147,7 @@ def make(ctx: FigureContext) -> FigureOutput:
 
     mults = cfg.get("multipliers", "?")
     caption = (
-        "Figure 10 ([LEWC] Fig. 1–3, 5–7; paper_checks L1, L3, L4; THEORY.md §9). Two bias-free ReLU MLPs "
+        "Figure 10 ([LEWC] Fig. 1–3, 5–7; paper_checks L1, L3, L4; docs/theory.md §9). Two bias-free ReLU MLPs "
         f"({cfg.get('n_hidden', '?')} hidden layers of width {cfg.get('base_width', '?')} × {mults}) trained "
         f"from different seeds on {cfg.get('dataset', '?')} with SGD and strong (solid) or weak (dashed) weight "
         "decay, merged without permutation, θ_λ = λθ_a + (1−λ)θ_b. (a) endpoint and merged (λ = ½) test "

@@ -61,7 +61,7 @@ def make(ctx: FigureContext) -> FigureOutput:
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize="x-small")
     cfg = data.get("config", {})
     caption = (
-        "Figure 12 (paper_checks P1; lmctheory.nn.predict_lmc, THEORY.md T-4.4, T-4.5/T-16, T-4.6, T-5.1). "
+        "Figure 12 (paper_checks P1; lmctheory.nn.predict_lmc, docs/theory.md T-4.4, T-4.5/T-16, T-4.6, T-5.1). "
         "Left: unaligned midpoint test loss barrier L(½) − (L(0)+L(1))/2 of two independently trained MLPs "
         "(mean over pairs) against the barrier predicted from the untrained model and its training inputs alone; "
         "open markers: configurations used to fit the calibration (kappa = "

@@ -1,4 +1,4 @@
-"""Numba kernels for Gram matrices and all-pairs realization costs (THEORY.md §2, §12).
+"""Numba kernels for Gram matrices and all-pairs realization costs (docs/theory.md §2, §12).
 
 Called only from the validated public functions of :mod:`lmctheory.gram` and
 :mod:`lmctheory.costs`; every array is float64, C-contiguous, with consistent shapes.

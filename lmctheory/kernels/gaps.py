@@ -1,4 +1,4 @@
-"""Numba kernels for projected-center gaps (THEORY.md §4, eq. 17 and ``δ_min``).
+"""Numba kernels for projected-center gaps (docs/theory.md §4, eq. 17 and ``δ_min``).
 
 Called only from the validated public functions of :mod:`lmctheory.subspace`; every array is
 float64, C-contiguous, shape ``(n, k)`` with ``n ≥ 2``.

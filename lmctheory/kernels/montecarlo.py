@@ -1,7 +1,7 @@
 """Numba Monte Carlo kernels: chord deviations of Gaussian pairs and the weak-additivity cosine.
 
 Called only from the validated public functions of :mod:`lmctheory.chord` and :mod:`lmctheory.lewc`
-(THEORY.md §7 T-chord-exact, §9 T-WA); every array is float64, C-contiguous, shapes consistent.
+(docs/theory.md §7 T-chord-exact, §9 T-WA); every array is float64, C-contiguous, shapes consistent.
 
 Random numbers: each chunk owns a xoshiro256** generator (Blackman & Vigna 2018) whose state is
 four SplitMix64 outputs of ``(seed, chunk)``; normals come from a 256-layer ziggurat (Marsaglia &

@@ -1,5 +1,5 @@
 """Torch bridge: asymmetric layers and MLPs, data, training/interpolation, activation matching
-and realization-cost estimates on trained networks ([NI], THEORY.md §1–2, §8, §10).
+and realization-cost estimates on trained networks ([NI], docs/theory.md §1–2, §8, §10).
 
 Importing this subpackage imports torch (the top-level :mod:`lmctheory` never does). Submodules:
 

@@ -1,4 +1,4 @@
-"""Bias-free ReLU MLPs of the [LEWC] width experiments (THEORY.md §9): architecture, training, BatchNorm.
+"""Bias-free ReLU MLPs of the [LEWC] width experiments (docs/theory.md §9): architecture, training, BatchNorm.
 
 The [LEWC] setting: a bias-free ReLU MLP ``z_0 = x``, ``z_ℓ = σ(W_ℓ z_{ℓ−1})`` (``ℓ < L``), logits
 ``z_L = W_L z_{L−1}``, widened by a multiplier and trained with strong (3e-3) or weak (1e-4) weight decay.
@@ -46,7 +46,7 @@ WEIGHT_DECAY = {"strong": 3e-3, "weak": 1e-4}
 # ---------------------------------------------------------------------------------------------
 # architecture
 class WidthMLP(nn.Module):
-    """Bias-free ReLU MLP ``z_ℓ = σ(norm_ℓ(W_ℓ z_{ℓ−1}))``, logits ``W_L z_{L−1}`` (THEORY.md §9).
+    """Bias-free ReLU MLP ``z_ℓ = σ(norm_ℓ(W_ℓ z_{ℓ−1}))``, logits ``W_L z_{L−1}`` (docs/theory.md §9).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""Softmax temperature calibration and calibrated barriers of permutation-free merges ([LEWC], THEORY.md §9).
+"""Softmax temperature calibration and calibrated barriers of permutation-free merges ([LEWC], docs/theory.md §9).
 
 Under LEWC the merged logits at ``λ = 1/2`` are ``≈ 2^{−L}(f_a + f_b)``: an ensemble scaled down by a
 constant. The scale changes the cross-entropy but not the argmax, so the *loss* barrier of an
@@ -67,7 +67,7 @@ def softmax_nll(logits, y, tau: float = 1.0) -> float:
 
 
 def fit_temperature(logits, y, *, bounds: tuple = TAU_BOUNDS, xatol: float = 1e-6) -> float:
-    """Inverse temperature ``τ* = argmin_{τ ∈ bounds} NLL(softmax(τ·logits), y)`` (THEORY.md §9, [LEWC]).
+    """Inverse temperature ``τ* = argmin_{τ ∈ bounds} NLL(softmax(τ·logits), y)`` (docs/theory.md §9, [LEWC]).
 
     ``NLL(τ)`` is convex in ``τ`` (log-sum-exp of functions linear in ``τ`` minus a linear term), hence
     unimodal in ``log τ``: a bounded scalar search on ``log τ`` (``scipy.optimize.minimize_scalar``,
@@ -142,7 +142,7 @@ class CalibratedBarriers:
 
     ``λ = 0``: model a, ``λ = 1``: model b (:mod:`lmctheory.nn.merging`). Losses are mean cross-entropy on
     the evaluation split; ``τ`` is fitted per model of the path on the calibration split. Barriers follow
-    :func:`lmctheory.nn.training.barriers` (chord between the endpoints; THEORY.md §10); accuracy in
+    :func:`lmctheory.nn.training.barriers` (chord between the endpoints; docs/theory.md §10); accuracy in
     fractions, accuracy barriers in percentage points.
 
     Attributes
@@ -225,7 +225,7 @@ def calibrated_barriers(
     For each ``λ`` in ``lams`` the merged model ``θ_λ = (1−λ)θ_a + λθ_b``
     (:func:`lmctheory.nn.merging.merge_models`; BatchNorm statistics recomputed on ``bn_data``) gets its own
     ``τ_λ = fit_temperature(logits_cal, y_cal)``; the evaluation loss is ``NLL(τ_λ·logits_eval)``
-    (THEORY.md §9 "Temperature calibration"; [LEWC]: calibration on 20% of the test set, see
+    (docs/theory.md §9 "Temperature calibration"; [LEWC]: calibration on 20% of the test set, see
     :func:`calibration_split`). The endpoint ensembles are reported at the same ``λ``.
 
     Parameters

@@ -1,4 +1,4 @@
-"""Mode-connecting curves between two trained models of any architecture ([MC] §2, THEORY.md §10).
+"""Mode-connecting curves between two trained models of any architecture ([MC] §2, docs/theory.md §10).
 
 Independently trained minima ``θ_A``, ``θ_B`` are joined by low-loss curves (Garipov et al. 2018;
 Draxler et al. 2018); the straight segment of linear mode connectivity is the special case that needs
@@ -6,7 +6,7 @@ the right symmetry alignment. Curves are defined on the models' parameters (ever
 ``nn.Parameter``, by name) with ``n`` trainable control points ``c_1 … c_n`` between the fixed ends:
 
 ``bezier``     ``p(t) = Σ_{i=0}^{n+1} C(n+1, i) tⁱ (1−t)^{n+1−i} P_i`` with ``P = (θ_A, c_1, …, c_n, θ_B)``;
-               for one bend ``p(t) = (1−t)²θ_A + 2t(1−t)c + t²θ_B`` (THEORY.md §10).
+               for one bend ``p(t) = (1−t)²θ_A + 2t(1−t)c + t²θ_B`` (docs/theory.md §10).
 ``polychain``  the polygon through ``P_0 … P_{n+1}``, bend ``i`` at ``t = i/(n+1)`` (Garipov et al. 2018).
 ``line``       ``p(t) = (1−t)θ_A + tθ_B`` (no control point; :func:`line_path`).
 
@@ -313,7 +313,7 @@ class Curve:
 
         References
         ----------
-        THEORY.md §10 (barriers, Bézier curve); [MC] §6; Garipov et al. (2018) §3.
+        docs/theory.md §10 (barriers, Bézier curve); [MC] §6; Garipov et al. (2018) §3.
         """
         ts = _check_ts(ts)
         if ts[0] != 0.0 or ts[-1] != 1.0:
@@ -515,7 +515,7 @@ def fit_curve(
 
     References
     ----------
-    THEORY.md §10 (Bézier curve, barriers); [MC] §2.1–2.2 and §4 "Constructing connecting paths";
+    docs/theory.md §10 (Bézier curve, barriers); [MC] §2.1–2.2 and §4 "Constructing connecting paths";
     Garipov et al. (2018) eq. (2)–(4); Draxler et al. (2018).
 
     Examples

@@ -1,4 +1,4 @@
-"""Datasets that need no download (EXPERIMENTS.md "Data that needs no download").
+"""Datasets that need no download (docs/experiments.md "Data that needs no download").
 
 - :func:`gaussian_mixture` — the Gaussian subspace mixture of [NI] F.6 (intrinsic dimension ``k`` exact);
 - :func:`teacher_student` — the coherence teacher–student task of [NI] F.5 (coherence ``ν = 1/m``);

@@ -1,4 +1,4 @@
-"""Realization-cost estimates on trained layers ([NI] §6 Q3, F.7, G.3; THEORY.md §2, §8).
+"""Realization-cost estimates on trained layers ([NI] §6 Q3, F.7, G.3; docs/theory.md §2, §8).
 
 *Mahalanobis estimate* (:func:`estimate_realization_costs`, [NI] F.7): record the layer's input
 activations, estimate the support basis ``U`` as the PCA subspace reaching ``explained_variance``
@@ -15,7 +15,7 @@ exactly on ``span(U)`` (and tends to the hard cost as ``γ → 0``, T-E.5). For 
 objective is non-convex: it is minimized by L-BFGS (strong-Wolfe line search, float64) started
 from the closed-form linear-surrogate solution, or from ``init`` ([NI] start from trained weights).
 
-*Layers and samples* (DESIGN.md "Conv layers in the theory"): an ``nn.Linear`` /
+*Layers and samples* (docs/theory.md#conv-layers): an ``nn.Linear`` /
 :class:`~lmctheory.nn.AsymmetricLinear` row is one neuron's weights and its inputs ``(..., d)`` are
 flattened to samples (``(batch, tokens, features)`` → ``batch·tokens`` samples). An ``nn.Conv2d`` /
 :class:`~lmctheory.nn.AsymmetricConv2d` neuron is an output channel, its row the flattened
@@ -73,7 +73,7 @@ class RealizationEstimate:
     k : int
         ``basis.shape[1]``.
     coherence : float
-        ``ν(U) = max_j ‖Uᵀe_j‖²`` (eq. 11; biased upward when ``N`` is not ≫ ``d``, THEORY.md §12).
+        ``ν(U) = max_j ‖Uᵀe_j‖²`` (eq. 11; biased upward when ``N`` is not ≫ ``d``, docs/theory.md §12).
     coefficients : ndarray (n, k)
         ``a_i = Uᵀw̃_i``.
     centers : ndarray (n, k)
@@ -195,7 +195,7 @@ def conv_patches(layer, maps) -> np.ndarray:
 
     References
     ----------
-    DESIGN.md "Conv layers in the theory"; [NI] App. F.4 (every pixel a sample).
+    docs/theory.md#conv-layers; [NI] App. F.4 (every pixel a sample).
 
     Examples
     --------
@@ -371,7 +371,7 @@ def estimate_realization_costs(layer, inputs, explained_variance: float = 0.9, *
 
     References
     ----------
-    [NI] eq. (10), App. F.7; THEORY.md §2, §8; DESIGN.md "Conv layers in the theory".
+    [NI] eq. (10), App. F.7; docs/theory.md §2, §8; docs/theory.md#conv-layers.
 
     Examples
     --------
@@ -580,7 +580,7 @@ def estimate_all_layers(model: nn.Module, X, explained_variance: float = 0.9, *,
 
     References
     ----------
-    [NI] App. F.7, eq. (10); THEORY.md §8.
+    [NI] App. F.7, eq. (10); docs/theory.md §8.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Permutation symmetry groups of any traceable PyTorch model, found by tracing (THEORY.md §10, T-S1).
+"""Permutation symmetry groups of any traceable PyTorch model, found by tracing (docs/theory.md §10, T-S1).
 
 A *permutation symmetry* of a network reorders the units along some axes of its activations and,
 consistently, the entries of every parameter/buffer that reads or writes those units, so that the
@@ -1195,7 +1195,7 @@ def permutation_groups(model: nn.Module, example_input) -> list[PermutationGroup
 
     References
     ----------
-    THEORY.md T-S1 (permutation symmetry of hidden units) and §10 "Alignment"; Ainsworth et al. 2023
+    docs/theory.md T-S1 (permutation symmetry of hidden units) and §10 "Alignment"; Ainsworth et al. 2023
     (*Git Re-Basin*, §3 permutation groups of ResNets/transformers).
 
     Examples
@@ -1322,7 +1322,7 @@ def _flat_out(v):
 @torch.no_grad()
 def check_permutation_invariance(model: nn.Module, example_input, groups=None, *, seed: int = 0,
                                  atol: float | None = None, rtol: float = 1e-5) -> float:
-    """Self-check: apply a random group element and compare the outputs (THEORY.md T-S1).
+    """Self-check: apply a random group element and compare the outputs (docs/theory.md T-S1).
 
     Parameters
     ----------

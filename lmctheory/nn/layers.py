@@ -1,5 +1,5 @@
-"""Asymmetric linear and convolutional layers ``W̃ = F + D ⊙ W`` in torch (THEORY.md §1, [NI] eq. 2–3,
-Table 1; DESIGN.md "Conv layers in the theory").
+"""Asymmetric linear and convolutional layers ``W̃ = F + D ⊙ W`` in torch (docs/theory.md §1, [NI] eq. 2–3,
+Table 1; docs/theory.md#conv-layers).
 
 ``F`` (fixed centers) and ``D`` (fixed diagonal operator / mask) are *architecture*: registered
 buffers, identical for the two models of a pair when they share ``mask_seed``. Only ``W`` (and the
@@ -64,7 +64,7 @@ def _check_mode_args(mode, d, fixed_per_row, keep_prob, sigma_f):
 
 
 class AsymmetricLinear(nn.Module):
-    """Linear layer with effective weight ``W̃ = F + D ⊙ W`` (THEORY.md §1, [NI] eq. 2–3).
+    """Linear layer with effective weight ``W̃ = F + D ⊙ W`` (docs/theory.md §1, [NI] eq. 2–3).
 
     Parameters
     ----------
@@ -161,7 +161,7 @@ def _pair(x, name: str, low: int) -> tuple[int, int]:
 
 
 class AsymmetricConv2d(nn.Module):
-    """2-D convolution with effective kernel ``W̃ = F + D ⊙ W`` (THEORY.md §1, [NI] eq. 2–3 and F.2).
+    """2-D convolution with effective kernel ``W̃ = F + D ⊙ W`` (docs/theory.md §1, [NI] eq. 2–3 and F.2).
 
     Each output channel is one neuron whose weight row is its flattened ``C_in·kh·kw`` kernel; ``F``
     and ``D`` of shape ``(C_out, C_in, kh, kw)`` are drawn exactly like those of an
@@ -193,7 +193,7 @@ class AsymmetricConv2d(nn.Module):
 
     References
     ----------
-    [NI] eq. (2)–(3), App. F.2 (W-asymmetric ResNets); THEORY.md §1; DESIGN.md "Conv layers in the theory".
+    [NI] eq. (2)–(3), App. F.2 (W-asymmetric ResNets); docs/theory.md §1; docs/theory.md#conv-layers.
 
     Examples
     --------

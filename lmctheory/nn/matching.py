@@ -1,4 +1,4 @@
-"""Activation and weight matching, permutations and standardization of torch models (THEORY.md §10, T-S1;
+"""Activation and weight matching, permutations and standardization of torch models (docs/theory.md §10, T-S1;
 [NI] Q1–Q2, F.4; Ainsworth et al. 2023, *Git Re-Basin*).
 
 Two paths share one API:
@@ -330,7 +330,7 @@ def _group_cost(g, tap_list, vals_a, vals_b, node_taps, perms):
 
 
 def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, seed: int = 0):
-    """Activation matching of model B to model A on inputs ``X`` ([NI] F.4, THEORY.md §10 "Alignment").
+    """Activation matching of model B to model A on inputs ``X`` ([NI] F.4, docs/theory.md §10 "Alignment").
 
     **MLP path** (both models from :func:`~lmctheory.nn.models.make_mlp`, ``groups=None``): returns one
     :class:`lmctheory.alignment.MatchingResult` per hidden layer, each from the Pearson correlations of the
@@ -378,7 +378,7 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
 
     References
     ----------
-    [NI] Q2 and App. F.4 (activation matching, conv pixels as samples); THEORY.md §10, T-S1; Ainsworth et
+    [NI] Q2 and App. F.4 (activation matching, conv pixels as samples); docs/theory.md §10, T-S1; Ainsworth et
     al. 2023 §3.1.
 
     Examples
@@ -568,7 +568,7 @@ def weight_match(model_a, model_b, groups=None, *, example_input=None, n_restart
 
     References
     ----------
-    Ainsworth et al. 2023, *Git Re-Basin* §3.2 (weight matching); THEORY.md §10 "Alignment".
+    Ainsworth et al. 2023, *Git Re-Basin* §3.2 (weight matching); docs/theory.md §10 "Alignment".
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Permutation-free merging of bias-free ReLU MLPs and its per-layer [LEWC] measurements (THEORY.md §9).
+"""Permutation-free merging of bias-free ReLU MLPs and its per-layer [LEWC] measurements (docs/theory.md §9).
 
 ``θ(λ) = (1−λ)θ_a + λθ_b`` — the package's one interpolation convention (λ = 0 is model ``a``; see
 :mod:`lmctheory.nn.training` and :mod:`lmctheory.lewc`). [LEWC] writes the same path with ``λ`` on model
@@ -25,7 +25,7 @@ __all__ = ["merge_models", "LayerMeasurements", "layer_measurements"]
 
 
 def merge_models(model_a: WidthMLP, model_b: WidthMLP, lam: float = 0.5) -> WidthMLP:
-    """``θ(λ) = (1−λ)θ_a + λθ_b`` without permutation (THEORY.md §9; ``λ = 0`` is ``model_a``).
+    """``θ(λ) = (1−λ)θ_a + λθ_b`` without permutation (docs/theory.md §9; ``λ = 0`` is ``model_a``).
 
     Every floating-point parameter and buffer is mixed (BatchNorm running statistics too; recompute
     them with :func:`~lmctheory.nn.biasfree.recompute_batchnorm`, as [LEWC] does). Returns a new model
@@ -51,10 +51,10 @@ def merge_models(model_a: WidthMLP, model_b: WidthMLP, lam: float = 0.5) -> Widt
 
 
 # ---------------------------------------------------------------------------------------------
-# per-layer measurements (THEORY.md §9)
+# per-layer measurements (docs/theory.md §9)
 @dataclass(frozen=True)
 class LayerMeasurements:
-    """Per-layer [LEWC] quantities of a pair of bias-free ReLU MLPs on a dataset (THEORY.md §9).
+    """Per-layer [LEWC] quantities of a pair of bias-free ReLU MLPs on a dataset (docs/theory.md §9).
 
     Layers are indexed ``ℓ = 1…L`` (array index ``ℓ − 1``); ``L`` includes the logit layer.
 
@@ -120,7 +120,7 @@ class LayerMeasurements:
 def layer_measurements(model_a: WidthMLP, model_b: WidthMLP, X, lam: float = 0.5) -> LayerMeasurements:
     """Weak additivity, reciprocal orthogonality, LEWC cosine and the T-5.3 recursion per layer.
 
-    Thin layer over :mod:`lmctheory.lewc` (THEORY.md §9: Def. 5.1, Def. 5.2, LEWC, T-5.3) applied to the
+    Thin layer over :mod:`lmctheory.lewc` (docs/theory.md §9: Def. 5.1, Def. 5.2, LEWC, T-5.3) applied to the
     weights of two bias-free :class:`WidthMLP` models (no BatchNorm) on inputs ``X`` of shape ``(N, d)``.
 
     Parameters

@@ -1,10 +1,10 @@
-"""MLPs and ResNets of the [NI] experiments: standard, W-asymmetric, syre and sparse (EXPERIMENTS.md).
+"""MLPs and ResNets of the [NI] experiments: standard, W-asymmetric, syre and sparse (docs/experiments.md).
 
 Layout of :class:`MLP` (``n_layers`` linear layers): for each hidden layer ``ℓ``
 ``h_ℓ = act(norm_ℓ(linear_ℓ(h_{ℓ−1})))``; the last linear layer produces the logits. The hidden
 units that activation matching permutes are the post-activation outputs ``h_ℓ``; a permutation of
 layer ``ℓ`` acts on the rows of ``linear_ℓ`` (weight, bias), on ``norm_ℓ`` (gain, bias) and on the
-columns of ``linear_{ℓ+1}`` (THEORY.md T-S1).
+columns of ``linear_{ℓ+1}`` (docs/theory.md T-S1).
 
 :class:`ResNet` ([NI] App. F.2, ResNet-20 style): a 3×3 stem convolution, three stages of
 :class:`BasicBlock` (channels ``w, 2w, 4w``; stride 2 at the start of stages 2 and 3), GroupNorm(1, C)
@@ -87,7 +87,7 @@ def make_mlp(
     mask_seed: int = 0,
     seed: int | None = None,
 ) -> MLP:
-    """Build an MLP of one [NI] architecture (EXPERIMENTS.md "[NI] setups").
+    """Build an MLP of one [NI] architecture (docs/experiments.md "[NI] setups").
 
     Parameters
     ----------
@@ -213,7 +213,7 @@ def make_resnet(
     mask_seed: int = 0,
     seed: int | None = None,
 ) -> ResNet:
-    """Build a ResNet of one [NI] architecture (App. F.2; EXPERIMENTS.md "[NI] ResNets").
+    """Build a ResNet of one [NI] architecture (App. F.2; docs/experiments.md "[NI] ResNets").
 
     ResNet-``(6n+2)``: stem 3×3 convolution ``C_in → w``, three stages of ``n`` :class:`BasicBlock`
     with ``w, 2w, 4w`` channels (the first block of stages 2 and 3 has stride 2 and a 1×1 projection

@@ -1,4 +1,4 @@
-"""Orthogonal alignment of a transformer's residual stream ([GLMC] §3–4; THEORY.md T-S3, §10 "Alignment").
+"""Orthogonal alignment of a transformer's residual stream ([GLMC] §3–4; docs/theory.md T-S3, §10 "Alignment").
 
 Permutations are not the whole symmetry group of a transformer: with a normalization that commutes with
 orthogonal maps (RMSNorm without gain: ``RMSNorm(Qx) = Q·RMSNorm(x)``, T-S3), rotating the whole residual
@@ -427,7 +427,7 @@ def _outputs(model, xs):
 
 def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, group: str | None = None,
                      fold_gains: bool = True, atol: float | None = None, rtol: float = 1e-4):
-    """Align model B's residual stream to model A's by an orthogonal map ([GLMC]; THEORY.md T-S3, §10).
+    """Align model B's residual stream to model A's by an orthogonal map ([GLMC]; docs/theory.md T-S3, §10).
 
     With ``a_s, b_s ∈ R^D`` the two models' stream activations at the same stream point ``s`` on the same
     input and token (rows of ``A``, ``B``: every sample × token × stream point, taken at the residual sums of
@@ -493,7 +493,7 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
 
     References
     ----------
-    [GLMC] §3–4 (orthogonal residual-stream alignment of transformers); THEORY.md T-S3 and §10 "Alignment";
+    [GLMC] §3–4 (orthogonal residual-stream alignment of transformers); docs/theory.md T-S3 and §10 "Alignment";
     Schönemann 1966 (orthogonal Procrustes).
 
     Examples

@@ -1,5 +1,5 @@
 """Predict the unaligned linear-mode-connectivity barrier of an architecture before training
-(THEORY.md §1–7; derivation in ``docs/predict.md``).
+(docs/theory.md §1–7; derivation in ``docs/predict.md``).
 
 :func:`predict_lmc` reads an *untrained* model and a sample of its inputs, computes per hidden layer
 the identifiability quantities of [NI] at initialization — support basis and coherence (eq. 11),
@@ -37,13 +37,13 @@ CALIBRATION = {"kappa": 0.0, "scale": 13.97, "band_lo": -0.436, "band_hi": 1.435
                "fitted_on": "paper_checks P1 fit set (28 configurations, seed 0)"}
 
 # modules with parameters that the predictor understands: linear maps it analyses, per-unit norms that
-# commute with neuron permutations (THEORY.md T-S1)
+# commute with neuron permutations (docs/theory.md T-S1)
 _SUPPORTED = (nn.Linear, AsymmetricLinear, nn.LayerNorm, nn.BatchNorm1d)
 
 
 @dataclass(frozen=True)
 class Quantity:
-    """One theory quantity of a layer: its ``value``, the THEORY.md ID it comes from and what it is."""
+    """One theory quantity of a layer: its ``value``, the docs/theory.md ID it comes from and what it is."""
 
     theory_id: str
     value: float
@@ -61,7 +61,7 @@ class LayerPrediction:
     n, d, k : int
         Neurons (out features), fan-in, support dimension used.
     quantities : dict[str, Quantity]
-        The theory quantities (see :func:`predict_lmc` for the list), each with its THEORY.md ID.
+        The theory quantities (see :func:`predict_lmc` for the list), each with its docs/theory.md ID.
     chord : float
         Predicted mean relative midpoint chord deviation of the layer (T-5.1), in ``[0, 1/2]``.
     contribution : float
@@ -138,7 +138,7 @@ def layer_statistics(E, F, D, H, *, explained_variance=0.9, max_rank=64) -> dict
     H : ndarray (N, d)
         The layer's input activations.
     explained_variance : float
-        PCA target of the support basis ``U`` (THEORY.md §2).
+        PCA target of the support basis ``U`` (docs/theory.md §2).
     max_rank : int
         At most this many leading PCA directions are kept (approximate support, T-E.1; the tail energy
         is reported).
@@ -327,7 +327,7 @@ def predict_lmc(model: nn.Module, X, *, explained_variance: float = 0.9, max_ran
 
     References
     ----------
-    [NI] eq. (5)–(11), (16)–(20), Thm. 4.4–4.6, Cor. C.5, Thm. 5.1 (THEORY.md T-4.2, T-4.4, T-4.5, T-4.6, T-16,
+    [NI] eq. (5)–(11), (16)–(20), Thm. 4.4–4.6, Cor. C.5, Thm. 5.1 (docs/theory.md T-4.2, T-4.4, T-4.5, T-4.6, T-16,
     T-C.5, T-5.1, T-5.2); [LEWC] Def. 5.1, Thm. 5.3 (T-WA, T-5.3). Derivation: ``docs/predict.md``.
 
     Examples

@@ -1,4 +1,4 @@
-"""Training, evaluation and linear interpolation of torch models (THEORY.md §7 eq. 29, §10 barriers).
+"""Training, evaluation and linear interpolation of torch models (docs/theory.md §7 eq. 29, §10 barriers).
 
 Interpolation acts on the state dict: every floating-point entry is mixed,
 ``θ(λ) = (1−λ)θ_A + λθ_B``. For :class:`~lmctheory.nn.AsymmetricLinear` layers the buffers ``F``
@@ -236,7 +236,7 @@ def interpolate_state_dicts(sd_a: dict, sd_b: dict, lam: float) -> dict:
 
 @dataclass(frozen=True)
 class InterpolationResult:
-    """Loss/accuracy along ``θ(λ) = (1−λ)θ_A + λθ_B`` and its barriers (THEORY.md §10).
+    """Loss/accuracy along ``θ(λ) = (1−λ)θ_A + λθ_B`` and its barriers (docs/theory.md §10).
 
     Attributes
     ----------

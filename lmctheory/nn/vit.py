@@ -14,7 +14,7 @@ compute the same function.
 
 Normalization: ``"layernorm"`` (``nn.LayerNorm`` with gain and bias), or ``"rmsnorm"``: RMSNorm *without*
 gain, ``x / √(mean(x²) + ε)``, which commutes with every orthogonal map of the residual stream
-(THEORY.md T-S3), so the [GLMC] orthogonal alignment applies exactly.
+(docs/theory.md T-S3), so the [GLMC] orthogonal alignment applies exactly.
 
 Every linear map (patch embedding, qkv, proj, fc₁, fc₂, head) is an :class:`~lmctheory.nn.layers.AsymmetricLinear`
 in the asymmetric variants ([NI] G.4: "every linear map W-asymmetric"); the two models of a pair share
@@ -39,7 +39,7 @@ VIT_KINDS = ("standard", "wasym", "syre", "sparse")
 
 
 class RMSNorm(nn.Module):
-    """RMSNorm without gain: ``x / √(mean(x²) + eps)`` over the last axis (THEORY.md T-S3).
+    """RMSNorm without gain: ``x / √(mean(x²) + eps)`` over the last axis (docs/theory.md T-S3).
 
     It has no parameters, so ``RMSNorm(Qx) = Q·RMSNorm(x)`` for every orthogonal ``Q`` acting on the last axis.
     """

@@ -1,4 +1,4 @@
-"""Alignment of bias-free ReLU MLPs (THEORY.md §10): thin wrappers around :mod:`lmctheory.alignment`.
+"""Alignment of bias-free ReLU MLPs (docs/theory.md §10): thin wrappers around :mod:`lmctheory.alignment`.
 
 :func:`weight_match_models` (Git Re-Basin weight matching), :func:`permute_width_model`,
 :func:`procrustes_align` (orthogonal Procrustes of layer outputs) and :func:`cka_matrix` (linear CKA),
@@ -46,7 +46,7 @@ def weight_match_models(model_a: WidthMLP, model_b: WidthMLP, *, max_iter: int =
     """Weight matching (Git Re-Basin, Ainsworth et al. 2023) of ``model_b`` onto ``model_a``.
 
     Coordinate ascent of ``Σ_ℓ ⟨W_ℓ^a, P_ℓ W_ℓ^b P_{ℓ−1}ᵀ⟩_F`` iterated until a sweep changes nothing
-    (or ``max_iter`` sweeps), by :func:`lmctheory.alignment.weight_matching` (THEORY.md §10). BatchNorm
+    (or ``max_iter`` sweeps), by :func:`lmctheory.alignment.weight_matching` (docs/theory.md §10). BatchNorm
     affine parameters are not part of the objective.
 
     Returns
@@ -85,7 +85,7 @@ class ProcrustesResult:
 
 def procrustes_align(model_a: WidthMLP, model_b: WidthMLP, X, layers=None) -> ProcrustesResult:
     """Orthogonal Procrustes (``O = UVᵀ`` from the SVD of ``Z_bᵀZ_a``, :func:`lmctheory.alignment.orthogonal_procrustes`)
-    between the two models' outputs of each layer on ``X`` (THEORY.md §10 "Alignment").
+    between the two models' outputs of each layer on ``X`` (docs/theory.md §10 "Alignment").
 
     ``layers``: 1-based layer indices in ``[1, L]`` (``L`` = logits): ``None`` (default) for all layers,
     a single int for that one layer, or a non-empty sequence of ints (an empty one raises ``ValueError``).
@@ -109,7 +109,7 @@ def procrustes_align(model_a: WidthMLP, model_b: WidthMLP, X, layers=None) -> Pr
 
 def cka_matrix(model_a: WidthMLP, model_b: WidthMLP, X) -> np.ndarray:
     """Linear CKA between every layer of ``model_a`` and every layer of ``model_b`` on ``X``:
-    ``K[i, j] = CKA(z_{i+1}^a, z_{j+1}^b)`` (:func:`lmctheory.alignment.linear_cka`; THEORY.md §10), shape ``(L, L)``.
+    ``K[i, j] = CKA(z_{i+1}^a, z_{j+1}^b)`` (:func:`lmctheory.alignment.linear_cka`; docs/theory.md §10), shape ``(L, L)``.
     A layer that is constant over ``X`` (e.g. all units dead) gets NaN. ``X``: tensor or array_like ``(N, d)``
     with ``N ≥ 2`` (CKA centers over the rows), validated as in :func:`hidden_outputs`."""
     check_width_model(model_a, "model_a")

@@ -1,4 +1,4 @@
-"""§6–7 of THEORY.md: Lipschitz statements (T-C.7, T-C.8), the exact ReLU chord (T-chord-exact), chord
+"""§6–7 of docs/theory.md: Lipschitz statements (T-C.7, T-C.8), the exact ReLU chord (T-chord-exact), chord
 bounds (T-5.1 with eq. 31, T-D.1) and the barrier bound (T-5.2). Mirrors ``validation/test_thm_chord.py``."""
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def ref_relu_chord_bound(w0, w1, cov, lam, form="exact"):
 def check_relu_chord_bound(bound_fn, w0, w1, cov, lams, *, rtol=1e-9, compare=True):
     """T-5.1: for each ``λ``, exact ``Δ_i(λ)`` (arc-cosine expansion here) ``≤ bound_fn(.., form="exact")
     ≤ bound_fn(.., form="cubic")`` with slack ``1e-13·(s0+s1)²`` (rounding of the 9-term expansion), and both
-    equal the THEORY.md forms to ``rtol``. Returns ``(worst ratio exact form, worst ratio cubic form)``."""
+    equal the docs/theory.md forms to ``rtol``. Returns ``(worst ratio exact form, worst ratio cubic form)``."""
     tid = "T-5.1"
     s0, s1, _ = sigma_geometry(w0, w1, cov)
     slack = 1e-13 * (s0 + s1) ** 2  # cancellation in the 9-term expansion of Δ_i
@@ -197,7 +197,7 @@ def check_relu_chord_bound(bound_fn, w0, w1, cov, lams, *, rtol=1e-9, compare=Tr
         for got, form in ((be, "exact"), (bc, "cubic")):
             want = ref_relu_chord_bound(w0, w1, cov, lam, form)
             if got.shape != want.shape or (compare and np.any(np.abs(got - want) > rtol * np.abs(want) + 1e-30 * s0 * s1)):
-                fail(tid, f"λ={lam}: {form} bound {got[:3]} differs from THEORY.md form {want[:3]}")
+                fail(tid, f"λ={lam}: {form} bound {got[:3]} differs from docs/theory.md form {want[:3]}")
         if np.any(dlt > be + slack):
             i = int(np.argmax(dlt - be))
             fail(tid, f"λ={lam}, neuron {i}: Δ_i = {dlt[i]:.8g} > λ(1−λ)(s0s1/π)(sin θ − θ cos θ) = {be[i]:.8g}")
@@ -234,7 +234,7 @@ def check_center_dominated(bound_fn, dominance_fn, w0, w1, fixed, cov, lams, *, 
     """T-5.1, eq. 31: ``η = dominance_fn(w0, w1, fixed, cov)`` (per neuron, or one number) must equal
     ``‖w̃_i^{(c)} − f_i‖_Σ / ‖f_i‖_Σ`` maximized over ``c`` (and over ``i`` for one number); where
     ``η < 1``: ``θ_i ≤ 2 arcsin η_i``, ``s_0 s_1 ≤ (1+η_i)²‖f_i‖²_Σ`` and
-    ``sup_λ Δ_φ(λ) ≤ bound_fn(fixed, cov, η)`` (= THEORY.md form, ``rtol``). Returns the ratio
+    ``sup_λ Δ_φ(λ) ≤ bound_fn(fixed, cov, η)`` (= docs/theory.md form, ``rtol``). Returns the ratio
     ``sup_λ Δ_φ / bound`` (None if some ``η ≥ 1``)."""
     tid = "T-5.1"
     F = np.atleast_2d(fixed)
@@ -256,7 +256,7 @@ def check_center_dominated(bound_fn, dominance_fn, w0, w1, fixed, cov, lams, *, 
     bound = float(bound_fn(fixed, cov, eta))
     want = ref_center_dominated_bound(fixed, cov, eta)
     if compare and abs(bound - want) > rtol * max(abs(want), 1e-300):
-        fail(tid, f"center-dominated bound {bound:.10g} differs from THEORY.md form {want:.10g}")
+        fail(tid, f"center-dominated bound {bound:.10g} differs from docs/theory.md form {want:.10g}")
     sup = max(float(np.sum(ref_relu_chord(w0, w1, cov, lam))) for lam in lams)
     scale = float(np.sum(nf**2))
     if sup > bound * (1 + rtol) + 1e-13 * scale:
@@ -301,7 +301,7 @@ def ref_smooth_chord_bound(w0, w1, cov, lam, beta):
 
 def check_smooth_chord_bound(bound_fn, act, beta, w0, w1, cov, lams, *, rtol=1e-9, compare=True):
     """T-D.1: ``Δ_i(λ)`` (Gauss–Hermite quadrature, 96² nodes) ``≤ bound_fn(w0, w1, cov, lam, beta)``
-    (slack ``1e-9·(bound + 1e-12·s⁴)``), and ``bound_fn`` equals the THEORY.md form to ``rtol``.
+    (slack ``1e-9·(bound + 1e-12·s⁴)``), and ``bound_fn`` equals the docs/theory.md form to ``rtol``.
     Returns the worst ratio."""
     tid = "T-D.1"
     worst = 0.0
@@ -333,7 +333,7 @@ def ref_center_dominated_smooth_bound(fixed, cov, eta, beta):
 
 def check_center_dominated_smooth(bound_fn, act, beta, w0, w1, fixed, cov, lams, *, rtol=1e-9, compare=True):
     """T-D.1 center-dominated corollary: with ``η_i = max_c ‖w̃_i^{(c)} − f_i‖_Σ / ‖f_i‖_Σ`` (computed
-    here), ``bound_fn(fixed, cov, η, β)`` equals the THEORY.md form to ``rtol`` and ``Δ_i(λ)``
+    here), ``bound_fn(fixed, cov, η, β)`` equals the docs/theory.md form to ``rtol`` and ``Δ_i(λ)``
     (Gauss–Hermite quadrature) ``≤ bound_i`` at every ``λ`` (slack ``1e-7`` relative + ``1e-14``).
     Returns the worst ratio ``Δ_i(λ) / bound_i``."""
     tid = "T-D.1"

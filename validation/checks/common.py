@@ -22,7 +22,7 @@ THEOREM_IDS = (
     "T-E.4", "T-E.5", "T-E.6", "T-WA", "T-5.3", "T-S1", "T-S2", "T-S3", "T-S4",
 )
 
-#: significance level of the one-sided binomial test (THEORY.md §11)
+#: significance level of the one-sided binomial test (docs/theory.md §11)
 BINOMIAL_LEVEL = 1e-6
 #: multiplier of the number of instances in the statistical checks (``thorough`` profile: 5); set once by
 #: ``validation/conftest.py`` through :func:`set_stat_scale`
@@ -53,7 +53,7 @@ def theorem_sort_key(tid: str):
 
 
 class CheckFailed(AssertionError):
-    """A theorem check found a counterexample (or a formula that differs from THEORY.md)."""
+    """A theorem check found a counterexample (or a formula that differs from docs/theory.md)."""
 
 
 def fail(tid: str, msg: str):
@@ -73,7 +73,7 @@ class _Row:
 
 
 class TheoremRecorder:
-    """Collects, per THEORY.md ID and sub-statement ``key``, the number of instances, the worst
+    """Collects, per docs/theory.md ID and sub-statement ``key``, the number of instances, the worst
     ratio lhs/rhs (inequalities), the worst relative error (identities) and violation counts
     (probabilistic statements)."""
 
@@ -162,7 +162,7 @@ def rel_err(got, want, floor=1.0):
 def check_formula(tid: str, fn, ref, cases, *, rtol=1e-10, atol=0.0, name="formula"):
     """``fn(*args) == ref(*args)`` for every ``args`` in ``cases`` to ``rtol·|ref| + atol``.
 
-    Used where the package evaluates a closed form of THEORY.md: ``ref`` is the formula transcribed
+    Used where the package evaluates a closed form of docs/theory.md: ``ref`` is the formula transcribed
     independently here. Returns the worst relative error.
     """
     worst = 0.0
@@ -170,13 +170,13 @@ def check_formula(tid: str, fn, ref, cases, *, rtol=1e-10, atol=0.0, name="formu
         got = np.asarray(fn(*args), dtype=float)
         want = np.asarray(ref(*args), dtype=float)
         if got.shape != want.shape:
-            fail(tid, f"{name}{args!r}: shape {got.shape}, THEORY.md form has shape {want.shape}")
+            fail(tid, f"{name}{args!r}: shape {got.shape}, docs/theory.md form has shape {want.shape}")
         both_inf = np.isinf(got) & np.isinf(want) & (np.sign(got) == np.sign(want))
         g = np.where(both_inf, 0.0, got)
         w = np.where(both_inf, 0.0, want)
         bad = ~(np.abs(g - w) <= rtol * np.abs(w) + atol)
         if bad.any():
-            fail(tid, f"{name}{_short(args)} = {got.ravel()[:4]}, THEORY.md form gives {want.ravel()[:4]}")
+            fail(tid, f"{name}{_short(args)} = {got.ravel()[:4]}, docs/theory.md form gives {want.ravel()[:4]}")
         worst = max(worst, float(np.max(np.abs(g - w) / np.maximum(np.abs(w), 1e-300))) if w.size else 0.0)
     return worst
 
@@ -192,7 +192,7 @@ def _short(args):
 
 
 def binomial_check(tid: str, violations: int, trials: int, delta: float, level: float = BINOMIAL_LEVEL):
-    """One-sided binomial test of THEORY.md §11: fail if ``P(Binom(N, δ) ≥ V) < level``.
+    """One-sided binomial test of docs/theory.md §11: fail if ``P(Binom(N, δ) ≥ V) < level``.
 
     Returns the p-value.
     """

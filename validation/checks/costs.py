@@ -1,4 +1,4 @@
-"""§1–3 of THEORY.md: Gram matrices, realizable sets, realization costs (T-4.2, T-10, T-4.3) and the
+"""§1–3 of docs/theory.md: Gram matrices, realizable sets, realization costs (T-4.2, T-10, T-4.3) and the
 coherence ν(U) of eq. 11. Mirrors ``validation/test_thm_costs.py``."""
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def check_realization_costs(cost_fn, inst, *, rtol=1e-8, value_rtol=1e-7):
     """T-10: ``cost_fn(effective, fixed, diag, basis)`` equals the independent minimum-norm solve
     (``scipy.linalg.lstsq`` of ``M_i w = a_j − v_i``): same ``+inf`` pattern (range membership at
     relative residual ``rtol``) and finite values equal to ``value_rtol·max(1, C) + 1e4·ε·‖S_i†‖·(‖a_j‖+‖v_i‖)²``
-    (the GEMM cancellation allowance of THEORY.md §12). Returns the worst relative error."""
+    (the GEMM cancellation allowance of docs/theory.md §12). Returns the worst relative error."""
     tid = "T-10"
     E, F, D, U = inst.effective, inst.fixed, inst.diag, inst.basis
     C = np.asarray(cost_fn(E, F, D, U), float)

@@ -1,4 +1,4 @@
-"""§9 of THEORY.md: weak additivity (T-WA) and the LEWC error recursion (T-5.3).
+"""§9 of docs/theory.md: weak additivity (T-WA) and the LEWC error recursion (T-5.3).
 Mirrors ``validation/test_thm_lewc.py``."""
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def ref_lewc_terms(wa, wb, X, lam):
 
 def check_error_recursion(bound_terms, wa, wb, X, lam, *, tol=1e-9):
     """T-5.3 per input: ``e_1 = σ(p+q) − σ(p) − σ(q)`` exactly; for ``2 ≤ ℓ < L``
-    ``‖e_ℓ‖ ≤ bound_terms(wa_term, c_ℓ, ‖W^λ‖₂, ‖e_{ℓ−1}‖)`` (the THEORY.md right side by default);
+    ``‖e_ℓ‖ ≤ bound_terms(wa_term, c_ℓ, ‖W^λ‖₂, ‖e_{ℓ−1}‖)`` (the docs/theory.md right side by default);
     ``e_L = c_L + W_L^λ e_{L−1}`` exactly (``tol`` relative to the scale of the terms).
     Returns the worst ratio ``‖e_ℓ‖ / rhs``."""
     tid = "T-5.3"

@@ -1,4 +1,4 @@
-"""Probabilistic statements of THEORY.md (§11 statistics): Gram concentration (T-4.4), center gaps (T-4.6),
+"""Probabilistic statements of docs/theory.md (§11 statistics): Gram concentration (T-4.4), center gaps (T-4.6),
 reindexing visibility (T-4.8b). Mirrors ``validation/test_thm_probability.py``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""§8 of THEORY.md: approximate support and relaxed costs (T-E.1, T-E.2, T-E.4, T-E.5, T-E.6).
+"""§8 of docs/theory.md: approximate support and relaxed costs (T-E.1, T-E.2, T-E.4, T-E.5, T-E.6).
 Mirrors ``validation/test_thm_relaxed.py``."""
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def check_ridgeless_limit(relaxed_fn, hard_cost, gammas, *, rtol=1e-4, excess_rt
 def check_approximate_support_cost(bound_fn, act, lip_act, a_proj, w_star, f, dg, X, r, gamma):
     """T-E.6 on the empirical distribution of ``X``: ``w*`` realizes ``a_proj = U_rᵀ(f + d⊙w*)`` on the
     projected model; ``g(x) = σ(a_projᵀU_rᵀx)`` (``L_g = L_σ‖a_proj‖``). The relaxed objective at ``w*``
-    (an upper bound on ``R^γ``) must be ``≤ bound_fn(‖w*‖², L_σ‖f + d⊙w*‖, L_g, τ_r, γ)``, the THEORY.md
+    (an upper bound on ``R^γ``) must be ``≤ bound_fn(‖w*‖², L_σ‖f + d⊙w*‖, L_g, τ_r, γ)``, the docs/theory.md
     form ``‖w*‖² + (1/γ)(L_σ‖f + d⊙w*‖ + L_g)² τ_r`` by default (+1e-9 relative). Returns the ratio of the
     misfit term to the ``τ_r`` term, ``(obj − ‖w*‖²)/(bound − ‖w*‖²)`` (``‖w*‖²`` is common to both sides)."""
     tid = "T-E.6"

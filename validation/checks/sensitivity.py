@@ -1,4 +1,4 @@
-"""§4–5 of THEORY.md: swap-cost identity (T-16), output-permutation sensitivity (T-4.5, T-C.5), input
+"""§4–5 of docs/theory.md: swap-cost identity (T-16), output-permutation sensitivity (T-4.5, T-C.5), input
 reindexing (T-4.7, T-4.8a). Mirrors ``validation/test_thm_sensitivity.py``."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def check_output_sensitivity(approx_fn, bounds_fn, centers, coeffs, grams, perm,
     """T-4.5 on one instance (``ε < 1`` required).
 
     ``approx_fn(centers, coeffs, perm, mu, eps) -> (approx, err_bound)`` must satisfy
-    ``|Δ_out(π) − approx| ≤ err_bound`` and equal the THEORY.md form
+    ``|Δ_out(π) − approx| ≤ err_bound`` and equal the docs/theory.md form
     ``(1/μ)(‖Δ^π‖² + 2⟨Δ^π, ΠR_π⟩)``, ``κ_ε Σ_moved (‖Δ^π_i + r_π(i)‖² + ‖r_i‖²)`` to ``1e-9`` relative;
     ``bounds_fn(‖Δ^π‖², μ, ε, η) -> (lower, upper)`` with ``η = ‖ΠR‖/‖Δ^π‖`` must bracket ``Δ_out(π)``.
     ``Δ_out`` is computed from ``C`` (default: linear solves). Tolerance: ``tol·(1 + |terms|)``.
@@ -122,7 +122,7 @@ def check_output_sensitivity(approx_fn, bounds_fn, centers, coeffs, grams, perm,
     approx, err_bound = (float(x) for x in out)
     scale = 1.0 + abs(ref_approx) + abs(ref_err) + abs(dout)
     if compare and (abs(approx - ref_approx) > tol * scale or abs(err_bound - ref_err) > tol * scale):
-        fail(tid, f"approximation ({approx:.10g}, ±{err_bound:.6g}) differs from THEORY.md form ({ref_approx:.10g}, ±{ref_err:.6g})")
+        fail(tid, f"approximation ({approx:.10g}, ±{err_bound:.6g}) differs from docs/theory.md form ({ref_approx:.10g}, ±{ref_err:.6g})")
     gap = abs(dout - approx)
     if gap > err_bound + tol * scale:
         fail(tid, f"|Δ_out − approx| = {gap:.6g} > κ_ε Σ(...) = {err_bound:.6g} (ε={eps:.3g}, μ={mu:.3g})")
@@ -134,7 +134,7 @@ def check_output_sensitivity(approx_fn, bounds_fn, centers, coeffs, grams, perm,
         lower, upper = (float(x) for x in bounds_fn(fro2, mu, eps, eta))
         rl, ru = ref_sensitivity_bounds(fro2, mu, eps, eta)
         if compare and abs(lower - rl) > tol * (1 + abs(rl)) or abs(upper - ru) > tol * (1 + abs(ru)):
-            fail(tid, f"bounds ({lower:.8g}, {upper:.8g}) differ from THEORY.md form ({rl:.8g}, {ru:.8g})")
+            fail(tid, f"bounds ({lower:.8g}, {upper:.8g}) differ from docs/theory.md form ({rl:.8g}, {ru:.8g})")
         if not (lower <= dout + tol * scale and dout <= upper + tol * scale):
             fail(tid, f"Δ_out = {dout:.8g} outside [{lower:.8g}, {upper:.8g}] (η={eta:.3g}, ε={eps:.3g})")
         rup = dout / upper if upper > 0 else 0.0
@@ -154,7 +154,7 @@ def check_min_reassignment(lower_fn, centers, coeffs, grams, mu, *, C=None, tol=
     (b) per ``π`` (any sign of the bracket, ``ε < 1``): ``Δ_out(π) ≥ (β_π/μ)‖Δ^π‖_F²`` with ``β_π`` the bracket at
     ``η_π = ‖ΠR‖/‖Δ^π‖`` (``tol·(1 + |terms|)``);
     (c) with ``η = max_π η_π`` and a positive bracket ``β = 1 − 2η − (ε/(1−ε))((1+η)² + η²) > 0``:
-    ``min_{π≠id} Δ_out(π) ≥ lower_fn(δ_min, μ, ε, η)``, and (``compare=True``) ``lower_fn`` equals the THEORY.md
+    ``min_{π≠id} Δ_out(π) ≥ lower_fn(δ_min, μ, ε, η)``, and (``compare=True``) ``lower_fn`` equals the docs/theory.md
     form. (With ``β ≤ 0`` the corollary does not follow from T-4.5 and is false in general: see
     :func:`beta_nonpositive_instance`.) Returns ``lower / min Δ_out`` (``None`` where (c) does not apply).
     """
@@ -197,7 +197,7 @@ def check_min_reassignment(lower_fn, centers, coeffs, grams, mu, *, C=None, tol=
     if compare:
         ref = ref_min_reassignment_lower_bound(delta_min, mu, eps, eta)
         if abs(lower - ref) > 1e-10 * (1 + abs(ref)):
-            fail(tid, f"lower bound {lower:.10g} differs from THEORY.md form {ref:.10g}")
+            fail(tid, f"lower bound {lower:.10g} differs from docs/theory.md form {ref:.10g}")
     if lower > best + tol * (1 + abs(best)):
         fail(tid, f"min over π≠id of Δ_out = {best:.8g} < claimed lower bound {lower:.8g}")
     return lower / best if (lower > 0 and best > 0) else 0.0
@@ -267,7 +267,7 @@ def check_input_sensitivity(sens_fn, approx_fn, inst, perm, mu, *, tol=1e-8, com
     """T-4.7 on one instance (``ε`` over ``S_i`` and ``S_i^ρ`` must be ``< 1``).
 
     ``sens_fn(effective, fixed, diag, basis, perm)`` must equal ``Δ_in(ρ)`` from the definition
-    (relative ``tol``); ``approx_fn(...) -> (approx, err_bound)`` (or ``None`` to use the THEORY.md form)
+    (relative ``tol``); ``approx_fn(...) -> (approx, err_bound)`` (or ``None`` to use the docs/theory.md form)
     must satisfy ``|Δ_in − approx| ≤ err_bound`` with ``approx = (1/μ)(‖Δ^ρ‖² − 2⟨Δ^ρ, R⟩)`` and
     ``err_bound = κ_ε Σ_i (‖r_i − Δ^ρ_i‖² + ‖r_i‖²)``. Returns the ratio ``|Δ_in − approx| / err_bound``
     (None where the bound is at rounding level, e.g. ``ε = 0``).
@@ -291,7 +291,7 @@ def check_input_sensitivity(sens_fn, approx_fn, inst, perm, mu, *, tol=1e-8, com
     else:
         approx, err_bound = (float(x) for x in approx_fn(E, F, D, U, perm, mu, eps))
         if compare and (abs(approx - ref_approx) > tol * scale or abs(err_bound - ref_err) > tol * scale):
-            fail(tid, f"approximation ({approx:.10g}, ±{err_bound:.6g}) differs from THEORY.md form ({ref_approx:.10g}, ±{ref_err:.6g})")
+            fail(tid, f"approximation ({approx:.10g}, ±{err_bound:.6g}) differs from docs/theory.md form ({ref_approx:.10g}, ±{ref_err:.6g})")
     gap = abs(din - approx)
     if gap > err_bound + tol * scale:
         fail(tid, f"|Δ_in − approx| = {gap:.6g} > κ_ε Σ(...) = {err_bound:.6g} (ε={eps:.3g})")

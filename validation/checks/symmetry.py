@@ -1,4 +1,4 @@
-"""§10 of THEORY.md: function-preserving symmetries (T-S1..T-S4), checked against torch.
+"""§10 of docs/theory.md: function-preserving symmetries (T-S1..T-S4), checked against torch.
 Mirrors ``validation/test_thm_symmetry.py``."""
 
 from __future__ import annotations
