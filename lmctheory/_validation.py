@@ -22,6 +22,10 @@ Tolerances (documented here once, cited by the docstrings):
 ``MAX_ABS_COSTS = 1e50``
     the same for the inputs of the realization-cost and Gram functions, which invert ``S_i``
     (entries ``~ d²``) and square ``S_i⁻¹`` in the certified Cholesky.
+``MIN_SCALE_COSTS = 1e-50``
+    the mirror of ``MAX_ABS_COSTS`` for :func:`check_layer` with ``min_scale``: realization costs are quadratic
+    in the weights, so a layer whose largest entry of ``(effective, fixed)`` is below it (and not 0) would
+    underflow instead of scaling like ``s²``; ``ValueError``.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ BASIS_ORTHONORMAL_ATOL = 1e-6
 PSD_RTOL = 1e-10
 MAX_ABS = 1e100
 MAX_ABS_COSTS = 1e50
+MIN_SCALE_COSTS = 1e-50
 
 __all__ = [
     "BASIS_ORTHONORMAL_ATOL",
     "PSD_RTOL",
     "MAX_ABS",
     "MAX_ABS_COSTS",
+    "MIN_SCALE_COSTS",
     "check_array",
     "check_bool",
     "check_basis",
@@ -365,12 +371,15 @@ def check_fixed_basis(fixed, basis, *, max_abs: float = MAX_ABS) -> tuple[np.nda
     return F, U
 
 
-def check_layer(effective, fixed, diag, basis) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def check_layer(effective, fixed, diag, basis, *, min_scale: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One asymmetric layer for the realization costs: ``effective``, ``fixed``, ``diag`` ``(n, d)`` and an
     orthonormal ``basis`` ``(d, k)``.
 
     Entries up to :data:`MAX_ABS_COSTS` (the layer feeds ``S_i = Uᵀdiag(d_i)²U`` and its inverse, in
-    :mod:`lmctheory.costs` and everything built on it). Returns ``(E, F, D, U)`` as float64 arrays.
+    :mod:`lmctheory.costs` and everything built on it). With ``min_scale`` (e.g. :data:`MIN_SCALE_COSTS`), the
+    largest magnitude of ``(effective, fixed)`` must be 0 or at least ``min_scale``. Returns ``(E, F, D, U)`` as
+    float64 arrays.
     """
     U = check_basis(basis, "basis")
     d = U.shape[0]
@@ -382,4 +391,12 @@ def check_layer(effective, fixed, diag, basis) -> tuple[np.ndarray, np.ndarray, 
     for name, X in (("fixed", F), ("diag", D)):
         if X.shape != E.shape:
             raise ValueError(f"{name} must have the same shape as effective {E.shape}, got {X.shape}")
+    if min_scale is not None and E.size:
+        # two passes, no temporary |E|
+        scale = max(float(E.max()), -float(E.min()), float(F.max()), -float(F.min()))
+        if 0.0 < scale < min_scale:
+            raise ValueError(
+                f"effective and fixed have largest magnitude {scale:.3g} < {min_scale:g} (MIN_SCALE_COSTS): "
+                "realization costs scale as s² and would underflow; rescale the weights (costs of s·W are s² "
+                "times those of W)")
     return E, F, D, U

@@ -67,7 +67,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
-from ._validation import MAX_ABS_COSTS, check_array, check_basis, check_int, check_psd, check_scalar
+from ._validation import (
+    MAX_ABS_COSTS,
+    MIN_SCALE_COSTS,
+    check_array,
+    check_basis,
+    check_int,
+    check_layer,
+    check_psd,
+    check_scalar,
+)
 from .gram import _packed_kron, _single_threaded_blas
 
 __all__ = [
@@ -88,37 +97,14 @@ CANCEL_ACC = 1e-10
 # the low-rank formula S_i = I + U_Jᵀdiag(d_J² − 1)U_J assumes UᵀU = I; check_basis admits 1e-6, so a
 # basis further from orthonormal than this takes the dense path (S_i = Uᵀdiag(d_i²)U exactly as given)
 LOWRANK_ORTHO_TOL = 1e-12
-#: smallest supported nonzero largest magnitude of (effective, fixed) (the mirror of MAX_ABS_COSTS = 1e50):
-#: costs are quadratic in the weights, so below it they would underflow
-MIN_SCALE_COSTS = 1e-50
 _BLOCK_BYTES = 64 * 2**20  # memory budget of one row block of L
 #: set to a dict to accumulate per-stage wall times of realization_costs (used by the benchmark)
 _PROFILE = None
 
 
 def _check_layer(effective, fixed, diag, basis):
-    U = check_basis(basis, "basis")
-    d = U.shape[0]
-    E = check_array(effective, "effective", ndim=2, max_abs=MAX_ABS_COSTS)
-    F = check_array(fixed, "fixed", ndim=2, max_abs=MAX_ABS_COSTS)
-    D = check_array(diag, "diag", ndim=2, max_abs=MAX_ABS_COSTS)
-    if E.shape[1] != d:
-        raise ValueError(
-            f"effective must have shape (n, d) with d = basis.shape[0] = {d}, got {E.shape}"
-        )
-    for name, X in (("fixed", F), ("diag", D)):
-        if X.shape != E.shape:
-            raise ValueError(f"{name} must have the same shape as effective {E.shape}, got {X.shape}")
-    # lower limit: costs are quadratic in (E, F), so a layer whose largest entry is tiny would underflow
-    # (every cost 0 or subnormal) instead of scaling like s²; two passes, no temporary |E|
-    scale = max(float(E.max()), -float(E.min()), float(F.max()), -float(F.min()))
-    if 0.0 < scale < MIN_SCALE_COSTS:
-        raise ValueError(
-            f"effective and fixed have largest magnitude {scale:.3g} < {MIN_SCALE_COSTS:g} (MIN_SCALE_COSTS): "
-            "realization costs scale as s² and would underflow; rescale the weights (costs of s·W are s² times "
-            "those of W)"
-        )
-    return E, F, D, U
+    # the shared layer checker, plus the lower limit below which the costs (∝ s²) would underflow
+    return check_layer(effective, fixed, diag, basis, min_scale=MIN_SCALE_COSTS)
 
 
 def _check_rtol(rtol) -> float:
@@ -397,7 +383,6 @@ def _realization_costs_torch(E, F, D, U, rtol, start, stop, device):
     Et, Ft, Dt, Ut = tt(E), tt(F), tt(D), tt(U)
     n = E.shape[0]
     k = U.shape[1]
-    K = k * (k + 1) // 2
     eps = float(np.finfo(np.float64).eps)
     gamma = CANCEL_GAMMA_PER_K * k
     iu0, iu1 = torch.triu_indices(k, k, device=dev)
