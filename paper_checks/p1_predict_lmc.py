@@ -1,21 +1,11 @@
 """P1 — predict the unaligned barrier before training (:func:`lmctheory.nn.predict_lmc`).
 
-Target (fixed before running): the **unaligned midpoint test loss barrier**
-``L(½) − (L(0) + L(1))/2`` (cross-entropy, nats) of two independently initialized and trained
-models of one architecture (same masks/centers, i.e. same ``mask_seed``), averaged over the pairs
-of a configuration. The midpoint accuracy drop is recorded too but not used.
-
-Setup: 3-layer MLPs (two hidden layers, LayerNorm, GELU), AdamW lr 1e-3, wd 1e-2, batch 128,
-``EPOCHS`` epochs, ``PAIRS`` pairs per configuration. Data: scikit-learn digits, the Gaussian subspace
-mixture (``gmm-k<k>-d<d>-s<sep>``, 5 classes) and the coherence teacher–student inputs
-(``ts-c<c>-m<m>``, ``ν = 1/m``) with the teacher output ``relu(z₁+z₂)`` turned into 3 classes
-(zero / below / above the median of the positive outputs), so one target works for every data set.
-
-Two disjoint sets of configurations (see :func:`fit_configs`, :func:`heldout_configs`): the *fit* set
-calibrates the predictor's constants; the *held-out* set differs in σ_F values, fixed fractions, mask
-family (Bernoulli ``sparse`` masks appear only there), widths, input coherence and data sets, and is
-never used for fitting. Pass condition (stated before running): Spearman(score, measured barrier) on
-the held-out set ≥ 0.9 and above the naive proxies (mean |F| of the first layer, σ_F).
+Target (fixed before running): the **unaligned midpoint test loss barrier** ``L(½) − (L(0) + L(1))/2`` (nats) of
+two independently trained models of one architecture, averaged over the pairs of a configuration. Setup, data and
+the fit / held-out configurations: :mod:`lmctheory.experiments.lmc_prediction` (the held-out set differs in σ_F
+values, fixed fractions, mask family, widths, input coherence and data sets, and is never used for fitting).
+Pass condition (stated before running): Spearman(score, measured barrier) on the held-out set ≥ 0.9 and above
+the naive proxies (mean |F| of the first layer, σ_F).
 """
 
 from __future__ import annotations

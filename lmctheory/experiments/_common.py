@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Context", "jsonable", "experiment_cache", "cached_collect", "run_single_threaded", "mean_std", "spearman"]
+__all__ = ["Context", "jsonable", "experiment_cache", "cached_collect", "run_single_threaded", "mean_std", "spearman",
+           "curve_stats"]
 
 
 @dataclass
@@ -107,3 +108,16 @@ def spearman(x, y) -> float:
     from scipy.stats import spearmanr
 
     return float(spearmanr(x, y).statistic)
+
+
+def curve_stats(runs: list[dict], which: str) -> dict:
+    """Mean ± std over pairs of the interpolation curves ``run[which]`` (``InterpolationResult.to_dict()`` of each
+    pair): loss and accuracy curves, per-pair midpoint accuracy drops and linear loss barriers with their mean/std."""
+    loss = np.array([r[which]["loss"] for r in runs])
+    acc = np.array([r[which]["acc"] for r in runs])
+    drops = [r[which]["midpoint_acc_drop"] for r in runs]
+    bl = [r[which]["barrier_lin"] for r in runs]
+    return {"lams": runs[0][which]["lams"], "loss_mean": loss.mean(0), "loss_std": loss.std(0),
+            "acc_mean": acc.mean(0), "acc_std": acc.std(0), "midpoint_acc_drop": drops,
+            "midpoint_acc_drop_mean": mean_std(drops)[0], "midpoint_acc_drop_std": mean_std(drops)[1],
+            "loss_barrier_lin": bl, "loss_barrier_lin_mean": mean_std(bl)[0], "loss_barrier_lin_std": mean_std(bl)[1]}

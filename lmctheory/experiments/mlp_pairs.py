@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from ._common import Context, jsonable, mean_std
+from ._common import Context, curve_stats, jsonable
 
 __all__ = ["VARIANTS", "SYRE_SIGMA_F", "config", "matching_config", "load_dataset", "train_pair", "pair_configs",
            "collect_interpolation", "collect_matching"]
@@ -111,17 +111,6 @@ def pair_configs(cfg: dict, kind: str, sigma_f: float, seed: int) -> list[dict]:
     return [{**base, "kind": kind, "sigma_f": float(sigma_f), "pair": p, "seed": seed} for p in range(cfg["pairs"])]
 
 
-def _curve_stats(runs: list[dict], which: str) -> dict:
-    loss = np.array([r[which]["loss"] for r in runs])
-    acc = np.array([r[which]["acc"] for r in runs])
-    drops = [r[which]["midpoint_acc_drop"] for r in runs]
-    bl = [r[which]["barrier_lin"] for r in runs]
-    return {"lams": runs[0][which]["lams"], "loss_mean": loss.mean(0), "loss_std": loss.std(0),
-            "acc_mean": acc.mean(0), "acc_std": acc.std(0), "midpoint_acc_drop": drops,
-            "midpoint_acc_drop_mean": mean_std(drops)[0], "midpoint_acc_drop_std": mean_std(drops)[1],
-            "loss_barrier_lin_mean": mean_std(bl)[0], "loss_barrier_lin_std": mean_std(bl)[1]}
-
-
 def collect_interpolation(ctx: Context, cfg: dict | None = None) -> dict:
     """All measured data: per variant the interpolation curves (lams, acc/loss mean±std over pairs),
     midpoint drops, endpoint accuracies and matching objectives."""
@@ -141,7 +130,7 @@ def collect_interpolation(ctx: Context, cfg: dict | None = None) -> dict:
         runs = [r for r, o in zip(res, owner) if o == label]
         out["variants"][label] = {
             "kind": kind, "sigma_f": sf,
-            "unaligned": _curve_stats(runs, "unaligned"), "aligned": _curve_stats(runs, "aligned"),
+            "unaligned": curve_stats(runs, "unaligned"), "aligned": curve_stats(runs, "aligned"),
             "endpoint_test_acc": [a for r in runs for a in r["endpoint_test_acc"]],
             "endpoint_train_acc": [a for r in runs for a in r["endpoint_train_acc"]],
             "match_identity_over_optimal": [float(np.mean(np.array(r["match_identity"]) / np.array(r["match_optimal"])))

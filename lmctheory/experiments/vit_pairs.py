@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from ._common import Context, jsonable, mean_std, run_single_threaded
+from ._common import Context, curve_stats, jsonable, run_single_threaded
 
 __all__ = ["VARIANTS", "KAPPA", "FIXED_FRACTION", "config", "train_pair", "pair_configs", "collect"]
 
@@ -126,17 +126,6 @@ def pair_configs(cfg: dict, variant: tuple, seed: int) -> list[dict]:
              "seed": seed} for p in range(cfg["pairs"])]
 
 
-def _curve_stats(runs: list[dict], which: str) -> dict:
-    loss = np.array([r[which]["loss"] for r in runs])
-    acc = np.array([r[which]["acc"] for r in runs])
-    drops = [r[which]["midpoint_acc_drop"] for r in runs]
-    bl = [r[which]["barrier_lin"] for r in runs]
-    return {"lams": runs[0][which]["lams"], "loss_mean": loss.mean(0), "loss_std": loss.std(0),
-            "acc_mean": acc.mean(0), "acc_std": acc.std(0), "midpoint_acc_drop": drops,
-            "midpoint_acc_drop_mean": mean_std(drops)[0], "midpoint_acc_drop_std": mean_std(drops)[1],
-            "loss_barrier_lin": bl, "loss_barrier_lin_mean": mean_std(bl)[0], "loss_barrier_lin_std": mean_std(bl)[1]}
-
-
 def collect(ctx: Context, cfg: dict | None = None) -> dict:
     """Per variant (``cfg["variants"]``): curves (mean ± std over pairs) unaligned / permutation-aligned /
     (RMSNorm) permutation + orthogonal, midpoint drops, loss barriers, endpoint accuracies, timings."""
@@ -161,7 +150,7 @@ def collect(ctx: Context, cfg: dict | None = None) -> dict:
              "job_seconds": [r["seconds"] for r in runs]}
         for c in CURVES:
             if c in runs[0]:
-                v[c] = _curve_stats(runs, c)
+                v[c] = curve_stats(runs, c)
         if orth:
             v["procrustes_residual_before"] = [r["procrustes_residual_before"] for r in runs]
             v["procrustes_residual_after"] = [r["procrustes_residual_after"] for r in runs]
