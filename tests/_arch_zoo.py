@@ -267,3 +267,77 @@ class TextCNN(nn.Module):
         h = self.emb(ids).transpose(1, 2)
         h = nn.functional.adaptive_max_pool1d(torch.relu(self.bn(self.conv(h))), 1).squeeze(-1)
         return self.fc(h)
+
+
+# ---- timm-style Vision Transformer (Attention / Mlp / Block classes, conv patch embedding, class token) --------
+
+class TimmAttention(nn.Module):
+    def __init__(self, dim, num_heads=2, qkv_bias=True):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(0.0)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(0.0)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q = q * self.scale
+        attn = q @ k.transpose(-2, -1)
+        attn = self.attn_drop(attn.softmax(dim=-1))
+        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))
+
+
+class TimmMlp(nn.Module):
+    def __init__(self, in_features, hidden_features):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU()
+        self.drop1 = nn.Dropout(0.0)
+        self.fc2 = nn.Linear(hidden_features, in_features)
+
+    def forward(self, x):
+        return self.fc2(self.drop1(self.act(self.fc1(x))))
+
+
+class TimmBlock(nn.Module):
+    def __init__(self, dim, num_heads, mlp_ratio=2.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = TimmAttention(dim, num_heads)
+        self.ls1 = nn.Identity()
+        self.drop_path1 = nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = TimmMlp(dim, int(dim * mlp_ratio))
+        self.ls2 = nn.Identity()
+        self.drop_path2 = nn.Identity()
+
+    def forward(self, x):
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+class TimmViT(nn.Module):
+    """Conv patch embedding (kernel = stride = patch), class token, learned positions, blocks, final norm, head on the
+    class token — the layout of timm's VisionTransformer, written from scratch."""
+
+    def __init__(self, img=4, patch=2, in_chans=1, dim=8, depth=2, num_heads=2, n_classes=3):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(in_chans, dim, kernel_size=patch, stride=patch)
+        n_patches = (img // patch) ** 2
+        self.cls_token = nn.Parameter(0.02 * torch.randn(1, 1, dim))
+        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, n_patches + 1, dim))
+        self.blocks = nn.Sequential(*[TimmBlock(dim, num_heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, n_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        x = self.norm(self.blocks(x))
+        return self.head(x[:, 0])

@@ -521,6 +521,8 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     if not (np.isfinite(rtol) and rtol >= 0):
         raise ValueError(f"rtol must be a finite number ≥ 0, got {rtol}")
     xs = _inputs(X, model_a)
+    # the stream is identified on the model as given, so a model without one is refused for that reason
+    g = residual_stream_group(permutation_groups(model_a, xs) if groups is None else _check_groups(groups), group)
     converted = []
     if any(is_asymmetric_module(m) for m in model_a.modules()):
         model_a, model_b = to_standard(model_a), to_standard(model_b)
@@ -533,17 +535,12 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
                              "direction); pass fold_gains=True to fold it into the linear maps reading it (T-S3)")
         model_a, model_b = fold_norm_gains(model_a, xs), fold_norm_gains(model_b, xs)
         converted.append("norm gains/biases folded into the linear maps reading them")
-    if groups is None:
-        g = residual_stream_group(permutation_groups(model_a, xs), group)
-    else:
-        g = residual_stream_group(_check_groups(groups), group)
-        if converted:
-            # the given groups describe the unconverted model (F/D members, other traced nodes): re-trace the
-            # converted one and take the group of the same name
-            found = [h for h in permutation_groups(model_a, xs) if h.name == g.name]
-            if not found:
-                raise ValueError(f"group {g.name!r} is not a group of the converted (standard) model")
-            g = found[0]
+    if converted:
+        # the converted model has other members (no F/D) and traced nodes: take its group of the same name
+        found = [h for h in permutation_groups(model_a, xs) if h.name == g.name]
+        if not found:
+            raise ValueError(f"group {g.name!r} is not a group of the converted (standard) model")
+        g = found[0]
     sd = model_b.state_dict()
     members = [(m.name, m.axis) for m in g.members if m.name in sd]  # F/D of converted layers are gone
     dropped = [m.name for m in g.members if m.name not in sd]
