@@ -96,7 +96,7 @@ def test_prepare_rows_kernel_matches_naive(case):
 
     layer, U = case
     plan = costs_mod._Plan(layer.effective, layer.fixed, layer.diag, U, 1e-8, None)
-    n, k = layer.effective.shape[0], U.shape[1]
+    n = layer.effective.shape[0]
     A = plan.A
     V, L, pnorm, diagc, unreal = plan.prepare(0, n, 0, n, True)
     wn = np.linalg.norm(layer.effective, axis=1)

@@ -1,7 +1,5 @@
 """Orthogonal residual-stream alignment ([GLMC], T-S3) on independently written transformers."""
 
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -1,7 +1,5 @@
 """The sweep runner: caching, resumption, errors naming the job, local pool == sequential."""
 
-import os
-
 import numpy as np
 import pytest
 

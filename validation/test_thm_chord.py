@@ -87,7 +87,7 @@ def test_T_chord_exact_empirical_chord_on_data(w, lam, seed, act, theorem_report
     if not np.all(np.abs(got - want) <= 1e-10 * np.abs(want) + scale):
         checks.fail("T-chord-exact", f"chord_deviation({act}) = {got}, direct mean {want}")
     theorem_report.error("T-chord-exact", float(np.max(np.abs(got - want) / np.maximum(want, 1e-300)) if np.any(want > scale) else 0.0),
-                         key=f"empirical chord on data")
+                         key="empirical chord on data")
 
 
 # ------------------------------------------------------------------------------------------ T-5.1

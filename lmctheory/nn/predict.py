@@ -229,7 +229,7 @@ def combine(stats: dict, kappa: float) -> dict:
     ``cos θ_i = (‖f_i‖²_Σ + p_i τ²‖r_i‖²_Σ)/(‖f_i‖²_Σ + τ²‖r_i‖²_Σ)``, and the relative midpoint chord bound
     ``g(θ_i)/(2π)`` (T-5.1; ``g(θ) = sin θ − θ cos θ``).
     """
-    n, d = stats["n"], stats["d"]
+    d = stats["d"]
     tau2 = 1.0 + kappa * d
     c = stats["self_cost"]
     denom = c[:, None] + c[None, :]
