@@ -42,6 +42,15 @@ def test_sweep_on_unwritable_cache_warns_once_and_returns_every_result(tmp_path,
 # ----- long Monte Carlo calls stop on Ctrl-C; cutting the work changes no bit -----------------
 
 
+@pytest.fixture(autouse=True)
+def _python_handles_ctrl_c():
+    """Ctrl-C must reach Python in these tests even when the runner inherited SIGINT as ignored (a background job
+    of a non-interactive shell): otherwise the interrupt tests would run their hour-long budgets to the timeout."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _interrupt_after(delay):
     main = threading.main_thread().ident
     sent = {}
