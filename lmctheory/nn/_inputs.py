@@ -1,0 +1,240 @@
+"""How every model-level tool of :mod:`lmctheory.nn` reads a user's inputs and runs a user's model.
+
+One module so that every tool accepts the same data in the same way and fails the same way
+(docs/architecture.md, "Calling convention"):
+
+``X`` (model inputs, :func:`as_model_inputs`)
+    * a tensor: one positional input, batched along axis 0 (shape ``(n, …)``, at least 2-D for a
+      floating input; a 1-D floating tensor is refused, since it is ambiguous between one sample and
+      ``n`` scalar samples — pass ``X[None]`` or ``X[:, None]``); integer tensors (token ids) may be
+      ``(n, t)`` or ``(n,)``;
+    * a tuple of tensors: positional inputs, all with the same batch size;
+    * a dict ``{name: tensor}``: keyword inputs (Hugging Face style ``{"input_ids": …, "attention_mask": …}``);
+    * a list is refused (a list of row tensors is not a batch: ``torch.stack`` it).
+    Non-tensor values inside a tuple/dict (``None``, ints, flags) are passed through unchanged and
+    never sliced. The inputs must bind to ``model.forward``'s signature, so an extra tensor is an error,
+    not silently dropped.
+Outputs (:func:`flatten_output`, :func:`primary_output`)
+    Whatever the model returns: a tensor, a tuple/list, a dict, a ``ModelOutput`` dataclass, nested;
+    cache objects and other non-tensors are skipped. The *primary* output (used for losses and
+    accuracies) is ``.logits`` where present, else the first tensor.
+Modes (:func:`eval_mode`)
+    Tools evaluate in eval mode (dropout off, BatchNorm running statistics) and restore every
+    module's own ``training`` flag afterwards, even on error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+
+import torch
+from torch import nn
+
+from ._checks import describe
+
+__all__ = [
+    "ModelInputs",
+    "as_model_inputs",
+    "call_model",
+    "flatten_output",
+    "primary_output",
+    "eval_mode",
+    "check_same_architecture",
+    "check_finite_parameters",
+]
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Normalized model inputs: positional ``args`` and keyword ``kwargs``; tensors batched on axis 0."""
+
+    args: tuple
+    kwargs: dict
+
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        return [v for v in (*self.args, *self.kwargs.values()) if isinstance(v, torch.Tensor)]
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.tensors[0].shape[0])
+
+    def map(self, fn) -> "ModelInputs":
+        """Apply ``fn`` to every tensor (e.g. slicing, moving to a device)."""
+        f = lambda v: fn(v) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        return ModelInputs(tuple(f(a) for a in self.args), {k: f(v) for k, v in self.kwargs.items()})
+
+    def rows(self, index) -> "ModelInputs":
+        """The samples ``index`` (an int slice or index tensor along the batch axis)."""
+        return self.map(lambda t: t[index])
+
+    def to(self, device=None, dtype: torch.dtype | None = None) -> "ModelInputs":
+        """Move to ``device``; cast floating tensors (never integer token ids) to ``dtype``."""
+        def move(t):
+            t = t.to(device) if device is not None else t
+            return t.to(dtype) if dtype is not None and t.is_floating_point() else t
+        return self.map(move)
+
+    def batches(self, batch_size: int):
+        """Iterate over consecutive mini-batches of at most ``batch_size`` samples."""
+        n = self.batch_size
+        for s in range(0, n, batch_size):
+            yield self.rows(slice(s, min(s + batch_size, n)))
+
+
+def _check_tensor(t, name):
+    if t.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(t.shape)}")
+    if t.is_complex():
+        raise TypeError(f"{name} must be real, got {describe(t)}")
+    if t.is_floating_point():
+        if t.ndim < 2:
+            raise ValueError(f"{name} must be batched along axis 0 with shape (n, ...), got {describe(t)}; a 1-D "
+                             "floating tensor is ambiguous: pass X[None] for one sample or X[:, None] for n scalars")
+        if t.device.type != "meta" and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be finite (it holds NaN or ±inf)")
+    elif t.ndim < 1:
+        raise ValueError(f"{name} must be batched along axis 0, got a 0-d tensor")
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is on the 'meta' device and holds no values; pass real tensors")
+
+
+def as_model_inputs(X, name: str = "X", model: nn.Module | None = None) -> ModelInputs:
+    """Normalize a user's model inputs (see the module docstring for what is accepted).
+
+    Parameters
+    ----------
+    X : torch.Tensor, tuple or dict
+        The inputs. An already normalized :class:`ModelInputs` is returned as is (re-checked
+        against ``model``).
+    name : str
+        The argument's name, used in error messages.
+    model : nn.Module, optional
+        If given, the inputs must bind to ``model.forward`` (no missing required input, no extra one).
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not a tensor, tuple or dict of tensors; a list; or does not bind to ``model.forward``.
+    ValueError
+        Empty, non-finite, unbatched, or tensors with different batch sizes.
+    """
+    if isinstance(X, ModelInputs):
+        inputs = X
+    elif isinstance(X, torch.Tensor):
+        inputs = ModelInputs((X,), {})
+    elif isinstance(X, tuple):
+        if not X:
+            raise ValueError(f"{name} must be a tensor or a non-empty tuple of tensors, got an empty tuple")
+        inputs = ModelInputs(tuple(X), {})
+    elif isinstance(X, Mapping):
+        if not X:
+            raise ValueError(f"{name} must be a non-empty dict of keyword inputs, got an empty dict")
+        if not all(isinstance(k, str) for k in X):
+            raise TypeError(f"{name} as a dict must map keyword names (str) to inputs")
+        inputs = ModelInputs((), dict(X))
+    elif isinstance(X, list):
+        raise TypeError(f"{name} must be a tensor (n, ...), a tuple of positional inputs or a dict of keyword "
+                        f"inputs, got a list of {len(X)} items; stack rows with torch.stack(list) or pass a tuple")
+    else:
+        raise TypeError(f"{name} must be a torch tensor, a tuple of positional inputs or a dict of keyword inputs, "
+                        f"got {describe(X)}")
+    labelled = [(f"{name}[{i}]", a) for i, a in enumerate(inputs.args)] + \
+               [(f"{name}[{k!r}]", v) for k, v in inputs.kwargs.items()]
+    if len(labelled) == 1 and isinstance(X, torch.Tensor):
+        labelled = [(name, X)]
+    tensors = [(n, t) for n, t in labelled if isinstance(t, torch.Tensor)]
+    if not tensors:
+        raise TypeError(f"{name} holds no tensor")
+    for n, t in tensors:
+        _check_tensor(t, n)
+    sizes = {n: int(t.shape[0]) for n, t in tensors}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the tensors of {name} must share their batch size (axis 0), got {sizes}")
+    if model is not None:
+        try:
+            sig = inspect.signature(model.forward)
+        except (TypeError, ValueError):  # builtins or C-implemented forward: nothing to check
+            sig = None
+        if sig is not None:
+            try:
+                sig.bind(*inputs.args, **inputs.kwargs)
+            except TypeError as err:
+                raise TypeError(f"{name} does not match {type(model).__name__}.forward{sig}: {err}") from None
+    return inputs
+
+
+def call_model(model: nn.Module, inputs: ModelInputs):
+    """``model(*inputs.args, **inputs.kwargs)``."""
+    return model(*inputs.args, **inputs.kwargs)
+
+
+def flatten_output(out) -> list[torch.Tensor]:
+    """Every tensor in a model's output, in a fixed order (tuples, lists, dicts, dataclasses; caches skipped)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, Mapping):  # includes transformers' ModelOutput (an OrderedDict of its set fields)
+        return [t for v in out.values() for t in flatten_output(v)]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in flatten_output(v)]
+    if is_dataclass(out) and not isinstance(out, type):
+        return [t for f in fields(out) for t in flatten_output(getattr(out, f.name))]
+    return []
+
+
+def primary_output(out, name: str = "model output") -> torch.Tensor:
+    """The tensor losses and accuracies are computed on: ``out.logits`` where present, else the first tensor."""
+    logits = out.get("logits") if isinstance(out, Mapping) else getattr(out, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    flat = flatten_output(out)
+    if not flat:
+        raise TypeError(f"the {name} holds no tensor (got {type(out).__name__})")
+    return flat[0]
+
+
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module):
+    """Put every module of ``models`` in eval mode; restore each module's own flag on exit, even on error."""
+    saved = [(m, m.training) for model in models for m in model.modules()]
+    try:
+        for model in models:
+            model.eval()
+        yield
+    finally:
+        for m, flag in saved:
+            m.training = flag
+
+
+def check_same_architecture(model_a: nn.Module, model_b: nn.Module, names=("model_a", "model_b")) -> None:
+    """Both models must have the same module types and the same state-dict names, shapes and dtypes.
+
+    Raises ``ValueError`` naming the first difference.
+    """
+    na, nb = names
+    ta = [(n, type(m)) for n, m in model_a.named_modules()]
+    tb = [(n, type(m)) for n, m in model_b.named_modules()]
+    if ta != tb:
+        diff = next(((x, y) for x, y in zip(ta, tb) if x != y), None)
+        where = f": {diff[0][0] or '<root>'} is {diff[0][1].__name__} in {na} and {diff[1][1].__name__} in {nb}" \
+            if diff else f": {len(ta)} vs {len(tb)} modules"
+        raise ValueError(f"{na} and {nb} must have the same architecture{where}")
+    sa, sb = model_a.state_dict(), model_b.state_dict()
+    if list(sa) != list(sb):
+        only = sorted(set(sa) ^ set(sb))[:3]
+        raise ValueError(f"{na} and {nb} must have the same parameters and buffers; they differ in {only}")
+    for k in sa:
+        if sa[k].shape != sb[k].shape or sa[k].dtype != sb[k].dtype:
+            raise ValueError(f"{na} and {nb} differ in {k!r}: {describe(sa[k])} vs {describe(sb[k])}")
+
+
+def check_finite_parameters(model: nn.Module, name: str = "model") -> None:
+    """Every floating parameter and buffer of ``model`` must be finite; ``ValueError`` naming the first bad one."""
+    for k, t in model.state_dict().items():
+        if t.is_floating_point() and t.device.type != "meta" and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} has a non-finite (NaN or ±inf) entry in {k!r}")
+        if t.device.type == "meta":
+            raise ValueError(f"{name} is on the 'meta' device ({k!r} holds no values); materialize it first")
