@@ -70,11 +70,11 @@ def test_T_4_2_function_determines_coefficient(k, seed, act, theorem_report):
 @given(lay=S.layers())
 def test_T_10_cost_matrix_equals_min_norm_solve(lay, theorem_report):
     """T-10: ``realization_costs`` = ``‖w‖²`` of the lstsq minimum-norm solution of ``M_i w = a_j − v_i``
-    (``+inf`` iff the residual exceeds ``1e-8·max(1, ‖a_j − v_i‖)``); values to 1e-7 relative plus the
-    §12 cancellation allowance. ``self_costs`` equals the diagonal, ``swap_costs`` eq. 15."""
+    (``+inf`` iff the residual exceeds ``1e-8·(‖w̃_j‖ + ‖f_i‖)``); values to 1e-10 relative plus the
+    rounding of a direct evaluation (``check_realization_costs``). ``self_costs`` equals the diagonal, ``swap_costs`` eq. 15."""
     assume(_unambiguous(lay))
-    err = checks.check_realization_costs(costs.realization_costs, lay)
-    theorem_report.error("T-10", err, key="cost matrix vs lstsq")
+    r = checks.check_realization_costs(costs.realization_costs, lay)
+    theorem_report.ratio("T-10", r, key="|C − lstsq| / rounding allowance", statement=False)
     ref = checks.ref_cost_matrix(lay.effective, lay.fixed, lay.diag, lay.basis)
     sc = np.asarray(costs.self_costs(lay.effective, lay.fixed, lay.diag, lay.basis))
     dref = np.diag(ref)
@@ -89,6 +89,17 @@ def test_T_10_cost_matrix_equals_min_norm_solve(lay, theorem_report):
     fin = np.isfinite(want)
     if not (np.array_equal(np.isfinite(sw), fin) and np.allclose(sw[fin], want[fin], rtol=1e-12, atol=1e-12)):
         checks.fail("T-10", "swap_costs differ from C_ij + C_ji − C_ii − C_jj")
+
+
+@pytest.mark.theorem("T-10")
+@given(lay=S.shared_center_layers())
+def test_T_10_shared_centers_no_cancellation(lay, theorem_report):
+    """T-10 targeted: neurons in pairs sharing a fixed row, trainable parts ``10⁻⁵ … 10⁻²`` of ``σ_F``: the costs
+    ``‖a_j − v_i‖²_{S_i†}`` of the pairs are tiny next to ``‖v_i‖²`` and must still match the minimum-norm solve to
+    the rounding of a direct evaluation (the expanded form would lose all digits there)."""
+    assume(checks.spectrum_well_separated(lay.diag, lay.basis))
+    r = checks.check_realization_costs(costs.realization_costs, lay)
+    theorem_report.ratio("T-10", r, key="|C − lstsq| / rounding allowance (shared centers, targeted)", statement=False)
 
 
 @pytest.mark.theorem("T-10")
