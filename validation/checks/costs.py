@@ -144,28 +144,58 @@ def check_realizable_set(cost_fn, inst, rng, *, rtol=1e-7):
     return deficient
 
 
-def check_identifiability(a, rng, *, activation="relu", n_samples=200, rtol=1e-8):
-    """T-4.2 (uniqueness part): on a support with interior (``z ~ N(0, I_k)``), the function
-    ``z ↦ σ(aᵀz)`` determines ``a``. Recovered here by least squares on the samples where ReLU is
-    active (tanh: on ``artanh`` of all samples); must equal ``a`` to ``rtol``. Returns the error."""
-    k = a.shape[0]
+def check_identifiability(coef_fn, weight, basis, rng, *, activation="relu", n_samples=400, noise=1e-6,
+                          level=1e-9):
+    """T-4.2 (uniqueness part): on a support with interior (``x = Uz``, ``z ~ N(0, I_k)``) the function
+    ``x ↦ σ(w̃ᵀx)`` determines the coefficient, and it is ``coef_fn(w̃[None], U)[0]`` (the package's
+    ``induced_coefficients``, ``a = Uᵀw̃``).
+
+    (a) The coefficient is recovered from *noisy* function values ``y = σ(w̃ᵀUz) + noise·s·ξ`` (``s = ‖a‖``,
+    ``ξ ~ N(0, 1)``) by least squares — ReLU: on the samples with ``y > 8·noise·s`` (active beyond doubt);
+    tanh: ``(1 − y²)·artanh(y) = (1 − y²)·zᵀa + noise·s·ξ`` to first order, on ``|y| < 0.9`` — and the package's
+    coefficient must lie in the ``1 − level`` confidence ellipsoid of the fit:
+    ``(â − a)ᵀZᵀZ(â − a)/(noise·s)² ≤ χ²_k(1 − level)`` (exact for the ReLU fit, first order for tanh).
+    (b) Weights that differ only off the support, ``w̃ + (I − UUᵀ)ξ``, compute the same function on the support
+    and must get the same coefficient (``1e-12`` relative). Fails if fewer than ``2k`` samples are usable.
+    Returns ``(â − a)ᵀZᵀZ(â − a)/(noise·s)² / χ²_k(1 − level)`` (≤ 1 when the check passes)."""
+    import scipy.stats
+
+    tid = "T-4.2"
+    U = np.asarray(basis, float)
+    w = np.asarray(weight, float)
+    d, k = U.shape
+    a = np.asarray(coef_fn(w[None, :], U), float).reshape(-1)
+    if a.shape != (k,):
+        fail(tid, f"coefficient has shape {a.shape}, expected ({k},)")
+    xi = rng.standard_normal(d)
+    a2 = np.asarray(coef_fn((w + xi - U @ (U.T @ xi))[None, :], U), float).reshape(-1)
+    if np.linalg.norm(a2 - a) > 1e-12 * max(1.0, float(np.linalg.norm(w) + np.linalg.norm(xi))):
+        fail(tid, f"weights equal on the support give different coefficients: {a} vs {a2}")
     Z = rng.standard_normal((n_samples, k))
-    pre = Z @ a
+    pre = (Z @ U.T) @ w  # the function of the weights themselves, evaluated on x = Uz
+    s = max(float(np.linalg.norm(U.T @ w)), 1e-300)
+    sig = noise * s
     if activation == "relu":
-        g = np.maximum(pre, 0.0)
-        act = g > 0
-        if act.sum() < k:
-            return 0.0
-        a_hat = scipy.linalg.lstsq(Z[act], g[act])[0]
+        y = np.maximum(pre, 0.0) + sig * rng.standard_normal(n_samples)
+        use = y > 8 * sig
+        A_, b_ = Z[use], y[use]
     elif activation == "tanh":
-        g = np.tanh(pre)
-        a_hat = scipy.linalg.lstsq(Z, np.arctanh(g))[0]
+        y = np.tanh(pre) + sig * rng.standard_normal(n_samples)
+        use = np.abs(y) < 0.9
+        wt = 1 - y[use] ** 2
+        A_, b_ = Z[use] * wt[:, None], wt * np.arctanh(y[use])
     else:
-        raise ValueError(activation)
-    err = float(np.linalg.norm(a_hat - a)) / max(1.0, float(np.linalg.norm(a)))
-    if err > rtol:
-        fail("T-4.2", f"coefficient recovered from the function differs by {err:.3g}")
-    return err
+        raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
+    if use.sum() < 2 * k:
+        fail(tid, f"only {int(use.sum())} usable samples for k = {k}: the support has no interior here")
+    a_hat = scipy.linalg.lstsq(A_, b_)[0]
+    e = a_hat - a
+    stat = float(e @ (A_.T @ A_) @ e) / sig**2
+    thr = float(scipy.stats.chi2.isf(level, k))
+    if stat > thr:
+        fail(tid, f"the coefficient {a} is not what the function determines: least squares on noisy values "
+                  f"gives {a_hat} (χ² = {stat:.3g} > {thr:.3g})")
+    return stat / thr
 
 
 def check_realization_costs(cost_fn, inst, *, rtol=1e-8, value_rtol=1e-10, cancel_c=100.0):
