@@ -108,6 +108,33 @@ def test_T_5_1_relu_chord_bound(w, data, theorem_report):
     genuine = w0.shape[1] >= 2 and bool(np.all((th >= 0.05) & (th <= math.pi - 0.05)))
     theorem_report.ratio("T-5.1", r_ex, key="Δ_i / exact form", genuine=genuine)
     theorem_report.ratio("T-5.1", r_cu, key="Δ_i / cubic form", genuine=genuine)
+    r_sh = checks.check_relu_sharp_bound(w0, w1, cov, np.linspace(0, 1, 11))
+    theorem_report.ratio("T-5.1", r_sh, key="finding: Δ_i / λ(1−λ)s0s1(θ − sin θ)/π", statement=False)
+
+
+@pytest.mark.theorem("T-5.1")
+def test_T_5_1_sharp_form_attained(theorem_report):
+    """T-5.1 finding (docs/theory.md): ``Δ_i(λ) ≤ λ(1−λ)s_0s_1(θ − sin θ)/π ≤ λ(1−λ)s_0s_1θ³/(6π)``, with equality in
+    the first at ``λ = 1/2``, ``s_0 = s_1`` for every θ (there ``Δ_i = s²(θ − sin θ)/(4π)``, 1e-9 relative + the rounding slack 4e-13); checked on
+    a grid of 200 angles in (0, π], 49 values of λ and 13 norm ratios ``s_1/s_0 ∈ [10⁻², 10²]``. So the cubic form
+    ``θ³/(3π)`` is loose by exactly 2 as θ → 0 and ``θ³/(6π)`` is the sharp cubic constant."""
+    ths = np.linspace(np.pi / 200, np.pi, 200)
+    w0 = np.repeat(np.array([[1.0, 0.0]]), len(ths), axis=0)
+    worst = 0.0
+    for rho in np.geomspace(1e-2, 1e2, 13):
+        w1 = rho * np.column_stack([np.cos(ths), np.sin(ths)])
+        worst = max(worst, checks.check_relu_sharp_bound(w0, w1, np.eye(2), np.linspace(0.02, 0.98, 49)))
+    w1 = np.column_stack([np.cos(ths), np.sin(ths)])
+    dlt = checks.ref_relu_chord(w0, w1, np.eye(2), 0.5)
+    want = checks.theta_minus_sin(ths) / (4 * np.pi)
+    err = float(np.max(np.abs(dlt - want) / want))
+    if np.any(np.abs(dlt - want) > 1e-9 * want + 4e-13):  # 4e-13 = the expansion's rounding slack 1e-13·(s0+s1)²
+        checks.fail("T-5.1", f"λ = 1/2, s0 = s1: Δ_i differs from (θ − sin θ)/(4π) by {err:.3g} (relative)")
+    cubic = ths**3 / (24 * np.pi)
+    theorem_report.ratio("T-5.1", worst, key="finding: Δ_i / λ(1−λ)s0s1(θ − sin θ)/π (grid, attained)", statement=False)
+    theorem_report.ratio("T-5.1", float(np.max(dlt / cubic)), key="finding: Δ_i / λ(1−λ)s0s1θ³/(6π) (grid)",
+                         statement=False)
+    theorem_report.error("T-5.1", err, key="finding: Δ_i(1/2) = s²(θ − sin θ)/(4π) at s0 = s1")
 
 
 @pytest.mark.theorem("T-5.1")
