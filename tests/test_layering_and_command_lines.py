@@ -1,8 +1,9 @@
 """The repository's layering and the command-line contract.
 
 - nothing under ``lmctheory/`` imports ``paper_checks`` (the library stands on its own), and the
-  torch bridge ``lmctheory/nn`` has no import cycle, not even through function-level imports;
-- the three command lines share one exit-code contract (:mod:`lmctheory._cli`), check their output
+  torch bridge ``lmctheory/nn`` has no import cycle, not even through function-level imports, and the numerical
+  core imports neither torch nor matplotlib;
+- the command lines share one exit-code contract (:mod:`lmctheory._cli`), check their output
   destination and cluster before computing, and report problems in one line;
 - a figure's PNG/CSV/TXT are written atomically as one set, and a failure never deletes a previous figure.
 """
