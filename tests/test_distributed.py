@@ -113,6 +113,7 @@ def test_killed_worker_then_rerun_does_not_recompute(client, tmp_path):
         assert (marker / f"ran_{x}").read_text() == runs_before[x]
 
 
+@pytest.mark.slow  # starts a local Ray instance: 6 s on an idle 2-core machine, up to 45 s under load
 @pytest.mark.timeout(300)
 def test_ray_paths(tmp_path, monkeypatch):
     """Costs in row blocks and a cached sweep on a local Ray instance (bounded: 2 CPUs, no dashboard, shut down)."""

@@ -104,6 +104,7 @@ def test_nn_has_no_import_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the detector bites
 
 
+@pytest.mark.slow  # ≈ 10 s: a fresh interpreter imports every figure, experiment, benchmark and nn module
 def test_library_imports_with_paper_checks_blocked():
     """A fresh interpreter where ``import paper_checks`` fails can import the figures (with every figure
     module), the experiments, the benchmarks and the torch bridge."""
