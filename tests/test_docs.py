@@ -271,3 +271,50 @@ def test_missing_anchor_and_entry_are_detected():
     assert anchor("T-4.6") in anchors and anchor("T-4.6b") not in anchors
     assert anchor("T-C.5") == "t-c-5" and anchor("T-chord-exact") == "t-chord-exact"
     assert KEY_RE.findall("see [NI] and cache[KEY] and f(x)[AB]") == ["NI"]
+
+
+# -- the README ----------------------------------------------------------------------------------
+
+README = ROOT / "README.md"
+FIGURE_COMMAND = 'pip install "torch==2.13.0" -e ".[test]" && python -m lmctheory.figures'
+TEST_COMMAND = 'pip install "torch==2.13.0" -e ".[test]" && python -m pytest tests validation'
+
+
+def _code_blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_readme_commands_and_ci_agree():
+    """The README's two commands are the documented ones, and CI runs the README's test command verbatim."""
+    lines = [ln.strip() for block in _code_blocks(README.read_text(encoding="utf-8"), "bash")
+             for ln in block.splitlines()]
+    assert FIGURE_COMMAND in lines and TEST_COMMAND in lines
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    block = re.search(r"# --- begin README test command ---\n(.*?)# --- end README test command ---", ci, re.S)
+    assert block is not None, ".ci/run has no README test command block"
+    assert block.group(1).strip() == TEST_COMMAND
+
+
+def test_readme_core_quick_start_runs():
+    """The first Python block of the README (the core quick start) runs as written."""
+    blocks = _code_blocks(README.read_text(encoding="utf-8"), "python")
+    assert blocks and "realization_costs" in blocks[0]
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md (core quick start)", "exec"), namespace)
+    C, D = namespace["C"], namespace["D"]
+    assert C.shape == D.shape == (256, 256) and np.all(np.diag(D) == 0)
+
+
+def _local_links(md: Path) -> list[str]:
+    text = md.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) + re.findall(r'(?:src|href)="([^"#]+)"', text)
+    return [link for link in links if not re.match(r"[a-z]+:", link)]
+
+
+def test_readme_and_docs_links_resolve():
+    """Every relative link (pages, figures) of the README and of docs/*.md points to an existing file."""
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    broken = [f"{md.relative_to(ROOT)} → {link}" for md in pages for link in _local_links(md)
+              if not (md.parent / link).exists()]
+    assert not broken, broken
+    assert any("figures/fig14" in link for link in _local_links(README))  # the scan sees the gallery

@@ -40,7 +40,7 @@ __all__ = [
     "render_figure",
 ]
 
-#: figure modules, in the order of the issue's list; importing one registers its figure(s)
+#: figure modules, in figure-number order; importing one registers its figure(s)
 _MODULES = (
     "fig01_weak_additivity",
     "fig02_chord",
