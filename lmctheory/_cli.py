@@ -1,14 +1,22 @@
-"""Exit codes and checks shared by the three command lines.
+"""Exit codes and checks shared by the four command lines.
 
-``python -m lmctheory.figures``, ``python -m paper_checks`` and ``python -m lmctheory.bench`` end with
+The package has four command lines:
+
+- ``python -m lmctheory.figures`` (regenerate the figures),
+- ``python -m paper_checks`` (re-measure the published claims),
+- ``python -m lmctheory.bench`` (benchmarks),
+- ``python -m lmctheory.nn.predict MODEL.pt X.npy`` (predict the LMC barrier of a saved model).
+
+They end with
 
 ====  ========================================================================================
 0     everything ran and everything passed (every figure written, every claim passed or not
-      judgeable, every benchmark ran)
+      judgeable, every benchmark ran, the prediction made)
 1     the run finished, but something missed or failed: a claim MISS or a claim that raised, a
       figure that failed, a benchmark that raised
 2     nothing was computed: bad command line, an output destination that cannot be written
-      (``--json``, ``--out``), or a cluster given with ``--dask`` / ``--ray`` that cannot be reached
+      (``--json``, ``--out``), an input file that cannot be read, or a cluster given with
+      ``--dask`` / ``--ray`` that cannot be reached
 ====  ========================================================================================
 
 Destinations are checked before any computation, and a problem is reported in one line (no traceback).

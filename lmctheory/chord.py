@@ -281,7 +281,7 @@ def gaussian_relu_chord_deviation(w0, w1, cov, lam):
     >>> import numpy as np
     >>> import lmctheory as lt
     >>> w0, w1, cov = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), np.eye(2)
-    >>> print(lt.gaussian_relu_chord_deviation(w0, w1, cov, 0.5))
+    >>> print(np.round(lt.gaussian_relu_chord_deviation(w0, w1, cov, 0.5), 4))
     [0.0454]
     >>> print(lt.gaussian_relu_chord_deviation(w0, w1, cov, [0.0, 1.0]))
     [[0.]
@@ -461,9 +461,9 @@ def relu_chord_bound(w0, w1, cov, lam, form: str = "exact"):
     >>> import numpy as np
     >>> import lmctheory as lt
     >>> w0, w1, cov = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), np.eye(2)
-    >>> print(lt.relu_chord_bound(w0, w1, cov, 0.5))
+    >>> print(np.round(lt.relu_chord_bound(w0, w1, cov, 0.5), 4))
     [0.0796]
-    >>> print(lt.relu_chord_bound(w0, w1, cov, 0.5, form="cubic"))
+    >>> print(np.round(lt.relu_chord_bound(w0, w1, cov, 0.5, form="cubic"), 4))
     [0.1028]
     """
     W0, W1 = _check_endpoint_weights(w0, w1)
@@ -576,7 +576,7 @@ def smooth_chord_bound(w0, w1, cov, lam, beta):
     >>> import numpy as np
     >>> import lmctheory as lt
     >>> w0, w1, cov = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), np.eye(2)
-    >>> print(lt.smooth_chord_bound(w0, w1, cov, 0.5, "gelu"))     # β = 2/√(2π)
+    >>> print(np.round(lt.smooth_chord_bound(w0, w1, cov, 0.5, "gelu"), 4))     # β = 2/√(2π)
     [0.1194]
     """
     W0, W1 = _check_endpoint_weights(w0, w1)

@@ -1,6 +1,18 @@
-"""Independently written architectures (different styles) for the generic symmetry/matching tests."""
+"""The test architectures: one registry of independently written networks (builder plus example input).
+
+The model-level tests draw their independently written networks from here. The classes are written in the styles of the libraries users
+bring (torchvision ResNets, pre-activation ResNets with GroupNorm, ``nn.Sequential`` MLPs, ViTs with fused ``qkv``,
+SDPA and ``nn.MultiheadAttention`` transformers, gated MLPs written with ``einsum``, text CNNs on token ids, a
+timm-style ViT), none with this package's builders except ``make_mlp_wmlp``. :data:`ZOO` maps a name to an
+:class:`Arch` (how to build the model and what one input sample looks like); the traced-group and matching tests
+run over all of it, and :data:`STYLES` names the three styles every model-level tool is run on
+(``tests/test_nn_any_model.py``). :func:`build` gives a model with non-trivial norm parameters and running statistics
+(so that forgetting to permute them is caught) and an example input.
+"""
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -341,3 +353,79 @@ class TimmViT(nn.Module):
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         x = self.norm(self.blocks(x))
         return self.head(x[:, 0])
+
+
+# ---- the registry ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arch:
+    """A test architecture: ``build()`` returns a fresh model (parameters from torch's global RNG); ``shape`` is the
+    shape of one input sample; ``vocab`` is set for models that take integer token ids in ``range(vocab)``."""
+
+    build: Callable[[], nn.Module]
+    shape: tuple[int, ...]
+    vocab: int | None = None
+
+    def example_input(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` samples, shape ``(n, *shape)``, from a generator seeded with ``seed``."""
+        g = torch.Generator().manual_seed(seed)
+        if self.vocab is not None:
+            return torch.randint(0, self.vocab, (n, *self.shape), generator=g)
+        return torch.randn(n, *self.shape, generator=g)
+
+
+def _make_mlp_wmlp():
+    from lmctheory.nn import make_mlp
+
+    return make_mlp(5, 7, 3, kind="wmlp", seed=0)
+
+
+#: every test architecture; the traced-group and generic matching tests run over all of them
+ZOO: dict[str, Arch] = {
+    "resnet_bn": Arch(lambda: ResNet(), (3, 8, 8)),  # BatchNorm, projection shortcut (width 4, 3 classes)
+    "preact_gn1": Arch(lambda: PreActResNet(groups_norm=1), (2, 6, 6)),
+    "preact_gn2": Arch(lambda: PreActResNet(groups_norm=2), (2, 6, 6)),
+    "plain_cnn": Arch(lambda: PlainCNN(), (1, 8, 8)),
+    "seq_mlp": Arch(seq_mlp, (6,)),
+    "vit_fused_qkv": Arch(lambda: TinyViT(), (4, 5)),
+    "sdpa": Arch(lambda: SDPANet(), (5, 3)),
+    "mha": Arch(lambda: MHANet(), (5, 4)),
+    "glu_einsum": Arch(lambda: GLUTokens(), (4, 4)),
+    "asym_cnn": Arch(lambda: AsymCNN(), (2, 7, 7)),
+    "make_mlp_wmlp": Arch(_make_mlp_wmlp, (5,)),
+    "text_cnn": Arch(lambda: TextCNN(), (10,), vocab=20),  # integer token ids
+    "timm_vit": Arch(TimmViT, (1, 4, 4)),
+}
+
+#: the three styles every model-level tool is run on (tests/test_nn_any_model.py)
+STYLES: dict[str, Arch] = {
+    "sequential_mlp": ZOO["seq_mlp"],
+    "resnet_batchnorm": ZOO["resnet_bn"],
+    "timm_vit": ZOO["timm_vit"],
+}
+
+
+def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial affine parameters and running statistics, so forgetting to permute them is caught."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
+                m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+    return model
+
+
+def make_input(key: str, n: int, seed: int) -> torch.Tensor:
+    """``n`` example inputs of architecture ``key``."""
+    return ZOO[key].example_input(n, seed)
+
+
+def build(key: str, seed: int = 0, n: int = 2) -> tuple[nn.Module, torch.Tensor]:
+    """``(model, x)``: architecture ``key`` built under ``torch.manual_seed(seed)`` with randomized norms, and ``n``
+    example inputs (seed ``seed + 1``)."""
+    torch.manual_seed(seed)
+    return randomize_norms(ZOO[key].build(), seed), make_input(key, n, seed + 1)

@@ -21,3 +21,8 @@ def arrays(config):
     import numpy as np
 
     return {"v": np.arange(config["n"], dtype=float)}
+
+
+def pid(config):
+    """The id of the process that ran the job (shows a job ran on a worker, not in the driver)."""
+    return {"pid": os.getpid(), "i": config["i"]}

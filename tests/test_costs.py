@@ -409,6 +409,8 @@ def test_bad_input_swap():
 
 
 # ---------------------------------------------------------------- benchmark runner (smoke, no timings asserted)
+@pytest.mark.slow  # ≈ 30 s: runs the costs benchmark (baseline, NumPy einsum, dense rows); the command line's exit
+# codes are also tested quickly in tests/test_layering_and_command_lines.py::test_bench_exit_codes
 def test_bench_runner_smoke(monkeypatch, tmp_path, capsys):
     import json
 

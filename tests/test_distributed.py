@@ -1,6 +1,6 @@
-"""Scale-out paths: sweeps and all-pairs costs on a dask LocalCluster (2 worker processes).
-
-Ray tests run only where ray is installed (``pip install 'lmctheory[ray]'``).
+"""Scale-out paths: sweeps and all-pairs costs on a dask LocalCluster (2 worker processes) and on a local Ray
+instance (2 CPUs, no dashboard). Both engines are part of the test install (``pip install -e ".[test]"``), so both
+run on every CI run.
 """
 
 import os
@@ -113,13 +113,21 @@ def test_killed_worker_then_rerun_does_not_recompute(client, tmp_path):
         assert (marker / f"ran_{x}").read_text() == runs_before[x]
 
 
-def test_ray_paths_when_installed(tmp_path):
-    ray = pytest.importorskip("ray")
+@pytest.mark.slow  # starts a local Ray instance: 6 s on an idle 2-core machine, up to 45 s under load
+@pytest.mark.timeout(300)
+def test_ray_paths(tmp_path, monkeypatch):
+    """Costs in row blocks and a cached sweep on a local Ray instance (bounded: 2 CPUs, no dashboard, shut down)."""
+    import ray  # part of the test install: a missing ray fails here instead of skipping the engine
+
     from lmctheory.costs import realization_costs
     from lmctheory.distributed import realization_costs_distributed
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": REPO}})
+    assert not ray.is_initialized()
+    # Ray's workers inherit the driver's environment and must import tests._sweep_jobs by name (a runtime_env
+    # would start a second pool of workers)
+    old = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", REPO + (os.pathsep + old if old else ""))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         eff, fixed, diag, basis = _layer()
         np.testing.assert_array_equal(realization_costs_distributed(ray, eff, fixed, diag, basis, n_blocks=3),
@@ -127,6 +135,9 @@ def test_ray_paths_when_installed(tmp_path):
         configs = [{"x": x} for x in range(4)]
         out = run_jobs(jobs.square, configs, namespace="r", cache_root=tmp_path, client=ray, progress=False)
         assert [r["y"] for r in out] == [0, 1, 4, 9]
+        ran = run_jobs(jobs.pid, [{"i": i} for i in range(2)], namespace="r", cache_root=tmp_path, client=ray,
+                       progress=False)
+        assert all(r["pid"] != os.getpid() for r in ran), "the jobs ran in the driver, not on Ray workers"
         with pytest.raises(JobError, match=r"'x': 5"):
             run_jobs(jobs.square, [{"x": 5, "fail": True}], namespace="r", cache_root=tmp_path, client=ray,
                      progress=False)

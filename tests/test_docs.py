@@ -3,8 +3,9 @@
 (a) every statement ID (``T-…``) cited in the code has an anchor in ``docs/theory.md``;
 (b) every citation key (``[NI]``, …) and author–year citation used in the code has an entry in
     ``docs/references.md``;
-(c) the ``Examples`` sections of the headline functions run (doctest, ``NORMALIZE_WHITESPACE | ELLIPSIS``,
-    fixed NumPy print options), and every headline function has ``References`` and ``Examples``.
+(c) every doctest of the package runs under the plain runner (``ELLIPSIS`` only, NumPy's default print options:
+    the examples ``python -m pytest --doctest-modules lmctheory`` collects), and every headline function has
+    ``References`` and ``Examples``.
 """
 
 from __future__ import annotations
@@ -169,7 +170,6 @@ HEADLINE = (
     "weak_additivity_cosine", "gaussian_weak_additivity_cosine", "reciprocal_orthogonality",
     "lewc_cosine", "lewc_error_recursion",
 )
-FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 
 def _headline_objects():
@@ -196,45 +196,74 @@ def _headline_modules() -> list[str]:
     return sorted({fn.__module__ for fn in _headline_objects().values()})
 
 
+#: the plain runner, as ``python -m pytest --doctest-modules lmctheory`` runs it: pytest's default option flags
+#: (``ELLIPSIS`` only) and NumPy's default print options (set explicitly, so that no other test's settings leak in)
+FLAGS = doctest.ELLIPSIS
+NUMPY_DEFAULT_PRINT = dict(precision=8, threshold=1000, edgeitems=3, linewidth=75, suppress=False, nanstr="nan",
+                           infstr="inf", sign="-", floatmode="maxprec", legacy=False)
+
+
+def modules_with_examples() -> list[str]:
+    """Every module of the package whose source holds a ``>>>`` line (found without importing anything)."""
+    pkg = ROOT / "lmctheory"
+    names = []
+    for p in sorted(pkg.rglob("*.py")):
+        if p.name == "__main__.py" or ">>>" not in p.read_text(encoding="utf-8"):
+            continue  # ``pytest --doctest-modules`` does not collect ``__main__.py`` either
+        parts = p.relative_to(ROOT).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
 def run_doctests(obj, name: str) -> tuple[int, int, str]:
-    """``(examples, failures, report)`` of every doctest found in ``obj`` (a module or a function)."""
+    """``(examples, failures, report)`` of every doctest found in ``obj`` (a module or a function), run as the
+    plain runner runs them: no project-specific option flags or print options."""
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=FLAGS, verbose=False)
     out: list[str] = []
     n = 0
-    with np.printoptions(precision=4, suppress=True, linewidth=75, threshold=1000, edgeitems=3,
-                         floatmode="maxprec", sign="-", legacy=False):
-        for test in finder.find(obj, name, globs={}):
-            test.globs = {}  # every example imports what it needs
+    with np.printoptions(**NUMPY_DEFAULT_PRINT):
+        for test in finder.find(obj, name):  # a module's examples see the module's names, as under pytest
             n += len(test.examples)
             runner.run(test, out=out.append)
     return n, runner.failures, "".join(out)
 
 
-@pytest.mark.parametrize("modname", _headline_modules())
+def test_every_headline_module_has_examples_collected():
+    mods = modules_with_examples()
+    assert set(_headline_modules()) <= set(mods), sorted(set(_headline_modules()) - set(mods))
+    assert "lmctheory.nn.groups" in mods and "lmctheory.chord" in mods
+
+
+@pytest.mark.parametrize("modname", modules_with_examples())
 def test_examples_run(modname):
-    """Run every doctest of the module (its headline functions' examples included)."""
+    """Every doctest of every module of the package runs under the plain runner (the same examples
+    ``python -m pytest --doctest-modules lmctheory`` collects)."""
     n, failures, report = run_doctests(importlib.import_module(modname), modname)
-    assert n > 0, f"{modname} has no examples"
+    assert n > 0, f"{modname} has '>>>' lines but no example was collected"
     assert failures == 0, report
 
 
 def test_doctest_runner_catches_a_wrong_output():
-    """The runner above is not vacuous: a wrong expected value fails, whitespace and ``...`` do not."""
+    """The runner above is not vacuous: a wrong expected value fails, ``...`` does not, and NumPy prints with its
+    default precision (an example that relies on shortened output fails)."""
 
     def f():
         """
         >>> import numpy as np
-        >>> print(np.array([1.0, 2.0]) / 3)
-        [0.3333   0.6667]
+        >>> print(np.round(np.array([1.0, 2.0]) / 3, 4))
+        [0.3333 0.6667]
         >>> list(range(30))
         [0, 1, 2, ..., 29]
+        >>> print(np.array([1.0]) / 3)
+        [0.3333]
         >>> 1 + 1
         3
         """
 
     n, failures, report = run_doctests(f, "f")
-    assert (n, failures) == (4, 1) and "Expected:\n    3" in report
+    assert (n, failures) == (5, 2), report
+    assert "Expected:\n    3" in report and "Got:\n    [0.33333333]" in report
 
 
 def test_missing_anchor_and_entry_are_detected():
@@ -242,3 +271,50 @@ def test_missing_anchor_and_entry_are_detected():
     assert anchor("T-4.6") in anchors and anchor("T-4.6b") not in anchors
     assert anchor("T-C.5") == "t-c-5" and anchor("T-chord-exact") == "t-chord-exact"
     assert KEY_RE.findall("see [NI] and cache[KEY] and f(x)[AB]") == ["NI"]
+
+
+# -- the README ----------------------------------------------------------------------------------
+
+README = ROOT / "README.md"
+FIGURE_COMMAND = 'pip install "torch==2.13.0" -e ".[test]" && python -m lmctheory.figures'
+TEST_COMMAND = 'pip install "torch==2.13.0" -e ".[test]" && python -m pytest tests validation'
+
+
+def _code_blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_readme_commands_and_ci_agree():
+    """The README's two commands are the documented ones, and CI runs the README's test command verbatim."""
+    lines = [ln.strip() for block in _code_blocks(README.read_text(encoding="utf-8"), "bash")
+             for ln in block.splitlines()]
+    assert FIGURE_COMMAND in lines and TEST_COMMAND in lines
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    block = re.search(r"# --- begin README test command ---\n(.*?)# --- end README test command ---", ci, re.S)
+    assert block is not None, ".ci/run has no README test command block"
+    assert block.group(1).strip() == TEST_COMMAND
+
+
+def test_readme_core_quick_start_runs():
+    """The first Python block of the README (the core quick start) runs as written."""
+    blocks = _code_blocks(README.read_text(encoding="utf-8"), "python")
+    assert blocks and "realization_costs" in blocks[0]
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md (core quick start)", "exec"), namespace)
+    C, D = namespace["C"], namespace["D"]
+    assert C.shape == D.shape == (256, 256) and np.all(np.diag(D) == 0)
+
+
+def _local_links(md: Path) -> list[str]:
+    text = md.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) + re.findall(r'(?:src|href)="([^"#]+)"', text)
+    return [link for link in links if not re.match(r"[a-z]+:", link)]
+
+
+def test_readme_and_docs_links_resolve():
+    """Every relative link (pages, figures) of the README and of docs/*.md points to an existing file."""
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    broken = [f"{md.relative_to(ROOT)} → {link}" for md in pages for link in _local_links(md)
+              if not (md.parent / link).exists()]
+    assert not broken, broken
+    assert any("figures/fig14" in link for link in _local_links(README))  # the scan sees the gallery

@@ -63,7 +63,7 @@ def check_outputs(res, size: str, columns: set[str]) -> list[dict]:
 
 def test_registry_lists_figures_in_order():
     specs = figures.all_specs()
-    # figures 1–10 of the list, then later additions (12: predict_lmc, P1)
+    # registered in figure-number order, each name once
     assert [s.number for s in specs][:10] == list(range(1, 11))
     assert len({s.name for s in specs}) == len(specs)
     assert {s.source for s in specs} == {"analytic", "trained"}

@@ -74,8 +74,8 @@ def test_shape_messages_have_no_stray_quotes():
 
 
 def test_costs_that_overflow_float64_are_inf_not_nan(layer):
-    """Tiny masks (S_i ~ 1e-300) with large targets: the true costs exceed float64, so +inf (a NaN from
-    inf − inf inside the GEMM used to survive)."""
+    """Tiny masks (S_i ~ 1e-300) with large targets: the true costs exceed float64, so +inf (never a NaN from
+    inf − inf inside the GEMM)."""
     lay, U = layer
     C = lt.realization_costs(lay.effective * 1e49, lay.fixed, lay.diag * 1e-150, U)
     assert not np.isnan(C).any()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ._arch_zoo import ResNet, TimmViT, seq_mlp
+from ._arch_zoo import STYLES
 from lmctheory.nn import (
     activation_match,
     check_permutation_invariance,
@@ -25,15 +25,8 @@ from lmctheory.nn import (
     weight_match,
 )
 
-STYLES = {
-    "sequential_mlp": (seq_mlp, (6,)),
-    "resnet_batchnorm": (lambda: ResNet(width=4, n_classes=3), (3, 8, 8)),
-    "timm_vit": (TimmViT, (1, 4, 4)),
-}
-
-
 def _pair(style, seed=0):
-    build, shape = STYLES[style]
+    build, shape = STYLES[style].build, STYLES[style].shape
     torch.manual_seed(seed)
     a = build()
     b = build()

@@ -6,57 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmctheory.nn import make_mlp
 from lmctheory.nn.groups import (Member, PermutationGroup, SymmetryCheckError, UnsupportedOperationError,
                                  apply_permutation, check_permutation_invariance, normalize_perms, permutation_groups,
                                  random_permutation)
 
-from ._arch_zoo import (AsymCNN, GLUTokens, MHANet, PlainCNN, PreActResNet, ResNet, SDPANet, TextCNN, TinyViT,
-                        seq_mlp)
-
-
-def _randomize_norms(model, seed=0):
-    """Non-trivial affine parameters and running statistics, so forgetting to permute them is caught."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)):
-                m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
-    return model
-
-
-ZOO = {
-    "resnet_bn": (lambda: ResNet(), (2, 3, 8, 8)),
-    "preact_gn1": (lambda: PreActResNet(groups_norm=1), (2, 2, 6, 6)),
-    "preact_gn2": (lambda: PreActResNet(groups_norm=2), (2, 2, 6, 6)),
-    "plain_cnn": (lambda: PlainCNN(), (2, 1, 8, 8)),
-    "seq_mlp": (seq_mlp, (2, 6)),
-    "vit_fused_qkv": (lambda: TinyViT(), (2, 4, 5)),
-    "sdpa": (lambda: SDPANet(), (2, 5, 3)),
-    "mha": (lambda: MHANet(), (2, 5, 4)),
-    "glu_einsum": (lambda: GLUTokens(), (2, 4, 4)),
-    "asym_cnn": (lambda: AsymCNN(), (2, 2, 7, 7)),
-    "make_mlp_wmlp": (lambda: make_mlp(5, 7, 3, kind="wmlp", seed=0), (2, 5)),
-    "text_cnn": (lambda: TextCNN(), (2, 10)),  # integer token ids
-}
-
-
-def make_input(key, n, seed):
-    shape = (n,) + tuple(ZOO[key][1][1:])
-    g = torch.Generator().manual_seed(seed)
-    if key == "text_cnn":
-        return torch.randint(0, 20, shape, generator=g)
-    return torch.randn(*shape, generator=g)
-
-
-def _build(key, seed=0):
-    torch.manual_seed(seed)
-    make, shape = ZOO[key]
-    return _randomize_norms(make(), seed), make_input(key, shape[0], seed + 1)
+from ._arch_zoo import ZOO
+from ._arch_zoo import build as _build
 
 
 def _by_member(groups):

@@ -10,7 +10,8 @@ from lmctheory.nn import AsymmetricLinear, make_mlp
 from lmctheory.nn.groups import apply_permutation, permutation_groups, random_permutation
 from lmctheory.nn.matching import GroupMatching, activation_match, permute_model, to_standard, weight_match
 
-from .test_nn_groups import ZOO, _build, make_input
+from ._arch_zoo import ZOO, make_input
+from ._arch_zoo import build as _build
 
 N_SAMPLES = {"seq_mlp": 64, "make_mlp_wmlp": 64}
 

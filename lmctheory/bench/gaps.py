@@ -11,7 +11,7 @@ Ours: ``method="auto"`` — bounded k-d tree (``k ≤ KDTREE_MAX_K``) or blocked
 Numba refinement (larger ``k``). One warm-up call on a tiny input first, so Numba cache loading is
 not timed.
 
-Measured (2 pinned cores of the device machine, NUMBA/BLAS threads = 2, full mode):
+Measured (2 pinned cores, NUMBA/BLAS threads = 2, full mode):
 n=100 000, k=8: 0.40 s (target < 5 s) vs ≈40 s extrapolated baseline (≈100×); n=100 000, k=4:
 0.11 s; n=20 000, k=32: 1.06 s vs 4.08 s (3.9×); pairwise n=6000, k=8: 0.12 s vs 0.20 s.
 """

@@ -2,7 +2,7 @@
 
 Each figure is one registered function (modules ``figNN_*.py``) that computes its data with the
 public API (analytic figures 1–5) or with an experiment of :mod:`lmctheory.experiments` (trained
-figures 6–10), draws it in the shared style (:mod:`.style`) and returns a :class:`FigureOutput`.
+figures 6–14), draws it in the shared style (:mod:`.style`) and returns a :class:`FigureOutput`.
 :func:`render_figure` saves ``<name>.png`` (caption in the PNG metadata), ``<name>.csv`` (the
 plotted data) and ``<name>.txt`` (the caption), atomically and as one set.
 
@@ -40,7 +40,7 @@ __all__ = [
     "render_figure",
 ]
 
-#: figure modules, in the order of the issue's list; importing one registers its figure(s)
+#: figure modules, in figure-number order; importing one registers its figure(s)
 _MODULES = (
     "fig01_weak_additivity",
     "fig02_chord",

@@ -1,8 +1,9 @@
 """The repository's layering and the command-line contract.
 
 - nothing under ``lmctheory/`` imports ``paper_checks`` (the library stands on its own), and the
-  torch bridge ``lmctheory/nn`` has no import cycle, not even through function-level imports;
-- the three command lines share one exit-code contract (:mod:`lmctheory._cli`), check their output
+  torch bridge ``lmctheory/nn`` has no import cycle, not even through function-level imports, and the numerical
+  core imports neither torch nor matplotlib;
+- the command lines share one exit-code contract (:mod:`lmctheory._cli`), check their output
   destination and cluster before computing, and report problems in one line;
 - a figure's PNG/CSV/TXT are written atomically as one set, and a failure never deletes a previous figure.
 """
@@ -103,6 +104,7 @@ def test_nn_has_no_import_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the detector bites
 
 
+@pytest.mark.slow  # ≈ 10 s: a fresh interpreter imports every figure, experiment, benchmark and nn module
 def test_library_imports_with_paper_checks_blocked():
     """A fresh interpreter where ``import paper_checks`` fails can import the figures (with every figure
     module), the experiments, the benchmarks and the torch bridge."""
