@@ -226,7 +226,8 @@ def check_data(model: nn.Module, X, y, *, loss: str, names=("X", "y"), allow_loa
     """
     xn, yn = names
     dtype, device = model_dtype(model), model_device(model)
-    if allow_loader and is_loader(X):
+    rows = isinstance(X, list) and bool(X) and all(isinstance(r, torch.Tensor) for r in X)  # not batches
+    if allow_loader and is_loader(X) and not rows:
         if y is not None:
             raise ValueError(f"{yn} must be None when {xn} is a DataLoader (it yields (inputs, targets) batches)")
         return LabelledData(None, None, loader=X, name=xn, loss=loss, dtype=dtype, device=device)
