@@ -488,6 +488,11 @@ def test_evaluation_runs_in_eval_mode_and_restores_every_modules_mode():
     with pytest.raises(RuntimeError, match="boom"):
         reset_batchnorm(f, X)
     assert [mod.training for mod in f.modules()] == flags
+    from lmctheory.nn import train
+
+    with pytest.raises(RuntimeError, match="boom"):
+        train(f, X, y, epochs=1)
+    assert [mod.training for mod in f.modules()] == flags
 
 
 def test_tuple_and_keyword_inputs_and_dataloaders():

@@ -1,7 +1,7 @@
 """How every model-level tool of :mod:`lmctheory.nn` reads a user's inputs and runs a user's model.
 
 One module so that every tool accepts the same data in the same way and fails the same way
-(docs/architecture.md, "Calling convention"):
+(docs/calling_convention.md):
 
 ``X`` (model inputs, :func:`as_model_inputs`)
     * a tensor: one positional input, batched along axis 0 (shape ``(n, …)``, at least 2-D for a
@@ -42,6 +42,7 @@ __all__ = [
     "flatten_output",
     "primary_output",
     "eval_mode",
+    "modes_restored_on_error",
     "check_same_architecture",
     "check_finite_parameters",
     "check_model_state",
@@ -211,6 +212,19 @@ def eval_mode(*models: nn.Module):
     finally:
         for m, flag in saved:
             m.training = flag
+
+
+@contextlib.contextmanager
+def modes_restored_on_error(*models: nn.Module):
+    """For code that changes modes on purpose (training, a BatchNorm statistics pass): if the block raises,
+    every module of ``models`` gets its own ``training`` flag back before the error propagates."""
+    saved = [(m, m.training) for model in models for m in model.modules()]
+    try:
+        yield
+    except BaseException:
+        for m, flag in saved:
+            m.training = flag
+        raise
 
 
 def check_same_architecture(model_a: nn.Module, model_b: nn.Module, names=("model_a", "model_b"), *,

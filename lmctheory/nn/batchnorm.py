@@ -15,7 +15,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .._validation import check_int
 from ._checks import describe, model_dtype
-from ._inputs import ModelInputs, as_model_inputs, call_model, model_device
+from ._inputs import ModelInputs, as_model_inputs, call_model, model_device, modes_restored_on_error
 
 __all__ = ["batchnorm_layers", "reset_batchnorm"]
 
@@ -87,24 +87,20 @@ def reset_batchnorm(model: nn.Module, X, *, batch_size: int | None = 256) -> nn.
         return model
     batches = _bn_batches(X, batch_size, model_device(model), model_dtype(model))
     saved = [m.momentum for m in bns]
-    modes = [(m, m.training) for m in model.modules()]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-    model.train()
     seen = 0
-    try:
-        for xb in batches:
-            if xb.batch_size > 1:
-                call_model(model, xb)
-                seen += 1
-    except BaseException:
-        for m, flag in modes:
-            m.training = flag
-        raise
-    finally:
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
+    with modes_restored_on_error(model):
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        model.train()
+        try:
+            for xb in batches:
+                if xb.batch_size > 1:
+                    call_model(model, xb)
+                    seen += 1
+        finally:
+            for m, mom in zip(bns, saved):
+                m.momentum = mom
     model.eval()
     if seen == 0:
         raise ValueError("X yielded no batch of at least 2 samples: BatchNorm statistics cannot be estimated")

@@ -35,6 +35,7 @@ from ._inputs import (
     check_same_function,
     eval_mode,
     model_device,
+    modes_restored_on_error,
     primary_output,
     probe_output,
 )
@@ -297,7 +298,7 @@ def train(
     Parameters
     ----------
     model : nn.Module
-        Left in eval mode afterwards.
+        Trained in train mode and left in eval mode afterwards (on error every module keeps its own mode).
     X : torch.Tensor (N, ...), tuple or dict of tensors
         Model inputs (docs/calling_convention.md): feature rows ``(N, d)``, images ``(N, C, H, W)``, token
         ids ``(N, t)``, or positional/keyword inputs; real and finite, floating tensors converted to the
@@ -348,17 +349,18 @@ def train(
     hist = []
     from tqdm.auto import tqdm
 
-    model.train()
-    for _ in tqdm(range(epochs), disable=not progress, desc="train", leave=False):
-        perm = torch.randperm(N, generator=gen)
-        total = 0.0
-        for inputs, yb in data.batches(batch_size, order=perm):
-            opt.zero_grad(set_to_none=True)
-            lv = loss_value(primary_output(call_model(model, inputs)), yb, loss)
-            lv.backward()
-            opt.step()
-            total += float(lv.detach()) * inputs.batch_size
-        hist.append(total / N)
+    with modes_restored_on_error(model):
+        model.train()
+        for _ in tqdm(range(epochs), disable=not progress, desc="train", leave=False):
+            perm = torch.randperm(N, generator=gen)
+            total = 0.0
+            for inputs, yb in data.batches(batch_size, order=perm):
+                opt.zero_grad(set_to_none=True)
+                lv = loss_value(primary_output(call_model(model, inputs)), yb, loss)
+                lv.backward()
+                opt.step()
+                total += float(lv.detach()) * inputs.batch_size
+            hist.append(total / N)
     model.eval()
     return {"loss": hist, "epochs": epochs}
 
