@@ -79,9 +79,10 @@ def pair(name):
 
 
 def perturb_controls(curve, seed=0):
-    """Move the control points off the line so formulas are checked at a generic point."""
+    """The curve with its control points moved off the line, so formulas are checked at a generic point."""
     g = torch.Generator().manual_seed(seed)
-    curve._controls = [{n: v + torch.randn(v.shape, generator=g) for n, v in c.items()} for c in curve._controls]
+    return curve.with_controls([{n: v + torch.randn(v.shape, generator=g) for n, v in c.items()}
+                                for c in curve.control_points()])
 
 
 # ----- geometry ----------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ def test_endpoints_reproduced_exactly(name, kind):
 def test_model_at_is_the_bezier_formula(name):
     a, b, X, y = pair(name)
     curve = fit_curve(a, b, X, y, epochs=0)
-    perturb_controls(curve)
+    curve = perturb_controls(curve)
     (c,) = curve.control_points()
     pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
     for t in (0.1, 0.37, 0.5, 0.9):
@@ -135,7 +136,7 @@ def test_initial_curve_is_the_line_and_cubic_bezier_formula():
             for n, v in curve.parameters_at(t).items():
                 assert torch.allclose(v, (1 - t) * pa[n] + t * pb[n], atol=ATOL, rtol=0)
     curve = fit_curve(a, b, X, y, kind="bezier", epochs=0, n_bends=2)
-    perturb_controls(curve)
+    curve = perturb_controls(curve)
     c1, c2 = curve.control_points()
     t = 0.3
     for n, v in curve.parameters_at(t).items():
@@ -147,7 +148,7 @@ def test_polychain_segments():
     a, b, X, y = pair("resnet_bn")
     pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
     curve = fit_curve(a, b, X, y, kind="polychain", epochs=0)
-    perturb_controls(curve)
+    curve = perturb_controls(curve)
     (c,) = curve.control_points()
     for n, v in curve.parameters_at(0.5).items():
         assert torch.equal(v, c[n])  # the bend itself, exactly
@@ -159,7 +160,7 @@ def test_polychain_segments():
             assert torch.allclose(v, (2 - 2 * t) * c[n] + (2 * t - 1) * pb[n], atol=ATOL, rtol=0)
     # two bends: bend i sits at t = i/3
     curve2 = fit_curve(a, b, X, y, kind="polychain", epochs=0, n_bends=2)
-    perturb_controls(curve2, seed=3)
+    curve2 = perturb_controls(curve2, seed=3)
     c1, c2 = curve2.control_points()
     for n, v in curve2.parameters_at(1 / 3).items():
         assert torch.equal(v, c1[n])
@@ -426,3 +427,40 @@ def test_m1_claim_and_figure_tiny(monkeypatch, tmp_path):
     assert res.status == "ok", res.message
     header = res.paths["csv"].read_text().splitlines()[0].split(",")
     assert {"arch", "alignment", "path", "t", "metric", "mean", "std"} <= set(header)
+
+
+def test_curve_constructor_validates_and_with_controls_copies():
+    a, b, X, y = pair("mlp")
+    line = Curve(a, b)
+    assert line.kind == "line" and line.control_points() == []
+    curve = Curve(a, b, kind="bezier", n_bends=2)
+    moved = perturb_controls(curve)
+    # the original is untouched: a new curve carries the new points
+    c0, m0 = curve.control_points()[0], moved.control_points()[0]
+    assert not torch.equal(c0["0.weight"], m0["0.weight"])
+    assert torch.equal(Curve(a, b, kind="bezier", n_bends=2).control_points()[0]["0.weight"], c0["0.weight"])
+    again = Curve(a, b, kind="bezier", n_bends=2, controls=moved.control_points())
+    assert torch.equal(again.parameters_at(0.3)["0.weight"], moved.parameters_at(0.3)["0.weight"])
+    with pytest.raises(ValueError, match="controls must be a list of 2 control points"):
+        Curve(a, b, kind="bezier", n_bends=2, controls=moved.control_points()[:1])
+    bad = moved.control_points()
+    bad[1]["0.weight"] = bad[1]["0.weight"][:, :2]
+    with pytest.raises(ValueError, match=r"controls\[1\]\['0\.weight'\] must be a tensor of shape"):
+        Curve(a, b, kind="bezier", n_bends=2, controls=bad)
+    with pytest.raises(ValueError, match="n_bends"):
+        Curve(a, b, kind="line", n_bends=1)
+
+
+def test_fit_curve_builds_its_result_through_the_public_constructor(monkeypatch):
+    """fit_curve trains on copies of the control points and hands them to Curve.with_controls."""
+    a, b, X, y = pair("mlp")
+    seen = []
+    original = Curve.with_controls
+
+    def spy(self, controls, **kw):
+        seen.append(len(controls))
+        return original(self, controls, **kw)
+
+    monkeypatch.setattr(Curve, "with_controls", spy)
+    curve = fit_curve(a, b, X, y, epochs=1, n_bends=2, batch_size=16)
+    assert seen == [2] and len(curve.history) == 1

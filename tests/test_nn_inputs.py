@@ -326,3 +326,48 @@ def test_check_helpers_directly():
     with pytest.raises(TypeError, match="lab must hold integer"):
         check_labels(["a", "b"], "lab", n_rows=2)
     assert check_layer_indices(None, "layers", 3) == [1, 2, 3]
+
+
+# -- 6. the shared model checks of lmctheory.nn._inputs --------------------------------------------------
+def test_shared_model_checks():
+    from torch import nn
+
+    from lmctheory.nn._inputs import (
+        as_model_inputs,
+        check_model_state,
+        check_same_architecture,
+        check_same_function,
+        probe_output,
+    )
+
+    def net(p=0.1, seed=0):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(4, 5), nn.Dropout(p), nn.Linear(5, 2))
+
+    check_same_architecture(net(seed=0), net(seed=1))
+    with pytest.raises(ValueError, match=r"module 1 \(Dropout\) is \(p=0\.1.*\) in model_a and \(p=0\.5"):
+        check_same_architecture(net(0.1), net(0.5))
+    check_same_architecture(net(0.1), net(0.5), hyperparameters=False)  # shapes alone agree
+    X = as_model_inputs(torch.randn(6, 4))
+    a = net()
+    same = net()
+    assert check_same_function(a, same, X) == 0.0
+    other = net(seed=3)
+    with pytest.raises(ValueError, match="^model and reference compute different functions: outputs differ by"):
+        check_same_function(a, other, X)
+    with torch.no_grad():  # a change below the tolerance passes, one above it fails
+        same[2].bias += 1e-9
+    assert check_same_function(a, same, X) < 1e-6
+    with torch.no_grad():
+        same[2].bias += 1e-2
+    with pytest.raises(ValueError, match="different functions"):
+        check_same_function(a, same, X)
+    bad = net()
+    with torch.no_grad():
+        bad[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^m has a non-finite \(NaN or ±inf\) entry in '0\.weight'"):
+        check_model_state(bad, "m")
+    out = probe_output(net(), X)
+    assert out.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"^X does not fit model \(Sequential\)"):
+        probe_output(net(), as_model_inputs(torch.randn(6, 3)))

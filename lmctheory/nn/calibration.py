@@ -117,6 +117,19 @@ def calibration_split(X, y, *, fraction: float = 0.2, seed: int = 0):
     ``X``: tensor or array_like ``(N, d)``, real numeric and finite (a tensor keeps its dtype, an array
     becomes float32). ``y``: ``N`` non-negative integer class labels, shape ``(N,)`` (integer dtype, or
     floats with integral values as accepted by :func:`calibrated_barriers`); returned in its own dtype.
+    ``fraction`` and ``seed`` are keyword-only (docs/calling_convention.md).
+
+    References
+    ----------
+    docs/theory.md §9 "Temperature calibration" ([LEWC]: 20% of the test set).
+
+    Examples
+    --------
+    >>> import torch
+    >>> X, y = torch.randn(40, 6), torch.arange(40) % 3
+    >>> Xc, yc, Xe, ye = calibration_split(X, y, fraction=0.25, seed=0)
+    >>> Xc.shape[0], Xe.shape[0]
+    (10, 30)
     """
     if isinstance(X, torch.Tensor):
         check_X(X, "X")  # validation only: the split keeps the tensor's dtype
@@ -244,6 +257,21 @@ def calibrated_barriers(
         [LEWC] uses the training set).
     tau_bounds : (float, float)
         Search range of :func:`fit_temperature`.
+
+    References
+    ----------
+    docs/theory.md §9 "Temperature calibration", §10 (barriers); [LEWC].
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lmctheory.nn import make_width_mlp
+    >>> a, b = (make_width_mlp(6, 3, base_width=8, n_hidden=2, seed=s) for s in (0, 1))
+    >>> X = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    >>> Xc, yc, Xe, ye = calibration_split(X, torch.arange(40) % 3, fraction=0.25, seed=0)
+    >>> r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0.0, 1.0])
+    >>> r.lams.tolist(), bool((r.nll_cal_calibrated <= r.nll_cal).all())
+    ([0.0, 0.5, 1.0], True)
     """
     check_width_pair(model_a, model_b)
     X_cal = check_width_X(X_cal, model_a, "X_cal")

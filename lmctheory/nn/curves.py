@@ -133,6 +133,20 @@ class Curve:
     Attributes
     ----------
     kind, n_bends, loss, device, dtype, reset_bn, history
+
+    References
+    ----------
+    docs/theory.md §10 (Bézier curve, barriers); Garipov et al. (2018).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+    >>> curve = Curve(a, b, kind="bezier", n_bends=1)  # the control point starts on the line
+    >>> mid = curve.parameters_at(0.5)["weight"]
+    >>> bool(torch.allclose(mid, (a.weight + b.weight) / 2, atol=1e-6))
+    True
     """
 
     def __init__(self, model_a: nn.Module, model_b: nn.Module, *, kind: str = "line", n_bends: int = 0,
