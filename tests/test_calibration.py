@@ -37,7 +37,7 @@ def _sample(n=4000, c=5, tau0=1.0, seed=0):
 def test_softmax_nll_matches_torch_cross_entropy():
     Z, y = _sample(200)
     ref = float(torch.nn.functional.cross_entropy(torch.as_tensor(2.5 * Z), torch.as_tensor(y)))
-    assert softmax_nll(Z, y, 2.5) == pytest.approx(ref, rel=1e-10)
+    assert softmax_nll(Z, y, tau=2.5) == pytest.approx(ref, rel=1e-10)
 
 
 @pytest.mark.parametrize("tau0", [0.25, 1.0, 8.0])
@@ -47,7 +47,7 @@ def test_fit_temperature_recovers_the_true_temperature(tau0):
     assert tau == pytest.approx(tau0, rel=0.1)
     # it is the minimizer: nearby temperatures are not better
     for f in (0.9, 1.1):
-        assert softmax_nll(Z, y, tau) <= softmax_nll(Z, y, tau * f) + 1e-12
+        assert softmax_nll(Z, y, tau=tau) <= softmax_nll(Z, y, tau=tau * f) + 1e-12
 
 
 def test_fit_temperature_is_scale_equivariant():
@@ -66,7 +66,7 @@ def test_calibration_never_worsens_the_nll_it_was_fitted_on(seed, n, c, scale):
     y = rng.integers(c, size=n)
     tau = fit_temperature(Z, y)
     assert TAU_BOUNDS[0] <= tau <= TAU_BOUNDS[1]
-    assert softmax_nll(Z, y, tau) <= softmax_nll(Z, y, 1.0) + 1e-12
+    assert softmax_nll(Z, y, tau=tau) <= softmax_nll(Z, y, tau=1.0) + 1e-12
 
 
 def test_constant_logits_keep_tau_one():
@@ -89,7 +89,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="bounds"):
         fit_temperature(Z, y, bounds=(2.0, 10.0))  # must contain τ = 1
     with pytest.raises(ValueError, match="tau"):
-        softmax_nll(Z, y, 0.0)
+        softmax_nll(Z, y, tau=0.0)
     with pytest.raises(ValueError, match="logits"):
         fit_temperature(Z[:, 0], y)
     with pytest.raises(ValueError, match="finite"):

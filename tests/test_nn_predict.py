@@ -130,7 +130,7 @@ def test_center_term_matches_formula():
     assert st["delta_center"][0, 1] == pytest.approx(expect, rel=1e-10)
     assert np.all(st["delta_mismatch"] == 0)  # identical D rows: no metric mismatch
     # pinned fraction grows with the center term and shrinks as training grows the trainable part
-    assert combine(st, 0.0)["pinned"] >= combine(st, 10.0)["pinned"]
+    assert combine(st, kappa=0.0)["pinned"] >= combine(st, kappa=10.0)["pinned"]
 
 
 def test_bad_inputs():

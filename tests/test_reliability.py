@@ -561,3 +561,48 @@ def test_token_targets_for_language_model_logits():
         evaluate(b, ids, targets[:, :4])
     with pytest.raises(ValueError, match=r"^y must hold labels in \[0, 10\]"):
         evaluate(b, ids, targets + V)
+
+
+def test_hugging_face_models_with_keyword_inputs_and_token_targets():
+    """Randomly initialized tiny transformers models (no download): dict inputs, ModelOutput results, integer
+    ids and attention masks passed unchanged, per-token targets for a causal LM."""
+    import torch
+
+    from lmctheory.nn import evaluate, interpolate
+    from lmctheory.nn.curves import fit_curve
+    from tests._thirdparty import load_transformers
+
+    tr = load_transformers()
+
+    def bert(seed):
+        torch.manual_seed(seed)
+        return tr.BertForSequenceClassification(tr.BertConfig(
+            vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+            max_position_embeddings=16, num_labels=3))
+
+    def gpt(seed):
+        torch.manual_seed(seed)
+        return tr.GPT2LMHeadModel(tr.GPT2Config(vocab_size=30, n_embd=16, n_layer=1, n_head=2, n_positions=16))
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 30, (8, 6), generator=g)
+    mask = torch.ones_like(ids)
+    mask[:, -1] = 0
+    y = torch.randint(0, 3, (8,), generator=g)
+    a, b = bert(0), bert(1)
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    r = interpolate(a, b, inputs, y, lams=[0, 0.5, 1])
+    with torch.no_grad():
+        want = [float(torch.nn.functional.cross_entropy(m.eval()(**inputs).logits, y)) for m in (a, b)]
+    np.testing.assert_allclose(r.loss[[0, -1]], want, rtol=1e-6)
+    assert r.loss[1] != r.loss[0]
+    la, lb = gpt(0), gpt(1)
+    targets = torch.roll(ids, -1, dims=1)
+    with torch.no_grad():
+        z = la.eval()(input_ids=ids).logits  # (8, 6, 30)
+    want = float(torch.nn.functional.cross_entropy(z.reshape(-1, 30), targets.reshape(-1)))
+    assert evaluate(la, {"input_ids": ids}, targets)[0] == pytest.approx(want, rel=1e-6)
+    curve = fit_curve(la, lb, {"input_ids": ids}, targets, epochs=1, batch_size=4)
+    ends = curve.evaluate({"input_ids": ids}, targets, lams=[0, 1])
+    np.testing.assert_allclose(ends.loss, interpolate(la, lb, {"input_ids": ids}, targets, lams=[0, 1]).loss,
+                               rtol=1e-6)

@@ -200,7 +200,7 @@ def score_from_stats(stats: list[dict], kappa: float) -> float:
     """:func:`lmctheory.nn.predict_lmc`'s score from precomputed layer statistics."""
     from lmctheory.nn.predict import combine
 
-    return float(sum(combine(s, kappa)["chord"] / np.sqrt(s["n"]) for s in stats))
+    return float(sum(combine(s, kappa=kappa)["chord"] / np.sqrt(s["n"]) for s in stats))
 
 
 def fit_calibration(scores_by_kappa: dict, barriers, floor: float) -> dict:
@@ -270,7 +270,7 @@ def collect(ctx: Context, cfg: dict | None = None) -> dict:
 
         layers = [{"k": s["k"], "coherence": s["coherence"], "gram_deviation": s["gram_deviation"],
                    "center_energy_ratio": s["center_energy_ratio"], **{
-                       key: val for key, val in combine(s, cal["kappa"]).items() if key != "tau2"}}
+                       key: val for key, val in combine(s, kappa=cal["kappa"]).items() if key != "tau2"}}
                   for s in st]
         out_rows.append({**r, "score": float(sc), "predicted": float(p_), "band": [float(l_), float(h_)],
                          "covered": bool(l_ <= r["barrier"] <= h_), **px, "layers": layers})

@@ -20,7 +20,11 @@ Outputs (:func:`flatten_output`, :func:`primary_output`)
     accuracies) is ``.logits`` where present, else the first tensor.
 Modes (:func:`eval_mode`)
     Tools evaluate in eval mode (dropout off, BatchNorm running statistics) and restore every
-    module's own ``training`` flag afterwards, even on error.
+    module's own ``training`` flag afterwards, even on error; code that changes modes on purpose
+    (training, a BatchNorm statistics pass) restores them when it fails (:func:`modes_restored_on_error`).
+Models (:func:`check_model_state`, :func:`check_same_architecture`, :func:`check_same_function`)
+    No meta tensor, no zero-width layer, finite weights; a pair shares module types, module
+    hyper-parameters and state-dict layout; a function-unchanged check compares two models' outputs.
 """
 
 from __future__ import annotations

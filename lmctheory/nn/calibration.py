@@ -52,7 +52,7 @@ def _nll(Z: np.ndarray, y: np.ndarray, tau: float) -> float:
     return float(np.mean(logsumexp(S, axis=1) - S[np.arange(len(y)), y]))
 
 
-def softmax_nll(logits, y, tau: float = 1.0) -> float:
+def softmax_nll(logits, y, *, tau: float = 1.0) -> float:
     """Mean negative log-likelihood ``(1/N) Σ_n [logsumexp(τ z_n) − τ z_{n, y_n}]`` of ``softmax(τ·logits)``.
 
     Parameters
@@ -253,7 +253,8 @@ def calibrated_barriers(
         Grid in [0, 1] containing 0 and 1 (default 11 points); ``1/2`` is added when missing. Real numeric
         (complex, string and object input raise ``TypeError``).
     reset_bn : torch.Tensor, optional
-        BatchNorm data (the name every function of :mod:`lmctheory.nn` uses): inputs for :func:`~lmctheory.nn.biasfree.recompute_batchnorm` (required for models with BatchNorm;
+        BatchNorm data (the name every function of :mod:`lmctheory.nn` uses): inputs for
+        :func:`~lmctheory.nn.biasfree.recompute_batchnorm` (required for models with BatchNorm;
         [LEWC] uses the training set).
     tau_bounds : (float, float)
         Search range of :func:`fit_temperature`.

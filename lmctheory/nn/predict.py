@@ -218,7 +218,7 @@ def layer_statistics(E, F, D, H, *, explained_variance=0.9, max_rank=64) -> dict
     )
 
 
-def combine(stats: dict, kappa: float) -> dict:
+def combine(stats: dict, *, kappa: float) -> dict:
     """Per-neuron identifiability → angle → midpoint chord (T-4.5/T-16 → T-5.1) for one layer.
 
     With ``τ² = 1 + kappa·d`` (trained trainable energy over initial), the relative cost of the cheapest
@@ -376,7 +376,7 @@ def predict_lmc(model: nn.Module, X, *, explained_variance: float = 0.9, max_ran
         if E.shape[0] < 2:
             raise ValueError(f"layer {nm!r} has {E.shape[0]} neuron(s); swap costs need at least 2")
         st = layer_statistics(E, F, D, inputs[nm], explained_variance=explained_variance, max_rank=max_rank)
-        cb = combine(st, cal["kappa"])
+        cb = combine(st, kappa=cal["kappa"])
         layers.append(LayerPrediction(name=nm, n=st["n"], d=st["d"], k=st["k"], quantities=_quantities(st, cb),
                                       chord=cb["chord"], contribution=cb["chord"] / math.sqrt(st["n"])))
     score = float(sum(lp.contribution for lp in layers))
@@ -388,7 +388,7 @@ def predict_lmc(model: nn.Module, X, *, explained_variance: float = 0.9, max_ran
 
 
 def _load_model(path: str) -> nn.Module:
-    """The whole model saved at ``path`` with ``torch.save(model, path)``; :class:`~lmctheory._cli.CLIError` otherwise."""
+    """The whole model saved at ``path`` with ``torch.save(model, path)``; else :class:`~lmctheory._cli.CLIError`."""
     from pathlib import Path
 
     from .._cli import CLIError
