@@ -15,11 +15,13 @@ They end with
 1     the run finished, but something missed or failed: a claim MISS or a claim that raised, a
       figure that failed, a benchmark that raised
 2     nothing was computed: bad command line, an output destination that cannot be written
-      (``--json``, ``--out``), an input file that cannot be read, or a cluster given with
-      ``--dask`` / ``--ray`` that cannot be reached
+      (``--json``, ``--out``) or that is one of the command's inputs, an input file that cannot be
+      read, or a cluster given with ``--dask`` / ``--ray`` that cannot be reached
 ====  ========================================================================================
 
-Destinations are checked before any computation, and a problem is reported in one line (no traceback).
+Destinations and inputs are checked before any computation, and a problem is reported in one line
+(``error: <message>`` on stderr, no traceback; :func:`usage_error`). Results are written atomically
+(:func:`write_text_atomic`): an interrupted run never leaves half a file.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_STATUS_HELP", "CLIError", "check_output_file",
-           "check_output_dir", "connect_cluster"]
+           "check_output_dir", "connect_cluster", "usage_error", "write_text_atomic"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -67,18 +69,61 @@ def check_output_dir(path, option: str = "--out") -> Path:
     return d
 
 
-def check_output_file(path, option: str = "--json") -> Path:
-    """Check that file ``path`` can be written (its folder is created if missing); else :class:`CLIError`.
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
 
-    An existing file is not touched: the result is written later, atomically, in the same folder.
+
+def check_output_file(path, option: str = "--json", *, create_dir: bool = True, inputs: dict | None = None) -> Path:
+    """Check that file ``path`` can be written; else :class:`CLIError`.
+
+    ``create_dir``: create a missing folder (``False``: a missing folder is refused, so a mistyped path is not
+    silently created). ``inputs``: ``{argument name: path}`` of the command's input files; an output that is one of
+    them (same path, a link to it, or a hard link) is refused, so a run never overwrites its own input. An existing
+    file is not touched: the result is written later, atomically, in the same folder.
     """
     p = Path(path).expanduser()
+    for name, src in (inputs or {}).items():
+        if src is not None and _same_file(p, Path(src).expanduser()):
+            raise CLIError(f"{option} {p}: is the input {name}; choose another output path")
     if p.is_dir():
         raise CLIError(f"{option} {p}: is a folder, expected a file path")
     if p.exists() and not os.access(p, os.W_OK):
         raise CLIError(f"{option} {p}: the file is not writable")
-    check_output_dir(p.parent if str(p.parent) else Path("."), option)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not create_dir and not parent.is_dir():
+        raise CLIError(f"{option} {p}: the folder {parent} does not exist")
+    check_output_dir(parent, option)
     return p
+
+
+def usage_error(message) -> int:
+    """Print ``error: <message>`` as one line on stderr and return :data:`EXIT_USAGE`."""
+    import sys
+
+    text = " ".join(str(message).split()) or "unknown problem"
+    print(f"error: {text}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def connect_cluster(dask: str | None = None, ray: str | None = None):

@@ -101,7 +101,7 @@ def test_bad_inputs_raise_clear_errors():
 def test_calibration_split_is_a_partition():
     X = torch.arange(50, dtype=torch.float32)[:, None].repeat(1, 2)
     y = torch.arange(50)
-    Xc, yc, Xe, ye = calibration_split(X, y, 0.2, seed=1)
+    Xc, yc, Xe, ye = calibration_split(X, y, fraction=0.2, seed=1)
     assert len(yc) == 10 and len(ye) == 40
     assert sorted(torch.cat([yc, ye]).tolist()) == list(range(50))
     assert torch.equal(Xc[:, 0].long(), yc)
@@ -119,7 +119,7 @@ def test_calibrated_barriers_endpoints_ensembles_and_invariants():
     a = make_width_mlp(10, 4, base_width=12, seed=0)
     b = make_width_mlp(10, 4, base_width=12, seed=1)
     X, y = _data()
-    Xc, yc, Xe, ye = calibration_split(X, y, 0.25, seed=0)
+    Xc, yc, Xe, ye = calibration_split(X, y, fraction=0.25, seed=0)
     r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0.0, 0.25, 1.0])
     np.testing.assert_allclose(r.lams, [0.0, 0.25, 0.5, 1.0])  # ½ added
     # θ(λ) = (1−λ)θ_a + λθ_b: λ = 0 is model a, λ = 1 is model b
@@ -151,7 +151,7 @@ def test_scaled_down_logits_are_undone_by_calibration():
     with torch.no_grad():
         b.layers[-1].weight.mul_(0.125)
     X, y = _data(400, seed=1)
-    Xc, yc, Xe, ye = calibration_split(X, y, 0.5, seed=0)
+    Xc, yc, Xe, ye = calibration_split(X, y, fraction=0.5, seed=0)
     r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0.0, 1.0])
     assert r.taus[-1] == pytest.approx(8 * r.taus[0], rel=1e-3)  # λ = 1 is the scaled-down b
     assert r.loss_calibrated[0] == pytest.approx(r.loss_calibrated[-1], rel=1e-4)
@@ -166,16 +166,16 @@ def test_identical_models_have_zero_barrier():
     assert abs(r.barrier_lin) < 1e-5 and abs(r.barrier_lin_calibrated) < 1e-5 and r.midpoint_acc_drop == 0
 
 
-def test_batchnorm_models_need_and_use_bn_data():
+def test_batchnorm_models_need_and_use_reset_bn_data():
     a = make_width_mlp(10, 4, base_width=12, batchnorm=True, seed=0)
     b = make_width_mlp(10, 4, base_width=12, batchnorm=True, seed=1)
     X, y = _data(200)
     recompute_batchnorm(a, X)
     recompute_batchnorm(b, X)
     Xc, yc, Xe, ye = calibration_split(X, y)
-    with pytest.raises(ValueError, match="bn_data"):
+    with pytest.raises(ValueError, match="reset_bn"):
         calibrated_barriers(a, b, Xc, yc, Xe, ye)
-    r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0, 1], bn_data=X)
+    r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0, 1], reset_bn=X)
     # endpoints re-estimated on the same data they were estimated on: unchanged models
     assert r.loss[0] == pytest.approx(evaluate(a, Xe, ye)[0], rel=1e-4)  # λ = 0 is model a
     assert np.all(np.isfinite(r.loss_calibrated))

@@ -81,10 +81,10 @@ def test_realization_cost_estimates_cover_every_linear_and_conv_layer(style):
 def test_interpolation_and_curves_reproduce_the_endpoints(style):
     a, b, X, y = _pair(style)
     res = interpolate(a, b, X, y, lams=[0.0, 0.5, 1.0], reset_bn=X)
-    line = line_path(a, b, bn_data=X).evaluate(X, y, [0.0, 0.5, 1.0])
+    line = line_path(a, b, reset_bn=X).evaluate(X, y, lams=[0.0, 0.5, 1.0])
     np.testing.assert_allclose(res.loss, line.loss, rtol=1e-5, atol=1e-6)
     curve = fit_curve(a, b, X, y, epochs=1, batch_size=16, seed=0)
-    ends = curve.evaluate(X, y, [0.0, 1.0])
+    ends = curve.evaluate(X, y, lams=[0.0, 1.0])
     np.testing.assert_allclose(ends.loss, res.loss[[0, 2]], rtol=1e-5, atol=1e-6)
 
 

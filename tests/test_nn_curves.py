@@ -79,9 +79,10 @@ def pair(name):
 
 
 def perturb_controls(curve, seed=0):
-    """Move the control points off the line so formulas are checked at a generic point."""
+    """The curve with its control points moved off the line, so formulas are checked at a generic point."""
     g = torch.Generator().manual_seed(seed)
-    curve._controls = [{n: v + torch.randn(v.shape, generator=g) for n, v in c.items()} for c in curve._controls]
+    return curve.with_controls([{n: v + torch.randn(v.shape, generator=g) for n, v in c.items()}
+                                for c in curve.control_points()])
 
 
 # ----- geometry ----------------------------------------------------------------------------------
@@ -100,12 +101,12 @@ def test_endpoints_reproduced_exactly(name, kind):
                         mod.num_batches_tracked.fill_(int(10 * s))
     curve = fit_curve(a, b, X, y, kind=kind, epochs=1, batch_size=32, lr=1e-2)
     for t, ref in ((0.0, a), (1.0, b)):
-        got = curve.model_at(t, reset_bn=False).state_dict()
+        got = curve.model_at(t, reset_bn=None).state_dict()
         want = ref.state_dict()
         assert got.keys() == want.keys()
         for k in want:
             assert torch.equal(got[k], want[k]), (name, kind, t, k)
-        out = curve.model_at(t, reset_bn=False)(X)
+        out = curve.model_at(t, reset_bn=None)(X)
         assert torch.equal(out, ref.eval()(X))
 
 
@@ -113,11 +114,11 @@ def test_endpoints_reproduced_exactly(name, kind):
 def test_model_at_is_the_bezier_formula(name):
     a, b, X, y = pair(name)
     curve = fit_curve(a, b, X, y, epochs=0)
-    perturb_controls(curve)
+    curve = perturb_controls(curve)
     (c,) = curve.control_points()
     pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
     for t in (0.1, 0.37, 0.5, 0.9):
-        m = curve.model_at(t, reset_bn=False)
+        m = curve.model_at(t, reset_bn=None)
         for n, p in m.named_parameters():
             want = (1 - t) ** 2 * pa[n] + 2 * t * (1 - t) * c[n] + t ** 2 * pb[n]
             assert torch.allclose(p, want, atol=ATOL, rtol=0), (name, t, n)
@@ -135,7 +136,7 @@ def test_initial_curve_is_the_line_and_cubic_bezier_formula():
             for n, v in curve.parameters_at(t).items():
                 assert torch.allclose(v, (1 - t) * pa[n] + t * pb[n], atol=ATOL, rtol=0)
     curve = fit_curve(a, b, X, y, kind="bezier", epochs=0, n_bends=2)
-    perturb_controls(curve)
+    curve = perturb_controls(curve)
     c1, c2 = curve.control_points()
     t = 0.3
     for n, v in curve.parameters_at(t).items():
@@ -147,7 +148,7 @@ def test_polychain_segments():
     a, b, X, y = pair("resnet_bn")
     pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
     curve = fit_curve(a, b, X, y, kind="polychain", epochs=0)
-    perturb_controls(curve)
+    curve = perturb_controls(curve)
     (c,) = curve.control_points()
     for n, v in curve.parameters_at(0.5).items():
         assert torch.equal(v, c[n])  # the bend itself, exactly
@@ -159,7 +160,7 @@ def test_polychain_segments():
             assert torch.allclose(v, (2 - 2 * t) * c[n] + (2 * t - 1) * pb[n], atol=ATOL, rtol=0)
     # two bends: bend i sits at t = i/3
     curve2 = fit_curve(a, b, X, y, kind="polychain", epochs=0, n_bends=2)
-    perturb_controls(curve2, seed=3)
+    curve2 = perturb_controls(curve2, seed=3)
     c1, c2 = curve2.control_points()
     for n, v in curve2.parameters_at(1 / 3).items():
         assert torch.equal(v, c1[n])
@@ -185,9 +186,9 @@ def test_training_reduces_curve_loss(name):
     X, y = teacher_data(n=128, image=image)
     a, b = _trained_pair(make, X, y)
     ts = np.linspace(0, 1, 9)
-    line = fit_curve(a, b, X, y, epochs=0).evaluate(X, y, ts)
+    line = fit_curve(a, b, X, y, epochs=0).evaluate(X, y, lams=ts)
     curve = fit_curve(a, b, X, y, epochs=40, lr=1e-2, batch_size=32, seed=1)
-    fitted = curve.evaluate(X, y, ts)
+    fitted = curve.evaluate(X, y, lams=ts)
     before, after = line.loss[1:-1].mean(), fitted.loss[1:-1].mean()
     assert after < 0.8 * before, (name, before, after)
     assert fitted.barrier_lin < line.barrier_lin
@@ -226,8 +227,8 @@ def test_dataloader_input_matches_tensor_evaluation():
     curve = fit_curve(a, b, loader, epochs=2, seed=0)
     assert len(curve.history) == 2 and np.all(np.isfinite(curve.history))
     ts = [0.0, 0.25, 1.0]
-    r_t = curve.evaluate(X, y, ts, bn_data=X, bn_batch_size=24)
-    r_l = curve.evaluate(loader, None, ts)  # bn_data defaults to the loader the curve was fit on
+    r_t = curve.evaluate(X, y, lams=ts, reset_bn=X, bn_batch_size=24)
+    r_l = curve.evaluate(loader, None, lams=ts)  # reset_bn defaults to the loader the curve was fit on
     assert np.allclose(r_t.loss, r_l.loss, atol=1e-5) and np.allclose(r_t.acc, r_l.acc)
 
 
@@ -239,17 +240,17 @@ def test_batchnorm_statistics_recomputed_at_points(name):
     a, b, X, y = pair(name)
     curve = fit_curve(a, b, X, y, epochs=1, batch_size=32)
     for t in (0.0, 0.3, 1.0):
-        got = curve.model_at(t)  # reset on the fit data (default bn_data)
-        manual = reset_batchnorm(curve.model_at(t, reset_bn=False), X)
-        stale = curve.model_at(t, reset_bn=False)
+        got = curve.model_at(t)  # reset on the fit data (the curve's reset_bn)
+        manual = reset_batchnorm(curve.model_at(t, reset_bn=None), X)
+        stale = curve.model_at(t, reset_bn=None)
         gs, ms, ss = got.state_dict(), manual.state_dict(), stale.state_dict()
         for k in gs:
             assert torch.equal(gs[k], ms[k]), (name, t, k)
         assert any(not torch.equal(gs[k], ss[k]) for k in gs if "running_mean" in k)
         assert all(int(v) > 0 for k, v in gs.items() if k.endswith("num_batches_tracked"))
     X2 = X[:40] * 2.0
-    other = curve.model_at(0.5, bn_data=X2)
-    manual = reset_batchnorm(curve.model_at(0.5, reset_bn=False), X2)
+    other = curve.model_at(0.5, reset_bn=X2)
+    manual = reset_batchnorm(curve.model_at(0.5, reset_bn=None), X2)
     assert all(torch.equal(v, manual.state_dict()[k]) for k, v in other.state_dict().items())
 
 
@@ -257,16 +258,16 @@ def test_line_path_equals_interpolate_without_batchnorm():
     a, b, X, y = pair("mlp")
     a2 = copy.deepcopy(a)
     ts = np.linspace(0, 1, 7)
-    got = line_path(a, b).evaluate(X, y, ts)
-    want = lnn.interpolate(a, b, X, y, ts)
+    got = line_path(a, b).evaluate(X, y, lams=ts)
+    want = lnn.interpolate(a, b, X, y, lams=ts)
     assert np.allclose(got.loss, want.loss, atol=1e-6) and np.array_equal(got.acc, want.acc)
     for f in ("barrier_lin", "barrier_max", "acc_barrier_lin", "midpoint_acc_drop", "midpoint_loss_barrier"):
         assert getattr(got, f) == pytest.approx(getattr(want, f), abs=1e-6), f
     # asymmetric layers (equal F/D) work too; the package's MLP is just another module here
     m1 = lnn.make_mlp(6, 8, 3, n_layers=3, kind="wmlp", sigma_f=1.0, mask_seed=3, seed=1)
     m2 = lnn.make_mlp(6, 8, 3, n_layers=3, kind="wmlp", sigma_f=1.0, mask_seed=3, seed=2)
-    got = line_path(m1, m2).evaluate(X, y, ts)
-    want = lnn.interpolate(m1, m2, X, y, ts)
+    got = line_path(m1, m2).evaluate(X, y, lams=ts)
+    want = lnn.interpolate(m1, m2, X, y, lams=ts)
     assert np.allclose(got.loss, want.loss, atol=1e-6)
     assert all(torch.equal(v, a2.state_dict()[k]) for k, v in a.state_dict().items())
 
@@ -274,7 +275,7 @@ def test_line_path_equals_interpolate_without_batchnorm():
 def test_evaluate_barriers_and_midpoint():
     a, b, X, y = pair("resnet_bn")
     curve = fit_curve(a, b, X, y, epochs=1)
-    res = curve.evaluate(X, y, [0.0, 0.4, 1.0])
+    res = curve.evaluate(X, y, lams=[0.0, 0.4, 1.0])
     assert isinstance(res, lnn.InterpolationResult)
     bars = lnn.training.barriers(res.lams, res.loss, res.acc)
     assert res.barrier_lin == bars["barrier_lin"] and res.acc_barrier_max == bars["acc_barrier_max"]
@@ -292,7 +293,7 @@ def test_ensemble_shape_and_gain_arithmetic():
     a, b, X, y = pair("cnn_bn")
     curve = fit_curve(a, b, X, y, epochs=2, batch_size=32)
     ts = [0.25, 0.5, 0.75]  # endpoints not among the members: they are evaluated separately
-    ens = curve.ensemble(X, y, ts)
+    ens = curve.ensemble(X, y, lams=ts)
     assert isinstance(ens, CurveEnsemble) and ens.probs.shape == (len(X), 3)
     assert np.allclose(ens.probs.sum(1), 1.0, atol=1e-12)
     P = [torch.softmax(curve.model_at(t)(X).double(), 1) for t in ts]
@@ -323,7 +324,7 @@ def test_bad_inputs_raise_clear_errors():
         fit_curve(a, b, X, y, epochs=1, n_bends=0)
     with pytest.raises(TypeError, match="model_b"):
         fit_curve(a, "b", X, y, epochs=1)
-    with pytest.raises(ValueError, match=r"parameter .0.weight. has shape"):
+    with pytest.raises(ValueError, match=r"same architecture: module 0 \(Linear\)"):
         fit_curve(a, nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)), X, y, epochs=1)
     with pytest.raises(ValueError, match="X must"):
         fit_curve(a, b, X[:, :4], y, epochs=1)
@@ -331,15 +332,15 @@ def test_bad_inputs_raise_clear_errors():
         fit_curve(a, b, X, y.float(), epochs=1)
     with pytest.raises(ValueError, match=r"y must hold labels in \[0, 2\]"):
         fit_curve(a, b, X, y + 5, epochs=1)
-    with pytest.raises(TypeError, match="torch tensors"):
+    with pytest.raises(TypeError, match="X must be a torch tensor"):
         fit_curve(a, b, X.numpy(), y, epochs=1)
     with pytest.raises(ValueError, match="X contains NaN"):
         fit_curve(a, b, X.clone().fill_(float("nan")), y, epochs=1)
     curve = fit_curve(a, b, X, y, epochs=0)
-    with pytest.raises(ValueError, match="t must lie in"):
+    with pytest.raises(ValueError, match="lam must lie in"):
         curve.model_at(1.5)
     with pytest.raises(ValueError, match="endpoints 0 and 1"):
-        curve.evaluate(X, y, [0.2, 0.5])
+        curve.evaluate(X, y, lams=[0.2, 0.5])
     with pytest.raises(ValueError, match="y must be None"):
         curve.evaluate([(X, y)], y)
     with pytest.raises(TypeError, match="reset_bn"):
@@ -370,10 +371,11 @@ def test_differing_fixed_buffers_are_refused_and_stats_allowed():
     a, b, X, y = pair("resnet_bn")
     b.bn1.num_batches_tracked.fill_(123)  # integer statistics may differ
     curve = line_path(a, b)
-    assert int(curve.model_at(1.0, reset_bn=False).bn1.num_batches_tracked) == 123
-    with pytest.raises(ValueError, match="bn_data"):
+    assert int(curve.model_at(1.0, reset_bn=None).bn1.num_batches_tracked) == 123
+    with pytest.raises(ValueError, match="reset_bn"):
         curve.evaluate(X, y)  # BatchNorm but no data to recompute its statistics
-    assert np.isfinite(line_path(a, b, bn_data=X).evaluate(X, y).barrier_lin)
+    assert np.isfinite(line_path(a, b, reset_bn=X).evaluate(X, y).barrier_lin)
+    assert np.isfinite(curve.evaluate(X, y, reset_bn=None).barrier_lin)  # explicit: statistics mixed linearly
 
 
 def test_lazy_exports_and_docstring_examples():
@@ -425,3 +427,40 @@ def test_m1_claim_and_figure_tiny(monkeypatch, tmp_path):
     assert res.status == "ok", res.message
     header = res.paths["csv"].read_text().splitlines()[0].split(",")
     assert {"arch", "alignment", "path", "t", "metric", "mean", "std"} <= set(header)
+
+
+def test_curve_constructor_validates_and_with_controls_copies():
+    a, b, X, y = pair("mlp")
+    line = Curve(a, b)
+    assert line.kind == "line" and line.control_points() == []
+    curve = Curve(a, b, kind="bezier", n_bends=2)
+    moved = perturb_controls(curve)
+    # the original is untouched: a new curve carries the new points
+    c0, m0 = curve.control_points()[0], moved.control_points()[0]
+    assert not torch.equal(c0["0.weight"], m0["0.weight"])
+    assert torch.equal(Curve(a, b, kind="bezier", n_bends=2).control_points()[0]["0.weight"], c0["0.weight"])
+    again = Curve(a, b, kind="bezier", n_bends=2, controls=moved.control_points())
+    assert torch.equal(again.parameters_at(0.3)["0.weight"], moved.parameters_at(0.3)["0.weight"])
+    with pytest.raises(ValueError, match="controls must be a list of 2 control points"):
+        Curve(a, b, kind="bezier", n_bends=2, controls=moved.control_points()[:1])
+    bad = moved.control_points()
+    bad[1]["0.weight"] = bad[1]["0.weight"][:, :2]
+    with pytest.raises(ValueError, match=r"controls\[1\]\['0\.weight'\] must be a tensor of shape"):
+        Curve(a, b, kind="bezier", n_bends=2, controls=bad)
+    with pytest.raises(ValueError, match="n_bends"):
+        Curve(a, b, kind="line", n_bends=1)
+
+
+def test_fit_curve_builds_its_result_through_the_public_constructor(monkeypatch):
+    """fit_curve trains on copies of the control points and hands them to Curve.with_controls."""
+    a, b, X, y = pair("mlp")
+    seen = []
+    original = Curve.with_controls
+
+    def spy(self, controls, **kw):
+        seen.append(len(controls))
+        return original(self, controls, **kw)
+
+    monkeypatch.setattr(Curve, "with_controls", spy)
+    curve = fit_curve(a, b, X, y, epochs=1, n_bends=2, batch_size=16)
+    assert seen == [2] and len(curve.history) == 1

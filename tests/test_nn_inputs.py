@@ -40,9 +40,10 @@ def test_float64_and_fortran_X_work_like_float32(setup):
     ref = LN.evaluate(ma, X, y)
     assert LN.evaluate(ma, X.double(), y) == LN.evaluate(ma, X.double().float(), y)
     assert LN.evaluate(ma, _fortran(X), y) == ref
-    r_c, r_f = LN.interpolate(ma, mb, X, y, [0, 0.5, 1]), LN.interpolate(ma, mb, _fortran(X), y, [0, 0.5, 1])
+    r_c = LN.interpolate(ma, mb, X, y, lams=[0, 0.5, 1])
+    r_f = LN.interpolate(ma, mb, _fortran(X), y, lams=[0, 0.5, 1])
     assert np.array_equal(r_c.loss, r_f.loss) and np.array_equal(r_c.acc, r_f.acc)
-    r64 = LN.interpolate(ma, mb, X.double(), y, [0, 0.5, 1])
+    r64 = LN.interpolate(ma, mb, X.double(), y, lams=[0, 0.5, 1])
     assert np.array_equal(r64.loss, r_c.loss)  # X is float32-exact, so float64 rounds back to it
     assert np.isfinite(LN.evaluate(ma, X.long(), y)[0])  # integer inputs are converted (like check_array)
 
@@ -55,7 +56,7 @@ def test_bad_X_and_y_name_the_argument(setup, fn):
         if fn == "evaluate":
             return LN.evaluate(ma, Xb, yb)
         if fn == "interpolate":
-            return LN.interpolate(ma, mb, Xb, yb, [0, 1])
+            return LN.interpolate(ma, mb, Xb, yb, lams=[0, 1])
         if fn == "train":
             return LN.train(LN.make_mlp(6, 4, 3, n_layers=3, kind="wmlp", seed=0), Xb, yb, epochs=1)
         return LN.train_width_model(LN.make_width_mlp(6, 3, base_width=4, n_hidden=2), Xb, yb, epochs=1)
@@ -85,7 +86,7 @@ def test_bad_X_and_y_name_the_argument(setup, fn):
         call(X, y * 0 + 3)
     with pytest.raises(ValueError, match=r"y must hold labels in \[0, 2\]"):
         call(X, y * 0 - 1)
-    with pytest.raises(TypeError, match="torch tensors"):
+    with pytest.raises(TypeError, match="X must be a torch tensor"):
         call(X.numpy(), y)
 
 
@@ -198,18 +199,18 @@ def test_activation_inputs_layouts_agree(setup):
 def test_lams_type_errors_name_lams(setup, lams):
     ma, mb, wa, wb, X, y = setup
     with pytest.raises(TypeError, match="lams"):
-        LN.interpolate(ma, mb, X, y, lams)
+        LN.interpolate(ma, mb, X, y, lams=lams)
     with pytest.raises(TypeError, match="lams"):
-        calibrated_barriers(wa, wb, X, y, X, y, lams)
+        calibrated_barriers(wa, wb, X, y, X, y, lams=lams)
 
 
 def test_lams_value_errors_name_lams(setup):
     ma, mb, wa, wb, X, y = setup
     for bad in ([0, 1.5, 1], [], [[0, 1]], [0, np.nan, 1]):
         with pytest.raises(ValueError, match="lams"):
-            LN.interpolate(ma, mb, X, y, bad)
+            LN.interpolate(ma, mb, X, y, lams=bad)
         with pytest.raises(ValueError, match="lams"):
-            calibrated_barriers(wa, wb, X, y, X, y, bad)
+            calibrated_barriers(wa, wb, X, y, X, y, lams=bad)
 
 
 # -- 7. calibration_split --------------------------------------------------------------------------------
@@ -250,8 +251,8 @@ def test_calibrated_barriers_names_label_arguments(setup):
         calibrated_barriers(wa, wb, X, y, X * float("nan"), y)
     with pytest.raises(ValueError, match=r"y must hold labels in \[0, 2\]"):
         fit_temperature(np.zeros((20, 3)), y * 0 + 3)
-    r = calibrated_barriers(wa, wb, X, y, _fortran(X), y, [0, 1])
-    r2 = calibrated_barriers(wa, wb, X.double(), y, X, y, [0, 1])
+    r = calibrated_barriers(wa, wb, X, y, _fortran(X), y, lams=[0, 1])
+    r2 = calibrated_barriers(wa, wb, X.double(), y, X, y, lams=[0, 1])
     assert np.array_equal(r.loss, r2.loss)
 
 
@@ -325,3 +326,48 @@ def test_check_helpers_directly():
     with pytest.raises(TypeError, match="lab must hold integer"):
         check_labels(["a", "b"], "lab", n_rows=2)
     assert check_layer_indices(None, "layers", 3) == [1, 2, 3]
+
+
+# -- 6. the shared model checks of lmctheory.nn._inputs --------------------------------------------------
+def test_shared_model_checks():
+    from torch import nn
+
+    from lmctheory.nn._inputs import (
+        as_model_inputs,
+        check_model_state,
+        check_same_architecture,
+        check_same_function,
+        probe_output,
+    )
+
+    def net(p=0.1, seed=0):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(4, 5), nn.Dropout(p), nn.Linear(5, 2))
+
+    check_same_architecture(net(seed=0), net(seed=1))
+    with pytest.raises(ValueError, match=r"module 1 \(Dropout\) is \(p=0\.1.*\) in model_a and \(p=0\.5"):
+        check_same_architecture(net(0.1), net(0.5))
+    check_same_architecture(net(0.1), net(0.5), hyperparameters=False)  # shapes alone agree
+    X = as_model_inputs(torch.randn(6, 4))
+    a = net()
+    same = net()
+    assert check_same_function(a, same, X) == 0.0
+    other = net(seed=3)
+    with pytest.raises(ValueError, match="^model and reference compute different functions: outputs differ by"):
+        check_same_function(a, other, X)
+    with torch.no_grad():  # a change below the tolerance passes, one above it fails
+        same[2].bias += 1e-9
+    assert check_same_function(a, same, X) < 1e-6
+    with torch.no_grad():
+        same[2].bias += 1e-2
+    with pytest.raises(ValueError, match="different functions"):
+        check_same_function(a, same, X)
+    bad = net()
+    with torch.no_grad():
+        bad[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"^m has a non-finite \(NaN or ±inf\) entry in '0\.weight'"):
+        check_model_state(bad, "m")
+    out = probe_output(net(), X)
+    assert out.shape == (1, 2)
+    with pytest.raises(ValueError, match=r"^X does not fit model \(Sequential\)"):
+        probe_output(net(), as_model_inputs(torch.randn(6, 3)))

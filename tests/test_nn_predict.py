@@ -216,3 +216,83 @@ def test_p1_condition_can_fail_and_is_none_without_numbers():
     assert p1.evaluate_condition(data(0.85, 0.6))[0] is False  # below the 0.9 target
     assert p1.evaluate_condition(data(0.92, 0.93))[0] is False  # not above the naive proxy
     assert p1.evaluate_condition(data(float("nan"), 0.6))[0] is None
+
+
+# ----- the command line: refusals before anything is computed (exit 2, one line) -------------------------
+
+
+@pytest.fixture()
+def cli_files(tmp_path):
+    m = make_mlp(12, 16, 3, n_layers=3, kind="wmlp", sigma_f=1.0, seed=0)
+    torch.save(m, tmp_path / "m.pt")
+    np.save(tmp_path / "X.npy", _X().numpy())
+    return tmp_path
+
+
+def _refused(capsys, argv, *must_contain):
+    from lmctheory import _cli
+    from lmctheory.nn.predict import main
+
+    assert main([str(a) for a in argv]) == _cli.EXIT_USAGE
+    cap = capsys.readouterr()
+    assert cap.err.count("\n") == 1 and cap.err.startswith("error: ") and "Traceback" not in cap.err, cap.err
+    assert cap.out == ""  # nothing was computed, nothing printed
+    for s in must_contain:
+        assert s in cap.err, cap.err
+    return cap.err
+
+
+def test_cli_refuses_an_output_that_is_an_input(cli_files, capsys):
+    d = cli_files
+    before = {p: (d / p).read_bytes() for p in ("m.pt", "X.npy")}
+    _refused(capsys, [d / "m.pt", d / "X.npy", "--json", d / "X.npy"], "--json", "is the input DATA")
+    _refused(capsys, [d / "m.pt", d / "X.npy", "--json", d / "m.pt"], "is the input MODEL")
+    (d / "sub").mkdir()
+    _refused(capsys, [d / "m.pt", d / "X.npy", "--json", d / "sub" / ".." / "X.npy"], "is the input DATA")
+    (d / "link.json").symlink_to(d / "X.npy")
+    _refused(capsys, [d / "m.pt", d / "X.npy", "--json", d / "link.json"], "is the input DATA")
+    assert {p: (d / p).read_bytes() for p in ("m.pt", "X.npy")} == before  # the inputs are untouched
+
+
+def test_cli_refuses_unreadable_model_and_data_files(cli_files, capsys):
+    d = cli_files
+    (d / "garbage.pt").write_bytes(b"\x00not a torch file at all")
+    _refused(capsys, [d / "garbage.pt", d / "X.npy"], "MODEL", "cannot be read as a saved torch model")
+    _refused(capsys, [d / "nothere.pt", d / "X.npy"], "MODEL", "no such file")
+    torch.save(make_mlp(12, 16, 3, n_layers=3).state_dict(), d / "sd.pt")
+    _refused(capsys, [d / "sd.pt", d / "X.npy"], "holds a", "state dict")
+    torch.save({"X": torch.zeros(4, 12)}, d / "dict.pt")
+    _refused(capsys, [d / "m.pt", d / "dict.pt"], "DATA", "holds a dict")
+    np.save(d / "obj.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    _refused(capsys, [d / "m.pt", d / "obj.npy"], "DATA", "cannot be read as numeric data")
+    np.save(d / "str.npy", np.array([["a", "b"], ["c", "d"]]))
+    _refused(capsys, [d / "m.pt", d / "str.npy"], "DATA", "non-numeric")
+    (d / "garbage.npy").write_bytes(b"garbage")
+    _refused(capsys, [d / "m.pt", d / "garbage.npy"], "DATA", "cannot be read")
+    _refused(capsys, [d / "m.pt", d / "X.csv"], "DATA")
+
+
+def test_cli_refuses_a_json_folder_that_does_not_exist(cli_files, capsys, monkeypatch):
+    from lmctheory.nn import predict
+
+    d = cli_files
+
+    def never(*a, **k):
+        raise AssertionError("the prediction ran before the destination was checked")
+
+    monkeypatch.setattr(predict, "predict_lmc", never)
+    _refused(capsys, [d / "m.pt", d / "X.npy", "--json", d / "no_such_dir" / "r.json"], "does not exist")
+    assert not (d / "no_such_dir").exists()
+    _refused(capsys, [d / "m.pt", d / "X.npy", "--json", d], "is a folder")
+
+
+def test_cli_writes_json_atomically_next_to_nothing_else(cli_files, capsys):
+    import json
+
+    from lmctheory.nn.predict import main
+
+    d = cli_files
+    (d / "r.json").write_text("old")
+    assert main([str(d / "m.pt"), str(d / "X.npy"), "--json", str(d / "r.json")]) == 0
+    assert json.loads((d / "r.json").read_text())["layers"][0]["name"] == "layers.0"
+    assert sorted(p.name for p in d.iterdir()) == ["X.npy", "m.pt", "r.json"]  # no temporary file left

@@ -107,7 +107,7 @@ def test_interpolation_bad_inputs():
         interpolate(a, a, X, y, lams=[0, 1.5])
     with pytest.raises(ValueError, match="rows"):
         evaluate(a, X, y[:5])
-    with pytest.raises(TypeError, match="torch tensors"):
+    with pytest.raises(TypeError, match="X must be a torch tensor"):
         train(a, X.numpy(), y, epochs=1)
     with pytest.raises(ValueError, match="optimizer"):
         train(a, X, y, epochs=1, optimizer="lbfgs")

@@ -275,3 +275,289 @@ def test_check_X_names_the_argument_for_meta_sparse_and_bf16_rows():
     rows = [torch.arange(4, dtype=torch.bfloat16) + i for i in range(3)]  # was "unsupported ScalarType"
     out = check_X(rows, "X", model=model)
     assert out.dtype == torch.float32 and torch.equal(out, torch.stack(rows).float())
+
+
+# ----- model-level evaluation: every wrong input is refused by name, every odd model works --------------
+
+
+def _mlp(seed=0, d=6, h=8, k=3, dtype=None):
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(d, h), torch.nn.ReLU(), torch.nn.Linear(h, k))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    return net.to(dtype) if dtype is not None else net
+
+
+def _data(n=24, d=6, k=3):
+    import torch
+
+    g = torch.Generator().manual_seed(7)
+    return torch.randn(n, d, generator=g), torch.randint(0, k, (n,), generator=g)
+
+
+@pytest.mark.parametrize("which,value", [("model_a", float("nan")), ("model_b", float("inf"))])
+def test_interpolate_refuses_non_finite_weights_by_model_and_parameter(which, value):
+    import torch
+
+    from lmctheory.nn import interpolate
+    from lmctheory.nn.curves import fit_curve
+
+    a, b = _mlp(0), _mlp(1)
+    X, y = _data()
+    with torch.no_grad():
+        (a if which == "model_a" else b)[2].weight[1, 2] = value
+    with pytest.raises(ValueError, match=rf"^{which} has a non-finite .* '2\.weight'"):
+        interpolate(a, b, X, y)  # was: NaN loss at λ = 0 and a meaningless barrier, no error
+    with pytest.raises(ValueError, match=rf"^{which} has a non-finite .* '2\.weight'"):
+        fit_curve(a, b, X, y, epochs=1)
+
+
+class _Wrapped:
+    """Wrap a plain classifier so that it returns a tuple, a dict or a transformers ModelOutput."""
+
+    classes: dict = {}
+
+    @classmethod
+    def build(cls, kind, inner):
+        if kind not in cls.classes:
+            cls.classes[kind] = cls._define(kind)
+        return cls.classes[kind](inner)
+
+    @staticmethod
+    def _define(kind):
+        import torch
+
+        class Net(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                z = self.inner(x)
+                if kind == "tuple":
+                    return z, z.detach().sum()  # logits first, an auxiliary scalar after
+                if kind == "dict":
+                    return {"logits": z, "hidden": x}
+                from tests._thirdparty import load_transformers
+
+                out = load_transformers().modeling_outputs.SequenceClassifierOutput
+                return out(logits=z, hidden_states=(x,))
+
+        return Net
+
+
+@pytest.mark.parametrize("kind", ["tuple", "dict", "model_output"])
+def test_models_returning_tuples_dicts_and_model_outputs(kind):
+    import copy
+
+    from lmctheory.nn import evaluate, interpolate
+    from lmctheory.nn.curves import fit_curve
+
+    a, b = _mlp(0), _mlp(1)
+    X, y = _data()
+    wa, wb = _Wrapped.build(kind, copy.deepcopy(a)), _Wrapped.build(kind, copy.deepcopy(b))
+    # was: AttributeError: 'tuple' object has no attribute 'ndim'
+    assert evaluate(wa, X, y) == evaluate(a, X, y)
+    got, want = interpolate(wa, wb, X, y, lams=[0, 0.5, 1]), interpolate(a, b, X, y, lams=[0, 0.5, 1])
+    assert np.array_equal(got.loss, want.loss) and np.array_equal(got.acc, want.acc)
+    cw = fit_curve(wa, wb, X, y, epochs=1, batch_size=8, seed=3)
+    cp = fit_curve(a, b, X, y, epochs=1, batch_size=8, seed=3)
+    np.testing.assert_allclose(cw.history, cp.history, rtol=1e-6)
+    np.testing.assert_allclose(cw.evaluate(X, y, lams=[0, 0.5, 1]).loss, cp.evaluate(X, y, lams=[0, 0.5, 1]).loss,
+                               rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+def test_mismatched_models_and_inputs_are_refused_by_name():
+    import torch
+
+    from lmctheory.nn import evaluate, interpolate
+
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"model_a and model_b differ in '0\.weight': .*float32.*float64"):
+        interpolate(_mlp(0), _mlp(1, dtype=torch.float64), X, y)
+    class Plain(torch.nn.Module):  # declares no input width: integer tensors are taken as token ids
+        def __init__(self):
+            super().__init__()
+            self.body = _mlp(0)
+
+        def forward(self, x):
+            return self.body(x)
+
+    with pytest.raises(ValueError, match=r"^X does not fit model \(Plain\).*mat1 and mat2.*token ids"):
+        evaluate(Plain(), X.long(), y)  # integer features for a float model: no raw torch dtype error
+    assert np.isfinite(evaluate(_mlp(0), X.long(), y)[0])  # a model that declares in_features converts them
+    with pytest.raises(ValueError, match=r"^X must have shape \(N, 6\) to match the model's input width 6"):
+        interpolate(_mlp(0), _mlp(1), X[:, :5], y)
+    with pytest.raises(ValueError, match=r"^X does not fit model \(Plain\).*shapes cannot be multiplied"):
+        evaluate(Plain(), X[:, :5], y)  # a width only the forward pass knows: no raw torch shape error
+    with pytest.raises(TypeError, match=r"^X must be .*got a list of 24 items; stack rows with torch\.stack"):
+        evaluate(_mlp(0), list(X), y)  # was: the rows taken as 24 positional inputs, all but one dropped
+    with pytest.raises(ValueError, match=r"^X must be 2-D"):
+        evaluate(_mlp(0), X[0], y[:1])  # was: one unbatched sample
+    with pytest.raises(TypeError, match=r"^X does not match Sequential\.forward"):
+        evaluate(_mlp(0), (X, X), y)  # was: the extra tensor silently ignored
+    meta = _mlp(0).to("meta")
+    with pytest.raises(ValueError, match="^model_b is on the 'meta' device"):
+        interpolate(_mlp(0), meta, X, y)
+    with pytest.raises(ValueError, match=r"^X is a meta-device tensor"):
+        evaluate(_mlp(0), X.to("meta"), y)
+    zero = torch.nn.Sequential(torch.nn.Linear(6, 0), torch.nn.ReLU(), torch.nn.Linear(0, 3))
+    with pytest.raises(ValueError, match=r"^model has a zero-width layer: parameter '0\.weight' has shape \(0, 6\)"):
+        evaluate(zero, X, y)
+    with pytest.raises(ValueError, match="^model_a has a zero-width layer"):
+        interpolate(zero, zero, X, y)
+
+
+def test_models_differing_in_strides_or_plain_attributes_are_refused():
+    import torch
+
+    from lmctheory.nn import interpolate
+
+    def cnn(stride, seed):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, stride=stride), torch.nn.Flatten(), torch.nn.LazyLinear(3))
+
+    X = torch.randn(8, 1, 7, 7)
+    y = torch.zeros(8, dtype=torch.int64)
+    a, b = cnn(1, 0), cnn(2, 1)
+    a(X), b(X)  # materialize the lazy heads: (3, 50) and (3, 18) weights
+    with pytest.raises(ValueError, match=r"same architecture: module 0 \(Conv2d\) is .*stride=\(1, 1\).*stride=\(2, 2\)"):
+        interpolate(a, b, X, y)
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, scale, seed):
+            super().__init__()
+            torch.manual_seed(seed)
+            self.lin, self.scale = torch.nn.Linear(6, 3), scale
+
+        def forward(self, x):
+            return self.lin(x) * self.scale
+
+    Xs, ys = _data()
+    # same state dict layout and module reprs; λ = 1 with model_a's code would not be model_b
+    with pytest.raises(ValueError, match="differ in an attribute the state dict does not hold"):
+        interpolate(Scaled(1.0, 0), Scaled(3.0, 1), Xs, ys)
+    assert np.isfinite(interpolate(Scaled(2.0, 0), Scaled(2.0, 1), Xs, ys).barrier_lin)
+
+
+def test_evaluation_runs_in_eval_mode_and_restores_every_modules_mode():
+    import torch
+
+    from lmctheory.nn import evaluate, interpolate
+    from lmctheory.nn.batchnorm import reset_batchnorm
+
+    def net():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(16),
+                                   torch.nn.ReLU(), torch.nn.Linear(16, 3))
+
+    X, y = _data()
+    m = net()
+    m.train()
+    m[2].eval()  # a mixed pattern of flags that a root-level model.train(was) would lose
+    flags = [mod.training for mod in m.modules()]
+    first = evaluate(m, X, y)
+    assert evaluate(m, X, y) == first  # dropout off: repeatable
+    m_eval = net().eval()
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(m_eval(X), y)
+    assert first[0] == pytest.approx(float(want), rel=1e-6)
+    interpolate(m, net(), X, y, lams=[0, 1], reset_bn=X)
+    assert [mod.training for mod in m.modules()] == flags
+
+    class FailsOnBatches(torch.nn.Module):  # passes the one-sample probe, fails on the whole batch
+        def __init__(self):
+            super().__init__()
+            self.body = net()
+
+        def forward(self, x):
+            if x.shape[0] > 1:
+                raise RuntimeError("boom")
+            return self.body(x)
+
+    f = FailsOnBatches()
+    f.train()
+    f.body[1].eval()
+    flags = [mod.training for mod in f.modules()]
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate(f, X, y)
+    assert [mod.training for mod in f.modules()] == flags
+    with pytest.raises(RuntimeError, match="boom"):
+        reset_batchnorm(f, X)
+    assert [mod.training for mod in f.modules()] == flags
+    from lmctheory.nn import train
+
+    with pytest.raises(RuntimeError, match="boom"):
+        train(f, X, y, epochs=1)
+    assert [mod.training for mod in f.modules()] == flags
+
+
+def test_tuple_and_keyword_inputs_and_dataloaders():
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lmctheory.nn import evaluate, interpolate
+    from lmctheory.nn.curves import fit_curve
+
+    class TwoInputs(torch.nn.Module):
+        def __init__(self, seed):
+            super().__init__()
+            self.body = _mlp(seed, d=6)
+
+        def forward(self, x, mask=None, *, scale=1.0):
+            return self.body(x * mask * scale)
+
+    X, y = _data()
+    mask = (torch.arange(len(X)) % 3 != 0).float()[:, None]  # (n, 1): a floating side input is batched
+    a, b = TwoInputs(0), TwoInputs(1)
+    ref = interpolate(a.body, b.body, X * mask, y, lams=[0, 0.5, 1])
+    by_tuple = interpolate(a, b, (X, mask), y, lams=[0, 0.5, 1])
+    by_kwargs = interpolate(a, b, {"x": X, "mask": mask, "scale": 1.0}, y, lams=[0, 0.5, 1])
+    assert np.array_equal(by_tuple.loss, ref.loss) and np.array_equal(by_kwargs.loss, ref.loss)
+    loader = DataLoader(TensorDataset(X * mask, y), batch_size=5)
+    by_loader = interpolate(a.body, b.body, loader, lams=[0, 0.5, 1])
+    np.testing.assert_allclose(by_loader.loss, ref.loss, rtol=1e-6)
+    assert evaluate(a, {"x": X, "mask": mask}, y, batch_size=7)[0] == pytest.approx(ref.loss[0], rel=1e-6)
+    curve = fit_curve(a, b, {"x": X, "mask": mask}, y, epochs=1, batch_size=8)
+    assert np.isfinite(curve.evaluate((X, mask), y, lams=[0, 1]).loss).all()
+    with pytest.raises(TypeError, match=r"X does not match TwoInputs\.forward"):
+        evaluate(a, {"x": X, "maks": mask}, y)
+
+
+def test_token_targets_for_language_model_logits():
+    import torch
+
+    from lmctheory.nn import evaluate, interpolate, train
+
+    V, T = 11, 5
+
+    class TinyLM(torch.nn.Module):
+        def __init__(self, seed):
+            super().__init__()
+            torch.manual_seed(seed)
+            self.emb, self.head = torch.nn.Embedding(V, 8), torch.nn.Linear(8, V)
+
+        def forward(self, input_ids, attention_mask=None):
+            return {"logits": self.head(torch.tanh(self.emb(input_ids)))}
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, V, (6, T), generator=g)
+    targets = torch.roll(ids, -1, dims=1)
+    a, b = TinyLM(0), TinyLM(1)
+    loss, acc = evaluate(a, {"input_ids": ids}, targets)
+    with torch.no_grad():
+        z = a(ids)["logits"]
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(z.reshape(-1, V), targets.reshape(-1))),
+                                 rel=1e-6)
+    assert acc == pytest.approx(float((z.argmax(-1) == targets).double().mean()))
+    r = interpolate(a, b, ids, targets, lams=[0, 0.5, 1])  # integer ids pass through unchanged
+    assert r.loss[0] == pytest.approx(loss, rel=1e-6)
+    hist = train(a, ids, targets, epochs=3, batch_size=3, lr=1e-2)
+    assert hist["loss"][-1] < hist["loss"][0]
+    with pytest.raises(ValueError, match=r"^y must have shape \(6, 5\): one target per position"):
+        evaluate(b, ids, targets[:, :4])
+    with pytest.raises(ValueError, match=r"^y must hold labels in \[0, 10\]"):
+        evaluate(b, ids, targets + V)

@@ -85,24 +85,33 @@ def _fmt(x, nd=4):
 
 
 def theorem_summary(table: dict) -> dict:
-    """Per ID: the worst ratio lhs/rhs over its inequality rows and whether a right side off by a factor of 2
-    (halved) fails on some instance of this run (``worst ratio > ½``). IDs checked only statistically use the
-    worst observed rate/δ (a failure probability off by 2 fails when it exceeds ½, up to the binomial test's
-    margin); IDs checked only as identities have no such verdict."""
+    """Per ID: the worst ratio lhs/rhs over its inequality rows (the extremal instance) and whether a right side
+    off by a factor of 2 (halved) fails on some instance of this run (``worst ratio > ½``), and beside it the worst
+    ratio over the non-degenerate ("genuine") instances only (``genuine_ratio``, ``None`` where the run had none).
+    IDs checked only statistically use the worst observed rate/δ (a failure probability off by 2 fails when it
+    exceeds ½, up to the binomial test's margin); IDs checked only as identities have no such verdict."""
     out = {}
     for tid, rows in table.items():
         bounds_ = [(r["worst_ratio"], k) for k, r in rows.items()
                    if r["kind"] == "bound" and r.get("statement", True) and r.get("worst_ratio") is not None]
         if bounds_:
             (w, where), basis = max(bounds_), "inequality"
+            gen = [(r["worst_ratio_genuine"], k) for k, r in rows.items()
+                   if r["kind"] == "bound" and r.get("statement", True) and r.get("worst_ratio_genuine") is not None]
         else:
             rates = [(r["rate"] / r["delta"], k) for k, r in rows.items()
                      if r["kind"] == "prob" and r.get("rate") is not None and r.get("delta")]
             if not rates:
-                out[tid] = {"worst_ratio": None, "basis": "identity", "half_fails": None, "where": None}
+                out[tid] = {"worst_ratio": None, "basis": "identity", "half_fails": None, "where": None,
+                            "genuine_ratio": None, "genuine_where": None}
                 continue
             (w, where), basis = max(rates), "rate/δ"
-        out[tid] = {"worst_ratio": w, "basis": basis, "half_fails": bool(w > 0.5), "where": where}
+            gen = [(r["rate"] / r["delta"], k) for k, r in rows.items()
+                   if r["kind"] == "prob" and r.get("rate") is not None and r.get("delta")
+                   and r.get("genuine_instances")]
+        gw, gwhere = max(gen) if gen else (None, None)
+        out[tid] = {"worst_ratio": w, "basis": basis, "half_fails": bool(w > 0.5), "where": where,
+                    "genuine_ratio": gw, "genuine_where": gwhere}
     return out
 
 
@@ -125,17 +134,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for key, row in sorted(table[tid].items()):
             kind = row["kind"]
             viol = f"{row['violations']}/{row['trials']}" if row.get("trials") else "-"
+            gen = (f" [genuine: {row['genuine_instances']} inst., worst {_fmt(row.get('worst_ratio_genuine'))}]"
+                   if row.get("genuine_instances") else "")
             tr.write_line(
                 f"{tid:<15} {kind:<9} {row['instances']:>9} {_fmt(row.get('worst_ratio')):>12} "
                 f"{_fmt(row.get('worst_error'), 3):>10} {viol:>12} {_fmt(row.get('rate'), 3):>9} "
-                f"{_fmt(row.get('delta'), 3):>9}  {key}{'' if row.get('statement', True) else '  [step/agreement]'}"
+                f"{_fmt(row.get('delta'), 3):>9}  {key}{'' if row.get('statement', True) else '  [step/agreement]'}{gen}"
             )
     tr.write_line("")
-    tr.write_line(f"{'ID':<15} {'worst ratio':>12}  {'basis':<11} {'×½ fails':<9} attained by")
+    tr.write_line(f"{'ID':<15} {'extremal':>10} {'genuine':>10}  {'basis':<11} {'×½ fails':<9} attained by  |  genuine worst at")
     for tid in sorted(summary, key=checks.theorem_sort_key):
         row = summary[tid]
         verdict = "-" if row["half_fails"] is None else ("yes" if row["half_fails"] else "NO")
-        tr.write_line(f"{tid:<15} {_fmt(row['worst_ratio']):>12}  {row['basis']:<11} {verdict:<9} {row['where'] or ''}")
+        tr.write_line(f"{tid:<15} {_fmt(row['worst_ratio']):>10} {_fmt(row['genuine_ratio']):>10}  {row['basis']:<11} "
+                      f"{verdict:<9} {row['where'] or ''}  |  {row['genuine_where'] or ''}")
     missing = sorted(set(checks.THEOREM_IDS) - set(table), key=checks.theorem_sort_key)
     if missing:
         tr.write_line("IDs with no recorded instance in this run: " + ", ".join(missing))

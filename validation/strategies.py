@@ -137,6 +137,32 @@ def near_isotropic_layers(draw, n=st.integers(2, 6), eps_max=0.9, center_dominat
     return lay, mu
 
 
+@st.composite
+def shared_center_layers(draw):
+    """Center-dominated layers whose neurons come in pairs sharing one fixed row (``f_{2m+1} = f_{2m}``), so
+    ``a_j − v_i`` is tiny next to ``‖v_i‖`` for the pairs: the expanded (GEMM) form of the costs cancels
+    catastrophically there (docs/theory.md §12). ``σ_F ∈ {1, 3, 10}``, trainable scale ``10⁻⁵ … 10⁻²``."""
+    mode = draw(st.sampled_from(["syre", "wasym", "scaled"]))
+    n = draw(st.integers(2, 6))
+    d = draw(st.integers(6, 20))
+    k = draw(st.integers(2, max(2, d // 3)))
+    U = random_basis(d, k, seed=draw(seeds))
+    sf = draw(st.sampled_from([1.0, 3.0, 10.0]))
+    ws = draw(st.sampled_from([1e-5, 1e-4, 1e-3, 1e-2]))
+    seed = draw(seeds)
+    if mode == "scaled":
+        rng = np.random.default_rng(seed)
+        D = _general_diag(n, d, rng, low=0.5)
+        F = sf * rng.standard_normal((n, d))
+        W = ws * rng.standard_normal((n, d))
+    else:
+        kw = {"fixed_per_row": draw(st.integers(1, max(1, d // 3)))} if mode == "wasym" else {}
+        lay = asymmetric_layer(n, d, mode, sigma_f=sf, weight_scale=ws, seed=seed, **kw)
+        D, F, W = lay.diag, lay.fixed.copy(), lay.trainable
+    F[1::2] = F[0::2][: n // 2]
+    return Layer(F + D * W, F, D, W, U, mode)
+
+
 def keep_probs(low=0.05, high=0.95):
     return st.floats(low, high, allow_nan=False)
 

@@ -194,7 +194,7 @@ def test_T_4_6_syre_center_gap(cfg, theorem_report):
 
     rng = np.random.default_rng(3000 + cfg)
     v, N, worst = checks.check_center_gap_probability(t_star, sample, delta, 2 * _n(), rng)
-    theorem_report.rate("T-4.6", v, N, delta, key=f"syre n={n} k={k}")  # t*/δ_min is unbounded: rate only
+    theorem_report.rate("T-4.6", v, N, delta, key=f"syre n={n} k={k}", genuine=n >= 4)  # t*/δ_min is unbounded: rate only
 
 
 @pytest.mark.theorem("T-4.6")
@@ -215,7 +215,7 @@ def test_T_4_6_wasym_center_gap(cfg, theorem_report):
         return (sf * r.standard_normal((n, d)) * (1 - D)) @ U
 
     v, N, worst = checks.check_center_gap_probability(t_star, sample, delta, 2 * _n(), rng)
-    theorem_report.rate("T-4.6", v, N, delta, key=f"wasym n={n} k={k} m={m}")
+    theorem_report.rate("T-4.6", v, N, delta, key=f"wasym n={n} k={k} m={m}", genuine=n >= 4)
 
 
 @pytest.mark.theorem("T-4.6")
@@ -340,7 +340,9 @@ def test_T_4_4_exact_tail_by_enumeration(cfg, theorem_report):
         def bound_of(nu, k, dl):
             return bounds.fixed_count_gram_bound(nu, k, dl, m, d)
     r = checks.check_gram_exact_tail(bound_of, U, rows, probs, mu, DELTAS)
-    theorem_report.ratio("T-4.4", r, key=f"exact tail q(δ)/bound, δ∈[0.01,0.99]: {label}")
+    # genuine: a basis that is not coordinate-aligned (Haar or mixed), k ≥ 2
+    theorem_report.ratio("T-4.4", r, key=f"exact tail q(δ)/bound, δ∈[0.01,0.99]: {label}",
+                         genuine="coordinate" not in label and U.shape[1] >= 2)
 
 
 @pytest.mark.theorem("T-4.4")
@@ -381,7 +383,8 @@ def test_T_4_4_tail_curve_one_sample_set(theorem_report):
     out = checks.check_gram_tail_curve(lambda nu, k, dl: bounds.gram_concentration_bound(nu, k, dl, var, dev), U,
                                        lambda r: (r.random(40) < 0.5).astype(float), mu, DELTAS, 2000 * checks.stat_scale(),
                                        np.random.default_rng(7))
-    theorem_report.ratio("T-4.4", max(q for _, q in out), key="tail curve: empirical q(δ)/bound (Haar d=40 k=4 p=0.5)")
+    theorem_report.ratio("T-4.4", max(q for _, q in out), key="tail curve: empirical q(δ)/bound (Haar d=40 k=4 p=0.5)",
+                         genuine=True)
 
 
 # ------------------------------------------------------------------------------------------ T-4.6, independent routes
@@ -457,8 +460,10 @@ def test_T_4_6_wasym_pairwise_form(cfg, theorem_report):
     N = N * checks.stat_scale()
     v1, _, r1 = checks.check_center_gap_rate(t_min, sample, delta, N, rng)
     v2, _, r2 = checks.check_center_gap_rate(t_pair, sample, delta, N, rng)
-    theorem_report.rate("T-4.6", v1, N, delta, key=f"wasym n={n} k={k} m={m}: min-density form", worst_ratio=r1)
-    theorem_report.rate("T-4.6", v2, N, delta, key=f"wasym n={n} k={k} m={m}: pairwise form", worst_ratio=r2)
+    theorem_report.rate("T-4.6", v1, N, delta, key=f"wasym n={n} k={k} m={m}: min-density form", worst_ratio=r1,
+                        genuine=n >= 4)
+    theorem_report.rate("T-4.6", v2, N, delta, key=f"wasym n={n} k={k} m={m}: pairwise form", worst_ratio=r2,
+                        genuine=n >= 4)
 
 
 # ------------------------------------------------------------------------------------------ T-4.8b, exact law
@@ -470,6 +475,10 @@ def test_T_4_8b_exact_chi2_tail(theorem_report):
     exact/bound ratio (0.554 at n = 1: a bound off by 2 fails; ``e^{−n/8}`` fails from n = 73)."""
     r, n = checks.check_chi2_tail_bound(bounds.transposition_failure_probability)
     theorem_report.ratio("T-4.8b", r, key=f"exact P(χ²_n < n/2) / e^(−n/16), n ≤ 4000 (worst at n={n})")
+    # genuine: width n ≥ 4
+    r4, n4 = checks.check_chi2_tail_bound(bounds.transposition_failure_probability, n_min=4)
+    theorem_report.ratio("T-4.8b", r4, key=f"exact P(χ²_n < n/2) / e^(−n/16), 4 ≤ n ≤ 4000 (worst at n={n4})",
+                         genuine=True)
 
 
 @pytest.mark.theorem("T-4.8b")

@@ -99,10 +99,10 @@ def width_pair_job(cfg: dict) -> dict:
                                                  seed=int(cfg["seed"]))
     lams = np.linspace(0.0, 1.0, int(cfg["n_lams"]))
     # the curves run from model b (λ = 0) to model a (λ = 1): [LEWC]'s λ weights model a
-    cb = calibrated_barriers(mb, ma, X_cal, y_cal, X_ev, y_ev, lams)
+    cb = calibrated_barriers(mb, ma, X_cal, y_cal, X_ev, y_ev, lams=lams)
     # reference: the same merge after weight matching (Git Re-Basin), the permutation [LEWC] does without
     _, mb_aligned = weight_match_models(ma, mb, seed=int(cfg["seed"]))
-    cb_al = calibrated_barriers(mb_aligned, ma, X_cal, y_cal, X_ev, y_ev, lams)
+    cb_al = calibrated_barriers(mb_aligned, ma, X_cal, y_cal, X_ev, y_ev, lams=lams)
     nm = min(int(cfg["n_measure"]), ds.X_test.shape[0])
     meas = layer_measurements(ma, mb, ds.X_test[:nm], lam=0.5)
 

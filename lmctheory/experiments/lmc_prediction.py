@@ -112,7 +112,7 @@ def _pair_impl(cfg: dict) -> dict:
               batch_size=cfg["batch_size"], seed=s)
         models.append(m)
         ends.append(evaluate(m, ds.X_test, ds.y_test))
-    r = interpolate(models[0], models[1], ds.X_test, ds.y_test, np.linspace(0.0, 1.0, 5))
+    r = interpolate(models[0], models[1], ds.X_test, ds.y_test, lams=np.linspace(0.0, 1.0, 5))
     return jsonable({"midpoint_loss_barrier": r.midpoint_loss_barrier, "midpoint_acc_drop": r.midpoint_acc_drop,
                      "barrier_lin": r.barrier_lin, "endpoint_test_loss": [e[0] for e in ends],
                      "endpoint_test_acc": [e[1] for e in ends], "seconds": time.perf_counter() - t0})

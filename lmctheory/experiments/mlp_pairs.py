@@ -85,10 +85,10 @@ def train_pair(cfg: dict) -> dict:
         hist.append(h["loss"][-1])
     a, b = models
     lams = np.linspace(0.0, 1.0, cfg["n_lams"])
-    unal = interpolate(a, b, ds.X_test, ds.y_test, lams)
+    unal = interpolate(a, b, ds.X_test, ds.y_test, lams=lams)
     match = activation_match(a, b, ds.X_train, n_random=cfg["n_random"], seed=cfg["seed"])
     b_al = permute_model(b, [r.perm for r in match])
-    al = interpolate(to_standard(a), b_al, ds.X_test, ds.y_test, lams)
+    al = interpolate(to_standard(a), b_al, ds.X_test, ds.y_test, lams=lams)
     widths = [len(r.perm) for r in match]
     ends = [evaluate(m, ds.X_train, ds.y_train) + evaluate(m, ds.X_test, ds.y_test) for m in models]
     return jsonable({

@@ -112,12 +112,12 @@ def curve_pair_job(cfg: dict) -> dict:
                           lr=cfg["curve_lr"], weight_decay=cfg["weight_decay"], batch_size=cfg["batch_size"],
                           seed=base + 3)
         t_fit = time.perf_counter() - t1
-        line = line_path(a, b, bn_data=ds.X_train)
+        line = line_path(a, b, reset_bn=ds.X_train)
         out[which] = {
-            "line": line.evaluate(ds.X_test, ds.y_test, ts).to_dict(),
-            "curve": curve.evaluate(ds.X_test, ds.y_test, ts).to_dict(),
-            "curve_train": curve.evaluate(ds.X_train, ds.y_train, ts).to_dict(),
-            "ensemble": curve.ensemble(ds.X_test, ds.y_test, ts).to_dict(),
+            "line": line.evaluate(ds.X_test, ds.y_test, lams=ts).to_dict(),
+            "curve": curve.evaluate(ds.X_test, ds.y_test, lams=ts).to_dict(),
+            "curve_train": curve.evaluate(ds.X_train, ds.y_train, lams=ts).to_dict(),
+            "ensemble": curve.ensemble(ds.X_test, ds.y_test, lams=ts).to_dict(),
             "curve_history": curve.history,
             "seconds_fit": t_fit,
         }

@@ -101,13 +101,13 @@ def train_pair(cfg: dict) -> dict:
     t_train = time.perf_counter() - t0
     lams = np.linspace(0.0, 1.0, cfg["n_lams"])
     a, b = models
-    unal = interpolate(a, b, ds.X_test, ds.y_test, lams)  # F + D⊙W is linear in W: same path as the effective weights
+    unal = interpolate(a, b, ds.X_test, ds.y_test, lams=lams)  # F + D⊙W is linear in W: same path as the effective weights
     a_std, b_std = to_standard(a), to_standard(b)
     t1 = time.perf_counter()
     match = activation_match(a_std, b_std, ds.X_train, n_random=cfg["n_random"], seed=cfg["seed"])
     t_match = time.perf_counter() - t1
     b_al = permute_model(b_std, match)
-    al = interpolate(a_std, b_al, ds.X_test, ds.y_test, lams)
+    al = interpolate(a_std, b_al, ds.X_test, ds.y_test, lams=lams)
     ends = [evaluate(m, ds.X_train, ds.y_train) + evaluate(m, ds.X_test, ds.y_test) for m in models]
     groups = []
     for g in match.groups:

@@ -95,18 +95,18 @@ def _train_pair(cfg: dict) -> dict:
     out = {"train_loss_final": losses,
            "endpoint_train_acc": [evaluate(m, ds.X_train, ds.y_train)[1] for m in models],
            "endpoint_test_acc": [evaluate(m, ds.X_test, ds.y_test)[1] for m in models]}
-    out["unaligned"] = interpolate(a, b, ds.X_test, ds.y_test, lams).to_dict()
+    out["unaligned"] = interpolate(a, b, ds.X_test, ds.y_test, lams=lams).to_dict()
     a_s, b_s = to_standard(a), to_standard(b)
     t1 = time.perf_counter()
     match = activation_match(a_s, b_s, ds.X_train, seed=cfg["seed"])
     b_p = permute_model(b_s, match)
-    out["perm"] = interpolate(a_s, b_p, ds.X_test, ds.y_test, lams).to_dict()
+    out["perm"] = interpolate(a_s, b_p, ds.X_test, ds.y_test, lams=lams).to_dict()
     out["match_seconds"] = time.perf_counter() - t1
     out["identity_over_optimal"] = {g: r.objective_identity / r.objective_optimal for g, r in match.results.items()}
     if cfg["orthogonal"]:
         t1 = time.perf_counter()
         b_o, info = orthogonal_align(a_s, b_p, ds.X_train)
-        out["orth"] = interpolate(info.model_a, b_o, ds.X_test, ds.y_test, lams).to_dict()
+        out["orth"] = interpolate(info.model_a, b_o, ds.X_test, ds.y_test, lams=lams).to_dict()
         out["orth_seconds"] = time.perf_counter() - t1
         out["procrustes_residual_before"] = info.residual_before
         out["procrustes_residual_after"] = info.residual_after

@@ -191,8 +191,8 @@ def _job_impl(cfg: dict) -> dict:
               batch_size=cfg["batch_size"], seed=7 * (100_000 * (seed + 1) + 100 * pair + e) + 3)
         models.append(model)
     lams = np.linspace(0.0, 1.0, cfg["n_lams"])
-    it_tr = interpolate(models[0], models[1], ds.X_train, ds.y_train, lams)
-    it_te = interpolate(models[0], models[1], ds.X_test, ds.y_test, lams)
+    it_tr = interpolate(models[0], models[1], ds.X_train, ds.y_train, lams=lams)
+    it_te = interpolate(models[0], models[1], ds.X_test, ds.y_test, lams=lams)
     rng = np.random.default_rng([seed, pair, int(1000 * sf), k])
     per_model = []
     for model in models:

@@ -1,7 +1,7 @@
 """How every model-level tool of :mod:`lmctheory.nn` reads a user's inputs and runs a user's model.
 
 One module so that every tool accepts the same data in the same way and fails the same way
-(docs/architecture.md, "Calling convention"):
+(docs/calling_convention.md):
 
 ``X`` (model inputs, :func:`as_model_inputs`)
     * a tensor: one positional input, batched along axis 0 (shape ``(n, …)``, at least 2-D for a
@@ -42,8 +42,13 @@ __all__ = [
     "flatten_output",
     "primary_output",
     "eval_mode",
+    "modes_restored_on_error",
     "check_same_architecture",
     "check_finite_parameters",
+    "check_model_state",
+    "model_device",
+    "probe_output",
+    "check_same_function",
 ]
 
 
@@ -209,8 +214,26 @@ def eval_mode(*models: nn.Module):
             m.training = flag
 
 
-def check_same_architecture(model_a: nn.Module, model_b: nn.Module, names=("model_a", "model_b")) -> None:
+@contextlib.contextmanager
+def modes_restored_on_error(*models: nn.Module):
+    """For code that changes modes on purpose (training, a BatchNorm statistics pass): if the block raises,
+    every module of ``models`` gets its own ``training`` flag back before the error propagates."""
+    saved = [(m, m.training) for model in models for m in model.modules()]
+    try:
+        yield
+    except BaseException:
+        for m, flag in saved:
+            m.training = flag
+        raise
+
+
+def check_same_architecture(model_a: nn.Module, model_b: nn.Module, names=("model_a", "model_b"), *,
+                            hyperparameters: bool = True) -> None:
     """Both models must have the same module types and the same state-dict names, shapes and dtypes.
+
+    With ``hyperparameters`` (default) every module's ``extra_repr()`` must also agree, so two
+    convolutions with different strides, paddings or dilations, or two dropouts with different rates,
+    count as different architectures even though their weights have the same shapes.
 
     Raises ``ValueError`` naming the first difference.
     """
@@ -222,6 +245,12 @@ def check_same_architecture(model_a: nn.Module, model_b: nn.Module, names=("mode
         where = f": {diff[0][0] or '<root>'} is {diff[0][1].__name__} in {na} and {diff[1][1].__name__} in {nb}" \
             if diff else f": {len(ta)} vs {len(tb)} modules"
         raise ValueError(f"{na} and {nb} must have the same architecture{where}")
+    if hyperparameters:
+        for (n, ma), mb in zip(model_a.named_modules(), model_b.modules()):
+            ra, rb = ma.extra_repr(), mb.extra_repr()
+            if ra != rb:
+                raise ValueError(f"{na} and {nb} must have the same architecture: module {n or '<root>'} "
+                                 f"({type(ma).__name__}) is ({ra}) in {na} and ({rb}) in {nb}")
     sa, sb = model_a.state_dict(), model_b.state_dict()
     if list(sa) != list(sb):
         only = sorted(set(sa) ^ set(sb))[:3]
@@ -238,3 +267,73 @@ def check_finite_parameters(model: nn.Module, name: str = "model") -> None:
             raise ValueError(f"{name} has a non-finite (NaN or ±inf) entry in {k!r}")
         if t.device.type == "meta":
             raise ValueError(f"{name} is on the 'meta' device ({k!r} holds no values); materialize it first")
+
+
+def check_model_state(model: nn.Module, name: str = "model") -> None:
+    """A model that can be evaluated: no tensor on the 'meta' device, no zero-size parameter (a layer of
+    width 0), every floating parameter and buffer finite. ``ValueError`` naming ``name`` and the entry."""
+    for k, t in model.named_parameters():
+        if t.numel() == 0:
+            raise ValueError(f"{name} has a zero-width layer: parameter {k!r} has shape {tuple(t.shape)}; "
+                             "every layer needs at least one unit")
+    check_finite_parameters(model, name)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter (or buffer); CPU for a model with neither."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def probe_output(model: nn.Module, inputs: ModelInputs, name: str = "X", model_name: str = "model"):
+    """The primary output of ``model`` on the first sample of ``inputs``, in eval mode (no random state used).
+
+    A failure of the forward pass (wrong width, wrong dtype, wrong number of axes) becomes a ``ValueError``
+    naming ``name`` and carrying torch's message, instead of an error from deep inside the model.
+    """
+    one = inputs.rows(slice(0, 1))
+    with eval_mode(model):
+        try:
+            out = call_model(model, one)
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
+            msg = " ".join(str(exc).split()) or type(exc).__name__
+            shapes = ", ".join(describe(t) for t in inputs.tensors)
+            hint = ""
+            if any(not t.is_floating_point() for t in inputs.tensors):
+                hint = " (integer tensors are passed unchanged, as token ids; convert features with .float())"
+            raise ValueError(f"{name} does not fit {model_name} ({type(model).__name__}): one sample of {name} "
+                             f"({shapes}) fails in the forward pass with {type(exc).__name__}: {msg}{hint}") from None
+    return primary_output(out, f"output of {model_name}")
+
+
+@torch.no_grad()
+def check_same_function(model: nn.Module, reference: nn.Module, inputs: ModelInputs, *,
+                        names=("model", "reference"), rtol: float = 1e-5, what: str = "") -> float:
+    """Check that ``model`` computes the same function as ``reference`` on ``inputs`` (both in eval mode).
+
+    Every output tensor is compared; the largest difference must stay within ``rtol`` times the
+    reference's largest output magnitude (plus the dtype's resolution). Returns that largest
+    difference; ``ValueError`` naming both models (and ``what`` was done) otherwise.
+    """
+    with eval_mode(model, reference):
+        got = flatten_output(call_model(model, inputs))
+        ref = flatten_output(call_model(reference, inputs))
+    na, nb = names
+    if len(got) != len(ref) or any(g.shape != r.shape for g, r in zip(got, ref)):
+        raise ValueError(f"{na} and {nb} return outputs of different structure{what}")
+    worst = 0.0
+    for g, r in zip(got, ref):
+        if not r.is_floating_point():
+            if not torch.equal(g, r):
+                raise ValueError(f"{na} and {nb} compute different functions{what}: integer outputs differ")
+            continue
+        diff = float((g.double() - r.double()).abs().max()) if g.numel() else 0.0
+        scale = float(r.double().abs().max()) if r.numel() else 0.0
+        tol = rtol * scale + 8 * torch.finfo(r.dtype).eps * max(scale, 1.0)
+        if not diff <= tol:
+            raise ValueError(f"{na} and {nb} compute different functions{what}: outputs differ by {diff:.3g} "
+                             f"(output scale {scale:.3g}, tolerance {tol:.3g})")
+        worst = max(worst, diff)
+    return worst

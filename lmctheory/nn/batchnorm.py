@@ -14,6 +14,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .._validation import check_int
+from ._checks import describe, model_dtype
+from ._inputs import ModelInputs, as_model_inputs, call_model, model_device, modes_restored_on_error
 
 __all__ = ["batchnorm_layers", "reset_batchnorm"]
 
@@ -25,26 +27,50 @@ def batchnorm_layers(model: nn.Module) -> list[tuple[str, _BatchNorm]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
+def _bn_batches(X, batch_size, device, dtype):
+    """``ModelInputs`` batches of ``X`` (model inputs, or an iterable of batches) on ``device``."""
+    if isinstance(X, (torch.Tensor, tuple, dict, ModelInputs)):
+        inputs = as_model_inputs(X, "X")
+        if inputs.batch_size < 2:
+            raise ValueError(f"X must hold at least 2 samples along axis 0, got {inputs.batch_size}")
+        bs = inputs.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=2)
+        return (b.to(device, dtype=dtype) for b in inputs.batches(bs))
+    if isinstance(X, (str, bytes)) or not hasattr(X, "__iter__"):
+        raise TypeError(f"X must be model inputs (a torch tensor, a tuple or a dict) or an iterable of batches, "
+                        f"got {describe(X)}")
+
+    def each():
+        for i, b in enumerate(X):
+            b = b[0] if isinstance(b, (tuple, list)) else b  # (inputs, targets) pairs: the inputs
+            yield as_model_inputs(b, f"batch {i} of X").to(device, dtype=dtype)
+    return each()
+
+
 @torch.no_grad()
-def reset_batchnorm(model: nn.Module, X, batch_size: int | None = 256) -> nn.Module:
+def reset_batchnorm(model: nn.Module, X, *, batch_size: int | None = 256) -> nn.Module:
     """Reset every BatchNorm's running mean/variance and re-estimate them on ``X`` (in place; returned).
 
     The statistics are exact averages over the batches (``momentum=None``), so with
     ``batch_size=None`` (one batch) they are the mean and unbiased variance of each channel's
     pre-normalization input on ``X``. Nothing but the running statistics (and
     ``num_batches_tracked``) changes; a model without BatchNorm is returned unchanged. The model is
-    left in eval mode.
+    returned in eval mode; on error every module gets its own earlier mode back.
 
     Parameters
     ----------
     model : nn.Module
         Any model; its forward must accept a batch of ``X``.
-    X : torch.Tensor ``(N, ...)`` or an iterable of batches
-        Inputs (e.g. training images). An iterable (a ``DataLoader``) may yield tensors or
-        ``(inputs, targets)`` tuples; the first element is used.
+    X : torch.Tensor ``(N, ...)``, tuple, dict, or an iterable of batches
+        Inputs (e.g. training images), in the form of docs/calling_convention.md. An iterable (a
+        ``DataLoader``) may yield inputs or ``(inputs, targets)`` pairs; the first element is used. Inputs
+        are moved to the model's device and floating ones cast to its dtype.
     batch_size : int or None
-        Batch size used to split a tensor ``X`` (``None``: one batch). Batches of one sample are
+        Batch size used to split ``X`` given as inputs (``None``: one batch). Batches of one sample are
         skipped (BatchNorm needs two samples for a variance).
+
+    References
+    ----------
+    docs/theory.md §10 (barriers of the path measured after the reset); Jordan et al. (2023), REPAIR.
 
     Examples
     --------
@@ -59,31 +85,23 @@ def reset_batchnorm(model: nn.Module, X, batch_size: int | None = 256) -> nn.Mod
     bns = [m for _, m in batchnorm_layers(model)]
     if not bns:
         return model
-    if isinstance(X, torch.Tensor):
-        if X.ndim < 1 or X.shape[0] < 2:
-            raise ValueError(f"X must hold at least 2 samples along axis 0, got shape {tuple(X.shape)}")
-        bs = X.shape[0] if batch_size is None else check_int(batch_size, "batch_size", low=2)
-        batches = (X[s:s + bs] for s in range(0, X.shape[0], bs))
-    elif hasattr(X, "__iter__"):
-        batches = (b[0] if isinstance(b, (tuple, list)) else b for b in X)
-    else:
-        raise TypeError(f"X must be a torch tensor or an iterable of batches, got {type(X).__name__}")
+    batches = _bn_batches(X, batch_size, model_device(model), model_dtype(model))
     saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-    was = model.training
-    model.train()
     seen = 0
-    try:
-        for xb in batches:
-            if xb.shape[0] > 1:
-                model(xb)
-                seen += 1
-    finally:
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
-        model.train(was)
+    with modes_restored_on_error(model):
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        model.train()
+        try:
+            for xb in batches:
+                if xb.batch_size > 1:
+                    call_model(model, xb)
+                    seen += 1
+        finally:
+            for m, mom in zip(bns, saved):
+                m.momentum = mom
+    model.eval()
     if seen == 0:
         raise ValueError("X yielded no batch of at least 2 samples: BatchNorm statistics cannot be estimated")
-    return model.eval()
+    return model

@@ -21,6 +21,7 @@ import torch
 
 from .._validation import check_array, check_lam, check_scalar, check_seed
 from ._checks import check_labels, check_X
+from ._inputs import eval_mode
 from .biasfree import check_width_pair, check_width_X, recompute_batchnorm
 from .merging import merge_models
 from .training import barriers
@@ -107,7 +108,7 @@ def fit_temperature(logits, y, *, bounds: tuple = TAU_BOUNDS, xatol: float = 1e-
     return 1.0 if best[1] >= cands[0][1] else float(best[0])
 
 
-def calibration_split(X, y, fraction: float = 0.2, seed: int = 0):
+def calibration_split(X, y, *, fraction: float = 0.2, seed: int = 0):
     """Random split of a test set into a calibration part (``fraction``; [LEWC]: 20%) and the rest.
 
     Returns ``(X_cal, y_cal, X_eval, y_eval)`` (torch tensors; the calibration part has
@@ -116,6 +117,19 @@ def calibration_split(X, y, fraction: float = 0.2, seed: int = 0):
     ``X``: tensor or array_like ``(N, d)``, real numeric and finite (a tensor keeps its dtype, an array
     becomes float32). ``y``: ``N`` non-negative integer class labels, shape ``(N,)`` (integer dtype, or
     floats with integral values as accepted by :func:`calibrated_barriers`); returned in its own dtype.
+    ``fraction`` and ``seed`` are keyword-only (docs/calling_convention.md).
+
+    References
+    ----------
+    docs/theory.md §9 "Temperature calibration" ([LEWC]: 20% of the test set).
+
+    Examples
+    --------
+    >>> import torch
+    >>> X, y = torch.randn(40, 6), torch.arange(40) % 3
+    >>> Xc, yc, Xe, ye = calibration_split(X, y, fraction=0.25, seed=0)
+    >>> Xc.shape[0], Xe.shape[0]
+    (10, 30)
     """
     if isinstance(X, torch.Tensor):
         check_X(X, "X")  # validation only: the split keeps the tensor's dtype
@@ -197,10 +211,8 @@ class CalibratedBarriers:
 
 @torch.no_grad()
 def _logits(model, X) -> np.ndarray:
-    was = model.training
-    model.eval()
-    out = model(X)
-    model.train(was)
+    with eval_mode(model):
+        out = model(X)
     return out.double().cpu().numpy()
 
 
@@ -215,15 +227,15 @@ def calibrated_barriers(
     y_cal,
     X_eval,
     y_eval,
-    lams=None,
     *,
-    bn_data=None,
+    lams=None,
+    reset_bn=None,
     tau_bounds: tuple = TAU_BOUNDS,
 ) -> CalibratedBarriers:
     """Barriers of the permutation-free merge path before and after softmax temperature calibration.
 
     For each ``λ`` in ``lams`` the merged model ``θ_λ = (1−λ)θ_a + λθ_b``
-    (:func:`lmctheory.nn.merging.merge_models`; BatchNorm statistics recomputed on ``bn_data``) gets its own
+    (:func:`lmctheory.nn.merging.merge_models`; BatchNorm statistics recomputed on ``reset_bn``) gets its own
     ``τ_λ = fit_temperature(logits_cal, y_cal)``; the evaluation loss is ``NLL(τ_λ·logits_eval)``
     (docs/theory.md §9 "Temperature calibration"; [LEWC]: calibration on 20% of the test set, see
     :func:`calibration_split`). The endpoint ensembles are reported at the same ``λ``.
@@ -240,11 +252,26 @@ def calibrated_barriers(
     lams : array_like, optional
         Grid in [0, 1] containing 0 and 1 (default 11 points); ``1/2`` is added when missing. Real numeric
         (complex, string and object input raise ``TypeError``).
-    bn_data : torch.Tensor, optional
-        Inputs for :func:`~lmctheory.nn.biasfree.recompute_batchnorm` (required for models with BatchNorm;
+    reset_bn : torch.Tensor, optional
+        BatchNorm data (the name every function of :mod:`lmctheory.nn` uses): inputs for :func:`~lmctheory.nn.biasfree.recompute_batchnorm` (required for models with BatchNorm;
         [LEWC] uses the training set).
     tau_bounds : (float, float)
         Search range of :func:`fit_temperature`.
+
+    References
+    ----------
+    docs/theory.md §9 "Temperature calibration", §10 (barriers); [LEWC].
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lmctheory.nn import make_width_mlp
+    >>> a, b = (make_width_mlp(6, 3, base_width=8, n_hidden=2, seed=s) for s in (0, 1))
+    >>> X = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+    >>> Xc, yc, Xe, ye = calibration_split(X, torch.arange(40) % 3, fraction=0.25, seed=0)
+    >>> r = calibrated_barriers(a, b, Xc, yc, Xe, ye, lams=[0.0, 1.0])
+    >>> r.lams.tolist(), bool((r.nll_cal_calibrated <= r.nll_cal).all())
+    ([0.0, 0.5, 1.0], True)
     """
     check_width_pair(model_a, model_b)
     X_cal = check_width_X(X_cal, model_a, "X_cal")
@@ -253,10 +280,10 @@ def calibrated_barriers(
     yc = check_labels(y_cal, "y_cal", n_rows=X_cal.shape[0], n_classes=n_cls, integral_float=True, as_numpy=True)
     ye = check_labels(y_eval, "y_eval", n_rows=X_eval.shape[0], n_classes=n_cls, integral_float=True, as_numpy=True)
     if model_a.batchnorm:
-        if bn_data is None:
-            raise ValueError("models with BatchNorm need bn_data (e.g. the training inputs) to recompute "
+        if reset_bn is None:
+            raise ValueError("models with BatchNorm need reset_bn (inputs, e.g. the training inputs) to recompute "
                              "the statistics of each merged model")
-        bn_data = check_width_X(bn_data, model_a, "bn_data")
+        reset_bn = check_width_X(reset_bn, model_a, "reset_bn")
     lams = np.linspace(0.0, 1.0, 11) if lams is None else np.atleast_1d(check_lam(lams, "lams"))
     lams = np.unique(np.concatenate([lams, [0.5]]))
     if lams[0] != 0.0 or lams[-1] != 1.0:
@@ -270,7 +297,7 @@ def calibrated_barriers(
     for lam in lams:
         merged = merge_models(model_a, model_b, float(lam))
         if model_a.batchnorm:
-            recompute_batchnorm(merged, bn_data)
+            recompute_batchnorm(merged, reset_bn)
         zc, ze = _logits(merged, X_cal), _logits(merged, X_eval)
         tau = fit_temperature(zc, yc, bounds=tau_bounds)
         rows["loss"].append(_nll(ze, ye, 1.0))

@@ -26,6 +26,11 @@ Alignment: the curve joins the models exactly as passed. To connect ``A`` with `
 
     match = activation_match(model_a, model_b, X_train)
     curve = fit_curve(to_standard(model_a), permute_model(model_b, [r.perm for r in match]), X, y, epochs=20)
+
+Calling convention (docs/calling_convention.md): the data are ``X`` (a tensor, a tuple, a dict of keyword
+inputs, or a ``DataLoader`` of ``(inputs, targets)`` with ``y=None``) and ``y``; the grid is ``lams`` (a single
+point ``lam``); BatchNorm data are ``reset_bn`` (data, or ``None`` for the endpoints' statistics mixed linearly);
+every option is keyword-only.
 """
 
 from __future__ import annotations
@@ -38,72 +43,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import check_bool, check_choice, check_int, check_lam, check_scalar, check_seed
-from ._checks import check_labels, check_module, check_targets, check_X, describe, model_dtype
+from .._validation import check_bool, check_choice, check_int, check_scalar, check_seed
+from ._checks import check_module, describe, model_dtype
+from ._inputs import call_model, eval_mode, primary_output
 from .batchnorm import batchnorm_layers, reset_batchnorm
-from .training import InterpolationResult, _check_pair, _check_xy, _loss_fn, _probe_outputs, barriers
+from .training import (
+    LOSSES,
+    InterpolationResult,
+    LabelledData,
+    check_data,
+    check_lams,
+    check_pair,
+    check_reset_bn,
+    evaluate_data,
+    loss_value,
+    make_optimizer,
+)
 
 __all__ = ["CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"]
 
 CURVE_KINDS = ("bezier", "polychain")
 _ALL_KINDS = ("line",) + CURVE_KINDS
 
-
-# -- inputs ---------------------------------------------------------------------------------------
-
-def _is_loader(X) -> bool:
-    return not isinstance(X, (torch.Tensor, np.ndarray, str, bytes, dict)) and hasattr(X, "__iter__")
+#: ``reset_bn`` default of :class:`Curve`'s methods: the BatchNorm data stored on the curve
+CURVE_DATA = "curve"
 
 
-def _check_data(model, X, y, loss, names=("X", "y")):
-    """``("tensor", X, y)`` validated as in :func:`~lmctheory.nn.train` (2-D ``X``), or for image-like
-    ``X`` of shape ``(N, ...)`` with ≥ 3 dims the same checks on the flattened rows; or
-    ``("loader", X, None)`` for an iterable of ``(inputs, targets)`` batches (checked per batch)."""
-    xn, yn = names
-    if _is_loader(X):
-        if y is not None:
-            raise ValueError(f"{yn} must be None when {xn} is a DataLoader (it yields (inputs, targets) batches)")
-        return "loader", X, None
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"{xn} and {yn} must be torch tensors (or {xn} a DataLoader of (inputs, targets) "
-                        f"batches and {yn}=None), got {describe(X)} and {describe(y)}")
-    if X.ndim <= 2:
-        X, y = _check_xy(model, X, y, loss, names)
-        return "tensor", X, y
-    if X.shape[0] == 0 or X.numel() == 0:
-        raise ValueError(f"{xn} must not be empty, got shape {tuple(X.shape)}")
-    shape = tuple(X.shape)
-    X = check_X(X.reshape(shape[0], -1), xn, dtype=model_dtype(model), tensor_only=True).reshape(shape)
-    n_out = _probe_outputs(model, X)
-    if loss == "ce":
-        y = check_labels(y, yn, n_rows=shape[0], n_classes=n_out, tensor_only=True)
-    else:
-        y = check_targets(y, yn, n_rows=shape[0], n_outputs=n_out, tensor_only=True)
-    return "tensor", X, y
-
-
-def _loader_batches(loader, dtype, device, name="X"):
-    """``(inputs, targets)`` of every batch, inputs cast to the model's dtype and moved to ``device``."""
-    for i, b in enumerate(loader):
-        if not (isinstance(b, (tuple, list)) and len(b) >= 2 and isinstance(b[0], torch.Tensor)
-                and isinstance(b[1], torch.Tensor)):
-            raise TypeError(f"batch {i} of {name} must be an (inputs, targets) pair of torch tensors, "
-                            f"got {describe(b)}")
-        xb, yb = b[0], b[1]
-        if xb.is_floating_point() and not bool(torch.isfinite(xb).all()):
-            raise ValueError(f"batch {i} of {name} contains NaN or inf; all inputs must be finite")
-        yield xb.to(device=device, dtype=dtype), yb.to(device)
-
-
-def _check_ts(ts, name="ts"):
-    ts = np.linspace(0.0, 1.0, 11) if ts is None else np.sort(np.atleast_1d(check_lam(ts, name)))
-    if ts.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    return ts
-
-
-def _check_t(t) -> float:
-    return check_scalar(t, "t", low=0.0, high=1.0)
+def _check_lam(lam) -> float:
+    return check_scalar(lam, "lam", low=0.0, high=1.0)
 
 
 # -- the curve --------------------------------------------------------------------------------------
@@ -118,30 +85,16 @@ def _stat_names(model) -> set[str]:
 
 
 def _check_endpoints(model_a, model_b):
-    """Same parameters (names, shapes, dtypes) and identical non-statistics buffers; returns the stats names."""
-    _check_pair(model_a, model_b)
-    pa, pb = dict(model_a.named_parameters()), dict(model_b.named_parameters())
-    if pa.keys() != pb.keys():
-        raise ValueError(f"model_a and model_b have different parameters: only in model_a "
-                         f"{sorted(pa.keys() - pb.keys())}, only in model_b {sorted(pb.keys() - pa.keys())}")
-    for n, a in pa.items():
-        b = pb[n]
-        if a.shape != b.shape or a.dtype != b.dtype:
-            raise ValueError(f"parameter {n!r} has shape/dtype {tuple(a.shape)}/{a.dtype} in model_a and "
-                             f"{tuple(b.shape)}/{b.dtype} in model_b")
+    """:func:`~lmctheory.nn.training.check_pair`, real floating parameters, and identical buffers other than
+    BatchNorm statistics; returns the statistics' names."""
+    check_pair(model_a, model_b)
+    for n, a in model_a.named_parameters():
         if not a.is_floating_point():
             raise TypeError(f"parameter {n!r} has dtype {a.dtype}; curves need real floating-point parameters")
-        if not (bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())):
-            raise ValueError(f"parameter {n!r} is not finite in one of the models")
     stats = _stat_names(model_a)
-    ba, bb = dict(model_a.named_buffers()), dict(model_b.named_buffers())
-    if ba.keys() != bb.keys():
-        raise ValueError("model_a and model_b have different buffers: the models do not share an architecture")
-    for n, a in ba.items():
-        if n in stats:
-            continue
-        b = bb[n]
-        if a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b):
+    bb = dict(model_b.named_buffers())
+    for n, a in model_a.named_buffers():
+        if n not in stats and not torch.equal(a, bb[n]):
             raise ValueError(f"buffer {n!r} differs between model_a and model_b; non-trainable buffers other "
                              "than BatchNorm statistics are architecture and must be identical in both models "
                              "(for AsymmetricLinear F/D: build both with the same mask_seed)")
@@ -153,41 +106,106 @@ def _bernstein(n: int, t: float) -> list[float]:
 
 
 class Curve:
-    """A path ``p(t)``, ``t ∈ [0, 1]``, from ``θ_A`` (``t = 0``) to ``θ_B`` (``t = 1``); see the module doc.
+    """A path ``p(λ)``, ``λ ∈ [0, 1]``, from ``θ_A`` (``λ = 0``) to ``θ_B`` (``λ = 1``); see the module doc.
 
-    Built by :func:`fit_curve` (Bézier / polychain) or :func:`line_path` (the straight segment, for a
-    like-for-like comparison). Attributes: ``kind``, ``n_bends``, ``loss`` (``"ce"``/``"mse"``),
-    ``history`` (mean training loss per epoch), ``device``.
+    Usually built by :func:`fit_curve` (Bézier / polychain) or :func:`line_path` (the straight segment).
+
+    Parameters
+    ----------
+    model_a, model_b : nn.Module
+        The fixed ends (one architecture; buffers other than BatchNorm statistics identical). Copied: later
+        changes to the models do not move the curve.
+    kind : {"line", "bezier", "polychain"}
+    n_bends : int
+        Number of control points (``0`` for ``"line"``, ``≥ 1`` otherwise).
+    loss : {"ce", "mse"}
+    controls : list of dict, optional
+        ``n_bends`` control points ``{parameter name: tensor}`` (every parameter of ``model_a``, same shapes).
+        Default: evenly spaced on the straight segment, ``c_i = (1 − i/(n+1))θ_A + i/(n+1)·θ_B``.
+    reset_bn : model inputs or an iterable of batches, optional
+        The curve's BatchNorm data: the default of ``reset_bn`` in :meth:`model_at`, :meth:`evaluate` and
+        :meth:`ensemble`.
+    device : torch.device or str, optional
+        Where the curve lives (default: ``model_a``'s device).
+    history : sequence of float
+        Mean training loss per epoch (set by :func:`fit_curve`).
+
+    Attributes
+    ----------
+    kind, n_bends, loss, device, dtype, reset_bn, history
+
+    References
+    ----------
+    docs/theory.md §10 (Bézier curve, barriers); Garipov et al. (2018).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+    >>> curve = Curve(a, b, kind="bezier", n_bends=1)  # the control point starts on the line
+    >>> mid = curve.parameters_at(0.5)["weight"]
+    >>> bool(torch.allclose(mid, (a.weight + b.weight) / 2, atol=1e-6))
+    True
     """
 
-    def __init__(self, model_a, model_b, *, kind, n_bends, loss, bn_data, device):
-        self.kind, self.n_bends, self.loss = kind, n_bends, loss
+    def __init__(self, model_a: nn.Module, model_b: nn.Module, *, kind: str = "line", n_bends: int = 0,
+                 loss: str = "ce", controls=None, reset_bn=None, device=None, history=()):
+        self.kind = check_choice(kind, "kind", _ALL_KINDS)
+        self.n_bends = check_int(n_bends, "n_bends", low=0 if self.kind == "line" else 1,
+                                 high=0 if self.kind == "line" else 64)
+        self.loss = check_choice(loss, "loss", LOSSES)
+        self._stats = _check_endpoints(model_a, model_b)
         self.device = torch.device(device) if device is not None else next(
             (p.device for p in model_a.parameters()), torch.device("cpu"))
-        self._stats = _check_endpoints(model_a, model_b)
         self._template = copy.deepcopy(model_a).to(self.device).eval()
-        self._dtype = model_dtype(self._template)
+        self.dtype = model_dtype(self._template)
         self._names = [n for n, _ in self._template.named_parameters()]
 
-        def grab(m):
-            return {n: p.detach().to(self.device).clone() for n, p in m.named_parameters()}
+        def grab(m, names=None):
+            src = dict(m.named_parameters()) if names is None else dict(m.named_buffers())
+            keep = src if names is None else {n: src[n] for n in names if n in src}
+            return {n: p.detach().to(self.device).clone() for n, p in keep.items()}
 
         self._a, self._b = grab(model_a), grab(model_b)
-        sa, sb = dict(model_a.named_buffers()), dict(model_b.named_buffers())
-        self._stats_a = {n: sa[n].detach().to(self.device).clone() for n in self._stats if n in sa}
-        self._stats_b = {n: sb[n].detach().to(self.device).clone() for n in self._stats if n in sb}
-        self._controls = []
-        for i in range(1, n_bends + 1):
-            s = i / (n_bends + 1)
-            self._controls.append({n: ((1.0 - s) * self._a[n] + s * self._b[n]) for n in self._names})
-        self._bn_data = bn_data
-        self.history: list[float] = []
+        self._stats_a, self._stats_b = grab(model_a, self._stats), grab(model_b, self._stats)
+        self._controls = self._check_controls(controls)
+        self.reset_bn = check_reset_bn(reset_bn, self._template, "reset_bn")
+        self.history = [float(h) for h in history]
+
+    def _check_controls(self, controls):
+        if controls is None:
+            k = self.n_bends + 1
+            return [{n: (1.0 - i / k) * self._a[n] + (i / k) * self._b[n] for n in self._names}
+                    for i in range(1, k)]
+        if not isinstance(controls, (list, tuple)) or len(controls) != self.n_bends:
+            raise ValueError(f"controls must be a list of {self.n_bends} control points, got {describe(controls)}")
+        out = []
+        for i, c in enumerate(controls):
+            if not isinstance(c, dict) or set(c) != set(self._names):
+                raise ValueError(f"controls[{i}] must map every parameter name of model_a to a tensor")
+            for n in self._names:
+                if not isinstance(c[n], torch.Tensor) or c[n].shape != self._a[n].shape:
+                    raise ValueError(f"controls[{i}][{n!r}] must be a tensor of shape {tuple(self._a[n].shape)}, "
+                                     f"got {describe(c[n])}")
+            out.append({n: c[n].detach().to(device=self.device, dtype=self._a[n].dtype).clone() for n in self._names})
+        return out
+
+    def with_controls(self, controls, *, history=(), reset_bn=CURVE_DATA) -> "Curve":
+        """The same curve (ends, kind, loss) with other control points and training history; BatchNorm data
+        ``reset_bn`` (default ``"curve"``: this curve's)."""
+        new = copy.copy(self)
+        new._controls = self._check_controls(controls)
+        new.history = [float(h) for h in history]
+        if not (isinstance(reset_bn, str) and reset_bn == CURVE_DATA):
+            new.reset_bn = check_reset_bn(reset_bn, self._template, "reset_bn")
+        return new
 
     # -- geometry
-    def coefficients(self, t: float) -> list[tuple[int, float]]:
-        """``[(i, w_i)]``: ``p(t) = Σ w_i P_i`` over the points ``P = (θ_A, c_1, …, c_n, θ_B)``; zero weights
+    def coefficients(self, lam: float) -> list[tuple[int, float]]:
+        """``[(i, w_i)]``: ``p(λ) = Σ w_i P_i`` over the points ``P = (θ_A, c_1, …, c_n, θ_B)``; zero weights
         are left out, so ``p(0) = θ_A`` and ``p(1) = θ_B`` exactly."""
-        t = _check_t(t)
+        t = _check_lam(lam)
         n = self.n_bends + 1
         if self.kind == "polychain" or n == 1:
             k = min(int(math.floor(t * n)), n - 1)
@@ -197,12 +215,11 @@ class Curve:
             w = list(enumerate(_bernstein(n, t)))
         return [(i, float(c)) for i, c in w if c != 0.0]
 
-    def _points(self):
-        return [self._a, *self._controls, self._b]
-
-    def _combine(self, t, points=None):
-        points = self._points() if points is None else points
-        terms = self.coefficients(t)
+    def combine(self, lam: float, controls=None) -> dict[str, torch.Tensor]:
+        """``{name: p(λ)[name]}`` from the ends and ``controls`` (default: the curve's own). Differentiable in
+        the control points (used to train them); :meth:`parameters_at` returns detached copies."""
+        points = [self._a, *(self._controls if controls is None else controls), self._b]
+        terms = self.coefficients(lam)
         out = {}
         for n in self._names:
             acc = None
@@ -213,144 +230,110 @@ class Curve:
         return out
 
     @torch.no_grad()
-    def parameters_at(self, t: float) -> dict[str, torch.Tensor]:
-        """``{name: p(t)[name]}`` for every parameter (detached copies)."""
-        return {n: v.detach().clone() for n, v in self._combine(t).items()}
+    def parameters_at(self, lam: float) -> dict[str, torch.Tensor]:
+        """``{name: p(λ)[name]}`` for every parameter (detached copies)."""
+        return {n: v.detach().clone() for n, v in self.combine(lam).items()}
 
     def control_points(self) -> list[dict[str, torch.Tensor]]:
         """Detached copies of the control points ``c_1 … c_n`` (``[]`` for a line)."""
         return [{n: v.detach().clone() for n, v in c.items()} for c in self._controls]
 
     # -- models
-    def _bn_source(self, bn_data):
-        src = self._bn_data if bn_data is None else bn_data
-        if src is None:
-            raise ValueError("the model has BatchNorm layers, whose statistics must be recomputed at every point "
-                             "of the curve: pass bn_data (training inputs, a tensor or a DataLoader)")
-        if isinstance(src, torch.Tensor):
-            src = src.to(device=self.device, dtype=self._dtype)
-        elif _is_loader(src):
-            src = (xb for xb, _ in _loader_batches(src, self._dtype, self.device, "bn_data"))
-        return src
+    def _bn_data(self, reset_bn):
+        """``(reset?, data)`` for a ``reset_bn`` argument of the methods (see :meth:`model_at`)."""
+        if isinstance(reset_bn, str) and reset_bn == CURVE_DATA:
+            if self.reset_bn is None and self._stats:
+                raise ValueError("the model has BatchNorm layers and the curve holds no BatchNorm data: pass "
+                                 "reset_bn=<inputs> (e.g. the training inputs) to recompute the statistics at every "
+                                 "point, or reset_bn=None for the endpoints' statistics mixed linearly")
+            return self.reset_bn
+        return check_reset_bn(reset_bn, self._template, "reset_bn")
 
     @torch.no_grad()
-    def _load(self, model, t, reset_bn, bn_data, bn_batch_size):
-        params = self._combine(t)
+    def _load(self, model, lam, bn, bn_batch_size):
+        params = self.combine(lam)
         for n, p in model.named_parameters():
             p.copy_(params[n])
         if self._stats:
-            if reset_bn:
-                reset_batchnorm(model, self._bn_source(bn_data), batch_size=bn_batch_size)
-            else:  # the endpoints' statistics mixed linearly (as `interpolate` does): exact only at t = 0, 1
+            if bn is not None:
+                reset_batchnorm(model, bn, batch_size=bn_batch_size)
+            else:  # the endpoints' statistics mixed linearly (as `interpolate` does): exact only at λ = 0, 1
                 bufs = dict(model.named_buffers())
                 for n in self._stats:
                     a, b = self._stats_a[n], self._stats_b[n]
-                    bufs[n].copy_(((1.0 - t) * a + t * b) if a.is_floating_point() else (a if t < 0.5 else b))
+                    bufs[n].copy_(((1.0 - lam) * a + lam * b) if a.is_floating_point() else (a if lam < 0.5 else b))
         return model.eval()
 
-    def model_at(self, t: float, *, reset_bn: bool = True, bn_data=None, bn_batch_size: int | None = 256) -> nn.Module:
-        """A plain model (a copy of ``model_a``'s module) with parameters ``p(t)``, in eval mode.
+    def model_at(self, lam: float, *, reset_bn=CURVE_DATA, bn_batch_size: int | None = 256) -> nn.Module:
+        """A plain model (a copy of ``model_a``'s module) with parameters ``p(λ)``, in eval mode.
 
         Parameters
         ----------
-        t : float in [0, 1]
-        reset_bn : bool
-            Recompute BatchNorm statistics on ``bn_data`` (no-op without BatchNorm). ``False``: the
-            endpoints' running statistics mixed linearly (``num_batches_tracked`` of the nearer end), which
-            reproduces ``model_a`` / ``model_b`` exactly at ``t = 0`` / ``1`` but is stale in between.
-        bn_data : torch.Tensor ``(N, ...)`` or DataLoader, optional
-            Inputs for the statistics (default: the data the curve was fit on / given to :func:`line_path`).
+        lam : float in [0, 1]
+        reset_bn : "curve", model inputs, an iterable of batches, or None
+            BatchNorm statistics of the point (no effect without BatchNorm): recomputed on the curve's own
+            BatchNorm data (``"curve"``, the default: what :func:`fit_curve` / :func:`line_path` were given), on
+            the data passed, or (``None``) the endpoints' running statistics mixed linearly
+            (``num_batches_tracked`` of the nearer end), which reproduces ``model_a`` / ``model_b`` exactly at
+            ``λ = 0`` / ``1`` but is stale in between.
         bn_batch_size : int or None
-            Batch size of the statistics pass over a tensor (see :func:`~lmctheory.nn.batchnorm.reset_batchnorm`).
+            Batch size of the statistics pass (see :func:`~lmctheory.nn.batchnorm.reset_batchnorm`).
         """
-        t = _check_t(t)
-        reset_bn = check_bool(reset_bn, "reset_bn")
-        return self._load(copy.deepcopy(self._template), t, reset_bn, bn_data, bn_batch_size)
+        lam = _check_lam(lam)
+        return self._load(copy.deepcopy(self._template), lam, self._bn_data(reset_bn), bn_batch_size)
 
     # -- evaluation
-    @torch.no_grad()
-    def _outputs(self, model, X):
-        return model(X.to(self.device))
-
-    @torch.no_grad()
-    def _eval_point(self, model, data):
-        kind, X, y = data
-        lf = _loss_fn(self.loss)
-        if kind == "tensor":
-            out = self._outputs(model, X)
-            y = y.to(self.device)
-            lv = float(lf(out, y))
-            acc = float((out.argmax(1) == y).float().mean()) if self.loss == "ce" else float("nan")
-            return lv, acc
-        tot, hit, n = 0.0, 0.0, 0
-        for xb, yb in _loader_batches(X, self._dtype, self.device):
-            out = model(xb)
-            tot += float(lf(out, yb)) * len(yb)
-            if self.loss == "ce":
-                hit += float((out.argmax(1) == yb).sum())
-            n += len(yb)
-        if n == 0:
-            raise ValueError("X (a DataLoader) yielded no batch")
-        return tot / n, (hit / n if self.loss == "ce" else float("nan"))
-
-    def evaluate(self, X, y=None, ts=None, *, reset_bn: bool = True, bn_data=None,
-                 bn_batch_size: int | None = 256) -> InterpolationResult:
+    def evaluate(self, X, y=None, *, lams=None, reset_bn=CURVE_DATA, bn_batch_size: int | None = 256,
+                 batch_size: int | None = None) -> InterpolationResult:
         """Loss and accuracy along the curve, with the barriers of :func:`~lmctheory.nn.interpolate`.
 
-        ``B_lin = max_t [𝓛(p(t)) − ((1−t)𝓛(θ_A) + t𝓛(θ_B))]``,
-        ``B_max = max_t 𝓛(p(t)) − max(𝓛(θ_A), 𝓛(θ_B))``
-        and the accuracy versions (:func:`lmctheory.nn.training.barriers`); the result's ``lams`` are the
-        ``ts``. ``t = 1/2`` is evaluated in addition when not on the grid (midpoint numbers).
+        ``B_lin = max_λ [𝓛(p(λ)) − ((1−λ)𝓛(θ_A) + λ𝓛(θ_B))]``,
+        ``B_max = max_λ 𝓛(p(λ)) − max(𝓛(θ_A), 𝓛(θ_B))``
+        and the accuracy versions (:func:`lmctheory.nn.training.barriers`). ``λ = 1/2`` is evaluated in
+        addition when not on the grid (midpoint numbers).
 
         Parameters
         ----------
-        X, y : torch.Tensor, or a DataLoader of ``(inputs, targets)`` with ``y=None``
-            Evaluation data (validated as in :func:`fit_curve`).
-        ts : array_like, optional
+        X, y : model inputs and labels, or a DataLoader of ``(inputs, targets)`` with ``y=None``
+            Evaluation data, as for :func:`~lmctheory.nn.interpolate`.
+        lams : array_like, optional
             Grid in [0, 1] containing 0 and 1 (default ``np.linspace(0, 1, 11)``).
-        reset_bn, bn_data, bn_batch_size
-            BatchNorm statistics of each point, as in :meth:`model_at` (recomputed by default).
+        reset_bn, bn_batch_size
+            BatchNorm statistics of each point, as in :meth:`model_at` (the curve's data by default).
+        batch_size : int or None
+            Rows per forward pass (``None``: all at once).
 
         References
         ----------
         docs/theory.md §10 (barriers, Bézier curve); [MC] §6; Garipov et al. (2018) §3.
         """
-        ts = _check_ts(ts)
-        if ts[0] != 0.0 or ts[-1] != 1.0:
-            raise ValueError("ts must contain the endpoints 0 and 1")
-        reset_bn = check_bool(reset_bn, "reset_bn")
-        data = _check_data(self._template, X, y, self.loss)
+        lams = check_lams(lams)
+        bn = self._bn_data(reset_bn)
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", low=1)
+        data = check_data(self._template, X, y, loss=self.loss, allow_loader=True)
         probe = copy.deepcopy(self._template)
-
-        def at(t):
-            return self._eval_point(self._load(probe, float(t), reset_bn, bn_data, bn_batch_size), data)
-
-        L, A = map(np.array, zip(*[at(t) for t in ts]))
-        hit = np.isclose(ts, 0.5, atol=1e-12)
-        mid_l, mid_a = (L[hit][0], A[hit][0]) if hit.any() else at(0.5)
-        b = barriers(ts, L, A)
-        return InterpolationResult(
-            lams=ts, loss=L, acc=A, barrier_lin=b["barrier_lin"], barrier_max=b["barrier_max"],
-            acc_barrier_lin=b["acc_barrier_lin"], acc_barrier_max=b["acc_barrier_max"],
-            midpoint_acc_drop=float(100 * ((A[0] + A[-1]) / 2 - mid_a)),
-            midpoint_loss_barrier=float(mid_l - (L[0] + L[-1]) / 2),
-        )
+        return InterpolationResult.from_path(
+            lams, lambda lam: evaluate_data(self._load(probe, lam, bn, bn_batch_size), data, batch_size=batch_size))
 
     @torch.no_grad()
-    def ensemble(self, X, y, ts=None, *, reset_bn: bool = True, bn_data=None,
-                 bn_batch_size: int | None = 256) -> "CurveEnsemble":
-        """Average the softmax probabilities of the models at ``ts`` and compare with the endpoints' ensemble.
+    def ensemble(self, X, y, *, lams=None, reset_bn=CURVE_DATA, bn_batch_size: int | None = 256) -> "CurveEnsemble":
+        """Average the softmax probabilities of the models at ``lams`` and compare with the endpoints' ensemble.
 
-        ``p̄(x) = (1/L) Σ_l softmax(f_{p(t_l)}(x))``; NLL ``−mean log p̄_y``, accuracy of ``argmax p̄``. The
-        endpoints' ensemble averages ``t = 0`` and ``t = 1`` only (same BatchNorm treatment). Gains:
-        ``acc_gain_pp = 100·(acc − endpoint_acc)``, ``nll_gain = endpoint_nll − nll`` (positive = better).
+        ``p̄(x) = (1/L) Σ_l softmax(f_{p(λ_l)}(x))`` (over the last output axis); NLL ``−mean log p̄_y``, accuracy
+        of ``argmax p̄``. The endpoints' ensemble averages ``λ = 0`` and ``λ = 1`` only (same BatchNorm
+        treatment). Gains: ``acc_gain_pp = 100·(acc − endpoint_acc)``, ``nll_gain = endpoint_nll − nll``
+        (positive = better).
 
         Parameters
         ----------
-        X : torch.Tensor ``(N, ...)``, y : torch.Tensor ``(N,)`` class labels
-            Tensors only (members' predictions must be aligned sample by sample). Needs ``loss="ce"``.
-        ts : array_like, optional
+        X, y : model inputs ``(N, ...)`` and labels
+            Tensors (or a tuple/dict of inputs) only: members' predictions are matched sample by sample.
+            Needs ``loss="ce"``.
+        lams : array_like, optional
             Points to ensemble (default ``np.linspace(0, 1, 11)``); any values in [0, 1].
+        reset_bn, bn_batch_size
+            As in :meth:`model_at`.
 
         References
         ----------
@@ -359,29 +342,31 @@ class Curve:
         if self.loss != "ce":
             raise ValueError("ensemble averages softmax probabilities: it needs loss='ce', "
                              f"the curve has {self.loss!r}")
-        ts = _check_ts(ts)
-        reset_bn = check_bool(reset_bn, "reset_bn")
-        if _is_loader(X):
-            raise TypeError("ensemble needs X and y as torch tensors (member predictions are matched row by row)")
-        _, X, y = _check_data(self._template, X, y, "ce")
-        y = y.to(self.device)
+        lams = check_lams(lams, endpoints=False)
+        bn = self._bn_data(reset_bn)
+        data = check_data(self._template, X, y, loss="ce", allow_loader=True)
+        if data.loader is not None:
+            raise TypeError("ensemble needs X and y as tensors (member predictions are matched row by row), "
+                            "not a DataLoader")
+        y = data.y
         probe = copy.deepcopy(self._template)
 
-        def probs(t):
-            m = self._load(probe, float(t), reset_bn, bn_data, bn_batch_size)
-            return torch.softmax(self._outputs(m, X).double(), dim=1)
+        def probs(lam):
+            m = self._load(probe, float(lam), bn, bn_batch_size)
+            with eval_mode(m):
+                return torch.softmax(primary_output(call_model(m, data.inputs)).double(), dim=-1)
 
         def score(p):
-            nll = float(-torch.log(p[torch.arange(len(y)), y].clamp_min(1e-300)).mean())
-            return nll, float((p.argmax(1) == y).double().mean())
+            py = torch.gather(p, -1, y.unsqueeze(-1)).squeeze(-1)
+            return float(-torch.log(py.clamp_min(1e-300)).mean()), float((p.argmax(-1) == y).double().mean())
 
-        members = [probs(t) for t in ts]
+        members = [probs(lam) for lam in lams]
         mean = torch.stack(members).mean(0)
         nll, acc = score(mean)
-        ends = [members[0] if ts[0] == 0.0 else probs(0.0), members[-1] if ts[-1] == 1.0 else probs(1.0)]
+        ends = [members[0] if lams[0] == 0.0 else probs(0.0), members[-1] if lams[-1] == 1.0 else probs(1.0)]
         e_nll, e_acc = score((ends[0] + ends[1]) / 2)
         m_scores = [score(p) for p in members]
-        return CurveEnsemble(ts=ts, probs=mean.cpu().numpy(), nll=nll, acc=acc,
+        return CurveEnsemble(lams=lams, probs=mean.cpu().numpy(), nll=nll, acc=acc,
                              member_nll=np.array([s[0] for s in m_scores]),
                              member_acc=np.array([s[1] for s in m_scores]),
                              endpoint_nll=e_nll, endpoint_acc=e_acc,
@@ -398,20 +383,20 @@ class CurveEnsemble:
 
     Attributes
     ----------
-    ts : ndarray (L,)
-    probs : ndarray (N, K)
+    lams : ndarray (L,)
+    probs : ndarray (N, K) (or (N, …, K) for per-position outputs)
         Ensemble probabilities ``p̄`` (float64).
     nll, acc : float
         Ensemble NLL (nats) and accuracy (fraction).
     member_nll, member_acc : ndarray (L,)
         Each member's own NLL / accuracy.
     endpoint_nll, endpoint_acc : float
-        The two-model ensemble of ``t = 0`` and ``t = 1``.
+        The two-model ensemble of ``λ = 0`` and ``λ = 1``.
     acc_gain_pp, nll_gain : float
         ``100·(acc − endpoint_acc)`` and ``endpoint_nll − nll``.
     """
 
-    ts: np.ndarray
+    lams: np.ndarray
     probs: np.ndarray
     nll: float
     acc: float
@@ -432,12 +417,16 @@ class CurveEnsemble:
 
 # -- construction ------------------------------------------------------------------------------------
 
-def line_path(model_a: nn.Module, model_b: nn.Module, *, loss: str = "ce", bn_data=None, device=None) -> Curve:
-    """The straight segment ``p(t) = (1−t)θ_A + tθ_B`` as a :class:`Curve` (nothing to train).
+def line_path(model_a: nn.Module, model_b: nn.Module, *, loss: str = "ce", reset_bn=None, device=None) -> Curve:
+    """The straight segment ``p(λ) = (1−λ)θ_A + λθ_B`` as a :class:`Curve` (nothing to train).
 
-    Its :meth:`~Curve.evaluate` equals :func:`~lmctheory.nn.interpolate` for models without BatchNorm and
-    recomputes BatchNorm statistics at every point otherwise, exactly as for a fitted curve, so line and
-    curve compare like for like. ``bn_data``: inputs for those statistics (needed only with BatchNorm).
+    Its :meth:`~Curve.evaluate` equals :func:`~lmctheory.nn.interpolate` for models without BatchNorm and,
+    given ``reset_bn`` data, recomputes BatchNorm statistics at every point exactly as for a fitted curve, so line
+    and curve compare like for like. ``reset_bn``: the curve's BatchNorm data (needed only with BatchNorm).
+
+    References
+    ----------
+    docs/theory.md §7 eq. (29), §10 (the linear path and its barriers).
 
     Examples
     --------
@@ -450,8 +439,67 @@ def line_path(model_a: nn.Module, model_b: nn.Module, *, loss: str = "ce", bn_da
     """
     check_module(model_a, "model_a")
     check_module(model_b, "model_b")
-    loss = check_choice(loss, "loss", ("ce", "mse"))
-    return Curve(model_a, model_b, kind="line", n_bends=0, loss=loss, bn_data=bn_data, device=device)
+    return Curve(model_a, model_b, kind="line", n_bends=0, loss=loss, reset_bn=reset_bn, device=device)
+
+
+@dataclass(frozen=True)
+class _FitOptions:
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int
+    optimizer: str
+    momentum: float
+    seed: int
+    progress: bool
+
+
+def _fit_options(*, epochs, lr, weight_decay, batch_size, optimizer, momentum, seed, progress) -> _FitOptions:
+    return _FitOptions(
+        epochs=check_int(epochs, "epochs", low=0),
+        lr=check_scalar(lr, "lr", low=0.0, low_inclusive=False),
+        weight_decay=check_scalar(weight_decay, "weight_decay", low=0.0),
+        batch_size=check_int(batch_size, "batch_size", low=1),
+        optimizer=check_choice(optimizer, "optimizer", ("adamw", "sgd")),
+        momentum=check_scalar(momentum, "momentum", low=0.0, high=1.0),
+        seed=check_seed(seed),
+        progress=check_bool(progress, "progress"),
+    )
+
+
+def _train_controls(curve: Curve, data: LabelledData, opts: _FitOptions, frozen: set) -> tuple[list, list]:
+    """Minimize ``E_{λ∼U(0,1)} 𝓛(p(λ))`` over the control points, one ``λ`` per minibatch; returns the trained
+    control points and the mean loss per epoch."""
+    from torch.func import functional_call
+    from tqdm.auto import tqdm
+
+    from .training import check_labels_for_output
+
+    gen = torch.Generator().manual_seed(opts.seed)
+    ctrl = [{n: nn.Parameter(v, requires_grad=n not in frozen) for n, v in c.items()}
+            for c in curve.control_points()]
+    params = [p for c in ctrl for p in c.values() if p.requires_grad]
+    opt = make_optimizer(params, opts.optimizer, lr=opts.lr, weight_decay=opts.weight_decay, momentum=opts.momentum)
+    net = curve.model_at(0.0, reset_bn=None).train()  # scratch module: its buffers absorb BatchNorm updates
+    history = []
+    with torch.enable_grad():  # also when called under torch.no_grad()
+        for _ in tqdm(range(opts.epochs), disable=not opts.progress, desc="fit_curve", leave=False):
+            total, count = 0.0, 0
+            order = None if data.loader is not None else torch.randperm(data.n, generator=gen)
+            for i, (inputs, yb) in enumerate(data.batches(opts.batch_size, order=order, device=curve.device)):
+                lam = float(torch.rand((), generator=gen, dtype=torch.float64))
+                opt.zero_grad(set_to_none=True)
+                out = primary_output(functional_call(net, curve.combine(lam, ctrl), inputs.args, inputs.kwargs))
+                if data.loader is not None:
+                    yb = check_labels_for_output(yb, (1,) + tuple(out.shape[1:]), inputs.batch_size, curve.loss,
+                                                 f"the targets of batch {i} of {data.name}", data.name)
+                lv = loss_value(out, yb, curve.loss)
+                lv.backward()
+                opt.step()
+                total += float(lv.detach()) * inputs.batch_size
+                count += inputs.batch_size
+            history.append(total / max(count, 1))
+    return [{n: p.detach() for n, p in c.items()} for c in ctrl], history
 
 
 def fit_curve(
@@ -470,38 +518,39 @@ def fit_curve(
     loss: str = "ce",
     seed: int = 0,
     momentum: float = 0.9,
-    bn_data=None,
+    reset_bn="X",
     device=None,
     progress: bool = False,
 ) -> Curve:
     """Train the control point(s) of a Bézier curve or polygonal chain between two fixed models.
 
-    Minimizes ``E_{t∼U(0,1)} 𝓛(p(t))`` by minibatch descent with one ``t`` drawn uniformly per minibatch
+    Minimizes ``E_{λ∼U(0,1)} 𝓛(p(λ))`` by minibatch descent with one ``λ`` drawn uniformly per minibatch
     (Garipov et al. 2018); ``p(0) = θ_A`` and ``p(1) = θ_B`` stay fixed. For one bend the Bézier curve is
-    ``p(t) = (1−t)²θ_A + 2t(1−t)c + t²θ_B``. The model runs in train mode (BatchNorm uses batch statistics)
+    ``p(λ) = (1−λ)²θ_A + 2λ(1−λ)c + λ²θ_B``. The model runs in train mode (BatchNorm uses batch statistics)
     through :func:`torch.func.functional_call` on a copy of ``model_a``; neither input model is changed.
 
     Parameters
     ----------
     model_a, model_b : nn.Module
-        One architecture (same parameter names and shapes); buffers other than BatchNorm statistics must
-        be equal (``ValueError``). Pass an already aligned ``model_b`` to connect ``A`` with aligned ``B``
-        (module doc). Parameters with ``requires_grad=False`` in ``model_a`` keep their control-point
-        entries on the straight segment (not trained).
-    X, y : torch.Tensor
-        Training data as in :func:`~lmctheory.nn.train`: ``X`` ``(N, d)`` (or ``(N, C, H, W)`` …) real
-        and finite, ``y`` ``(N,)`` class labels (``"ce"``) or targets (``"mse"``). Or ``X`` a DataLoader
-        yielding ``(inputs, targets)`` and ``y=None`` (``batch_size`` then unused).
+        One architecture (same parameter names, shapes and dtypes, same module hyper-parameters, finite
+        weights); buffers other than BatchNorm statistics must be equal (``ValueError``). Pass an already
+        aligned ``model_b`` to connect ``A`` with aligned ``B`` (module doc). Parameters with
+        ``requires_grad=False`` in ``model_a`` keep their control-point entries on the straight segment.
+    X, y : model inputs and labels
+        Training data as in :func:`~lmctheory.nn.train` (a tensor ``(N, ...)``, a tuple or a dict of inputs;
+        labels ``(N,)``, token targets ``(N, t)`` or regression targets). Or ``X`` a DataLoader yielding
+        ``(inputs, targets)`` and ``y=None`` (``batch_size`` then unused).
     kind : {"bezier", "polychain"}
     epochs : int
         Passes over the data.
     n_bends : int
         Number of control points (``≥ 1``; Bézier degree ``n_bends + 1``).
     lr, weight_decay, batch_size, optimizer, momentum, seed
-        As in :func:`~lmctheory.nn.train`; ``seed`` fixes the minibatch order and the ``t`` draws.
+        As in :func:`~lmctheory.nn.train`; ``seed`` fixes the minibatch order and the ``λ`` draws.
     loss : {"ce", "mse"}
-    bn_data : torch.Tensor or DataLoader, optional
-        Inputs for recomputing BatchNorm statistics at evaluated points (default ``X``).
+    reset_bn : "X", model inputs, an iterable of batches, or None
+        The curve's BatchNorm data, used by default when its points are evaluated (:meth:`Curve.model_at`):
+        ``"X"`` (default) the training inputs ``X``; ``None`` none stored.
     device : torch.device or str, optional
         Where the curve lives (default: ``model_a``'s device); batches are moved there.
     progress : bool
@@ -510,8 +559,8 @@ def fit_curve(
     Returns
     -------
     Curve
-        ``evaluate(X, y, ts)`` → :class:`~lmctheory.nn.InterpolationResult`; ``model_at(t)`` → a plain
-        model; ``ensemble(X, y, ts)`` → :class:`CurveEnsemble`; ``history`` = mean loss per epoch.
+        ``evaluate(X, y, lams=…)`` → :class:`~lmctheory.nn.InterpolationResult`; ``model_at(lam)`` → a plain
+        model; ``ensemble(X, y, lams=…)`` → :class:`CurveEnsemble`; ``history`` = mean loss per epoch.
 
     References
     ----------
@@ -528,62 +577,20 @@ def fit_curve(
     ...     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> a, b = net(), net()
     >>> curve = fit_curve(a, b, X, y, epochs=2, batch_size=32)
-    >>> res = curve.evaluate(X, y, ts=[0.0, 0.5, 1.0])
+    >>> res = curve.evaluate(X, y, lams=[0.0, 0.5, 1.0])
     >>> res.loss.shape, bool(torch.equal(curve.model_at(0.0)[0].weight, a[0].weight))
     ((3,), True)
     """
     check_module(model_a, "model_a")
     check_module(model_b, "model_b")
     kind = check_choice(kind, "kind", CURVE_KINDS)
-    loss = check_choice(loss, "loss", ("ce", "mse"))
-    epochs = check_int(epochs, "epochs", low=0)
+    opts = _fit_options(epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size,
+                        optimizer=optimizer, momentum=momentum, seed=seed, progress=progress)
     n_bends = check_int(n_bends, "n_bends", low=1, high=64)
-    lr = check_scalar(lr, "lr", low=0.0, low_inclusive=False)
-    weight_decay = check_scalar(weight_decay, "weight_decay", low=0.0)
-    batch_size = check_int(batch_size, "batch_size", low=1)
-    optimizer = check_choice(optimizer, "optimizer", ("adamw", "sgd"))
-    momentum = check_scalar(momentum, "momentum", low=0.0, high=1.0)
-    progress = check_bool(progress, "progress")
-    gen = torch.Generator().manual_seed(check_seed(seed))
-    data = _check_data(model_a, X, y, loss)
-    curve = Curve(model_a, model_b, kind=kind, n_bends=n_bends, loss=loss,
-                  bn_data=(bn_data if bn_data is not None else X), device=device)
+    curve = Curve(model_a, model_b, kind=kind, n_bends=n_bends, loss=loss, device=device)
+    data = check_data(curve.model_at(0.0, reset_bn=None), X, y, loss=curve.loss, allow_loader=True)
+    if isinstance(reset_bn, str) and reset_bn == "X":
+        reset_bn = X if data.loader is not None else data.inputs
     frozen = {n for n, p in model_a.named_parameters() if not p.requires_grad}
-    ctrl = [{n: nn.Parameter(v, requires_grad=n not in frozen) for n, v in c.items()} for c in curve._controls]
-    curve._controls = ctrl
-    params = [p for c in ctrl for p in c.values() if p.requires_grad]
-    if optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
-    net = copy.deepcopy(curve._template).train()  # scratch module: its buffers absorb BatchNorm updates
-    lf = _loss_fn(loss)
-    from torch.func import functional_call
-    from tqdm.auto import tqdm
-
-    def batches():
-        if data[0] == "loader":
-            yield from _loader_batches(data[1], curve._dtype, curve.device)
-            return
-        Xt, yt = data[1], data[2]
-        N = Xt.shape[0]
-        perm = torch.randperm(N, generator=gen)
-        for s in range(0, N, batch_size):
-            idx = perm[s:s + batch_size]
-            yield Xt[idx].to(curve.device), yt[idx].to(curve.device)
-
-    with torch.enable_grad():  # also when called under torch.no_grad()
-        for _ in tqdm(range(epochs), disable=not progress, desc="fit_curve", leave=False):
-            total, count = 0.0, 0
-            for xb, yb in batches():
-                t = float(torch.rand((), generator=gen, dtype=torch.float64))
-                opt.zero_grad(set_to_none=True)
-                out = functional_call(net, curve._combine(t), (xb,))
-                lv = lf(out, yb)
-                lv.backward()
-                opt.step()
-                total += float(lv.detach()) * len(yb)
-                count += len(yb)
-            curve.history.append(total / max(count, 1))
-    curve._controls = [{n: p.detach() for n, p in c.items()} for c in ctrl]
-    return curve
+    controls, history = _train_controls(curve, data, opts, frozen)
+    return curve.with_controls(controls, history=history, reset_bn=reset_bn)

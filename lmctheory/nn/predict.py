@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .._validation import check_int, check_scalar, check_seed
-from ._checks import check_module, check_X
+from ._checks import check_module, check_X, describe
 from .estimate import layer_arrays, record_layer_inputs
 from .layers import AsymmetricLinear
 
@@ -387,23 +387,60 @@ def predict_lmc(model: nn.Module, X, *, explained_variance: float = 0.9, max_ran
                          calibration=cal, seconds=time.perf_counter() - t0)
 
 
-def _load_data(path: str):
+def _load_model(path: str) -> nn.Module:
+    """The whole model saved at ``path`` with ``torch.save(model, path)``; :class:`~lmctheory._cli.CLIError` otherwise."""
     from pathlib import Path
+
+    from .._cli import CLIError
+
+    if not Path(path).is_file():
+        raise CLIError(f"MODEL {path}: no such file")
+    try:
+        obj = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as exc:  # garbage, truncated or foreign files raise many different errors
+        raise CLIError(f"MODEL {path}: cannot be read as a saved torch model ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, nn.Module):
+        hint = " (a state dict: save the whole model with torch.save(model, path))" if isinstance(obj, dict) else ""
+        raise CLIError(f"MODEL {path}: holds a {type(obj).__name__}, expected a torch.nn.Module{hint}")
+    return obj
+
+
+def _load_data(path: str):
+    """Inputs ``(N, d)`` from ``.npy``, ``.npz`` (array ``X`` or the first one) or ``.pt`` (a tensor); real numeric
+    only; :class:`~lmctheory._cli.CLIError` otherwise."""
+    from pathlib import Path
+
+    from .._cli import CLIError
 
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"data file {path!r} does not exist")
-    if p.suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    if p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            key = "X" if "X" in z.files else (z.files[0] if z.files else None)
-            if key is None:
-                raise ValueError(f"{path!r} holds no array")
-            return z[key]
-    if p.suffix in (".pt", ".pth"):
-        return torch.load(p, weights_only=True)
-    raise ValueError(f"data file {path!r}: expected .npy, .npz (array 'X' or the first one) or .pt (a tensor)")
+        raise CLIError(f"DATA {path}: no such file")
+    if p.suffix not in (".npy", ".npz", ".pt", ".pth"):
+        raise CLIError(f"DATA {path}: expected .npy, .npz (array 'X' or the first one) or .pt (a tensor)")
+    try:
+        if p.suffix == ".npy":
+            data = np.load(p, allow_pickle=False)
+        elif p.suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                key = "X" if "X" in z.files else (z.files[0] if z.files else None)
+                if key is None:
+                    raise CLIError(f"DATA {path}: holds no array")
+                data = z[key]
+        else:
+            data = torch.load(p, weights_only=True, map_location="cpu")
+    except CLIError:
+        raise
+    except Exception as exc:  # pickled objects, garbage, truncated files
+        raise CLIError(f"DATA {path}: cannot be read as numeric data ({type(exc).__name__}: {exc})") from None
+    if isinstance(data, torch.Tensor):
+        ok = not (data.is_complex() or data.dtype == torch.bool)
+    elif isinstance(data, np.ndarray):
+        ok = np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)
+    else:
+        raise CLIError(f"DATA {path}: holds a {type(data).__name__}, expected one array or tensor of inputs (N, d)")
+    if not ok:
+        raise CLIError(f"DATA {path}: holds non-numeric data ({describe(data)}); expected real numbers")
+    return data
 
 
 def format_prediction(res: LMCPrediction) -> str:
@@ -426,35 +463,51 @@ def main(argv=None) -> int:
 
     ``MODEL``: a whole untrained model saved with ``torch.save(model, path)`` (unpickled with
     ``weights_only=False``: only load files you trust). ``DATA``: inputs ``(N, d)`` as ``.npy``, ``.npz``
-    (array ``X`` or the first one) or ``.pt`` (a tensor). Exit status 0, or 2 on bad arguments/files.
+    (array ``X`` or the first one) or ``.pt`` (a tensor). Exit status (:mod:`lmctheory._cli`): 0 the prediction
+    was computed (and written); 1 it was computed but the ``--json`` file could not be written; 2 nothing was
+    computed: bad command line, an unreadable or unsuitable ``MODEL``/``DATA``, or a ``--json`` path that is an
+    input, a folder, unwritable, or in a folder that does not exist (checked before anything is computed). Every
+    problem is one line on stderr.
     """
     import argparse
     import json
-    import sys
 
-    ap = argparse.ArgumentParser(prog="python -m lmctheory.nn.predict",
-                                 description="Predict the unaligned LMC barrier of an untrained model.")
+    from .._cli import EXIT_FAILED, EXIT_OK, CLIError, check_output_file, usage_error, write_text_atomic
+
+    ap = argparse.ArgumentParser(
+        prog="python -m lmctheory.nn.predict",
+        description="Predict the unaligned LMC barrier of an untrained model.",
+        epilog="exit status: 0 computed (and written); 1 computed but --json could not be written; 2 nothing "
+               "computed (bad command line, unreadable MODEL/DATA, --json that is an input or cannot be written).")
     ap.add_argument("model", help="torch.save(model) file of the untrained model (trusted files only)")
     ap.add_argument("data", help="inputs (N, d): .npy, .npz or .pt")
     ap.add_argument("--explained-variance", type=float, default=0.9)
     ap.add_argument("--max-rank", type=int, default=64)
     ap.add_argument("--max-samples", type=int, default=2048)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", metavar="PATH", help="also write the full result as JSON")
+    ap.add_argument("--json", metavar="PATH", help="also write the full result as JSON (the folder must exist)")
     args = ap.parse_args(argv)
     try:
-        model = torch.load(args.model, weights_only=False)
+        if args.json:
+            check_output_file(args.json, "--json", create_dir=False, inputs={"MODEL": args.model, "DATA": args.data})
+        model = _load_model(args.model)
         X = _load_data(args.data)
         res = predict_lmc(model, X, explained_variance=args.explained_variance, max_rank=args.max_rank,
                           max_samples=args.max_samples, seed=args.seed)
-    except (OSError, ValueError, TypeError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except CLIError as exc:
+        return usage_error(exc)
+    except (ValueError, TypeError, RuntimeError) as exc:  # the model or the data do not suit the predictor
+        return usage_error(f"{type(exc).__name__}: {exc}")
     print(format_prediction(res))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(res.to_dict(), fh, indent=2, default=float)
-    return 0
+        try:
+            write_text_atomic(args.json, json.dumps(res.to_dict(), indent=2, default=float))
+        except OSError as exc:
+            import sys
+
+            print(f"error: --json {args.json}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            return EXIT_FAILED
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

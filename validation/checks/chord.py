@@ -213,6 +213,41 @@ def check_relu_chord_bound(bound_fn, w0, w1, cov, lams, *, rtol=1e-9, compare=Tr
     return r_ex, r_cu
 
 
+def theta_minus_sin(th):
+    """``θ − sin θ`` without cancellation (series ``θ³/6 − θ⁵/120 + θ⁷/5040 − θ⁹/362880`` below 0.05)."""
+    th = np.asarray(th, float)
+    t2 = th * th
+    series = th * t2 * (1 / 6 - t2 * (1 / 120 - t2 * (1 / 5040 - t2 / 362880)))
+    return np.where(th < 0.05, series, th - np.sin(th))
+
+
+def ref_relu_sharp_bound(w0, w1, cov, lam):
+    """The sharp ReLU chord bound found by ``validation/`` (docs/theory.md, T-5.1 finding):
+    ``λ(1−λ)s_0s_1(θ − sin θ)/π`` per neuron; ``≤ λ(1−λ)s_0s_1θ³/(6π)`` and ``≤`` the exact form of T-5.1,
+    equal to ``Δ_i(1/2)`` when ``s_0 = s_1``."""
+    s0, s1, th = sigma_geometry(w0, w1, cov)
+    return lam * (1 - lam) * s0 * s1 * theta_minus_sin(th) / math.pi
+
+
+def check_relu_sharp_bound(w0, w1, cov, lams):
+    """T-5.1 finding: ``Δ_i(λ) ≤ λ(1−λ)s_0s_1(θ − sin θ)/π`` (hence ``≤ λ(1−λ)s_0s_1θ³/(6π)``) for each ``λ``, slack
+    ``1e-13·(s0+s1)²`` as in :func:`check_relu_chord_bound`. Returns the worst ``Δ_i``/bound (where the bound is
+    above ``1e4×`` the slack)."""
+    s0, s1, _ = sigma_geometry(w0, w1, cov)
+    slack = 1e-13 * (s0 + s1) ** 2
+    worst = 0.0
+    for lam in lams:
+        dlt = ref_relu_chord(w0, w1, cov, lam)
+        b = ref_relu_sharp_bound(w0, w1, cov, lam)
+        if np.any(dlt > b + slack):
+            i = int(np.argmax(dlt - b))
+            fail("T-5.1", f"λ={lam}, neuron {i}: Δ_i = {dlt[i]:.10g} > λ(1−λ)s0s1(θ − sin θ)/π = {b[i]:.10g}")
+        ok = b > 1e4 * slack
+        if ok.any():
+            worst = max(worst, float(np.max(dlt[ok] / b[ok])))
+    return worst
+
+
 def ref_center_dominated_bound(fixed, cov, eta):
     """eq. 31: ``(1/4)(1+η)² g(2 arcsin η)/π · Σ_i ‖f_i‖²_Σ`` (per-neuron ``η_i``: the sum of the
     per-neuron bounds)."""

@@ -70,6 +70,8 @@ class _Row:
     trials: int = 0
     delta: float | None = None
     statement: bool = True
+    worst_genuine: float | None = None
+    genuine_instances: int = 0
 
 
 class TheoremRecorder:
@@ -86,16 +88,24 @@ class TheoremRecorder:
             row = self.rows[(tid, key)] = _Row(kind=kind)
         return row
 
-    def ratio(self, tid: str, value, key: str = "bound", instances: int = 1, statement: bool = True):
+    def ratio(self, tid: str, value, key: str = "bound", instances: int = 1, statement: bool = True,
+              genuine: bool = False):
         """An inequality ``lhs ≤ rhs`` checked; ``value = lhs/rhs`` (array: its max is kept). ``statement=False``
         marks a ratio that is not the theorem's own inequality (a proof step, a Monte Carlo agreement, a closed
-        form against its derivation): reported, but left out of the per-ID factor-2 verdict."""
+        form against its derivation): reported, but left out of the per-ID factor-2 verdict. ``genuine=True``
+        marks an instance that is non-degenerate for the theorem's assumptions (nonlinear activation, distinct
+        models, ``ε > 0``, width ≥ 4, trained pairs where the theorem is about trained networks; each test states
+        its rule): the report gives the worst ratio over those beside the worst over all instances (the
+        extremal one, which shows that the constant cannot be lowered)."""
         v = float(np.max(value)) if np.size(value) else None
         row = self._row(tid, key, "bound")
         row.statement = statement
         row.instances += instances
         if v is not None and np.isfinite(v):
             row.worst_ratio = v if row.worst_ratio is None else max(row.worst_ratio, v)
+            if genuine:
+                row.genuine_instances += instances
+                row.worst_genuine = v if row.worst_genuine is None else max(row.worst_genuine, v)
 
     def error(self, tid: str, value, key: str = "identity", instances: int = 1):
         """An identity checked; ``value`` = relative error (array: its max is kept)."""
@@ -106,15 +116,21 @@ class TheoremRecorder:
             row.worst_error = v if row.worst_error is None else max(row.worst_error, v)
 
     def rate(self, tid: str, violations: int, trials: int, delta: float, key: str = "probability",
-             worst_ratio=None):
-        """A probabilistic statement: ``violations`` out of ``trials`` at nominal failure rate ``delta``."""
+             worst_ratio=None, genuine: bool = False):
+        """A probabilistic statement: ``violations`` out of ``trials`` at nominal failure rate ``delta``
+        (``genuine``: as in :meth:`ratio`, for the rate/δ and ``worst_ratio``)."""
         row = self._row(tid, key, "prob")
+        if genuine:
+            row.genuine_instances += int(trials)
         row.instances += trials
         row.violations += int(violations)
         row.trials += int(trials)
         row.delta = float(delta) if row.delta is None else max(row.delta, float(delta))
         if worst_ratio is not None and np.isfinite(worst_ratio):
             row.worst_ratio = float(worst_ratio) if row.worst_ratio is None else max(row.worst_ratio, float(worst_ratio))
+            if genuine:
+                row.worst_genuine = (float(worst_ratio) if row.worst_genuine is None
+                                     else max(row.worst_genuine, float(worst_ratio)))
 
     def table(self) -> dict:
         out: dict = {}
@@ -125,6 +141,8 @@ class TheoremRecorder:
                 "worst_ratio": r.worst_ratio,
                 "worst_error": r.worst_error,
                 "statement": r.statement,
+                "worst_ratio_genuine": r.worst_genuine,
+                "genuine_instances": r.genuine_instances,
             }
             if r.kind == "prob":
                 d.update(violations=r.violations, trials=r.trials, delta=r.delta,

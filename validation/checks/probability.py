@@ -355,18 +355,18 @@ def chi2_event_probability(n):
     return float(scipy.stats.chi2.cdf(n / 2, n))
 
 
-def check_chi2_tail_bound(bound_fn, n_max=4000):
+def check_chi2_tail_bound(bound_fn, n_max=4000, n_min=1):
     """T-4.8b deterministically: ``P(χ²_n < n/2) ≤ bound_fn(n)`` for every ``n = 1..n_max`` (log scale,
     relative 1e-12). ``e^{−n/16}`` holds with worst ratio 0.554 (n = 1); halving it fails at n = 1, ``e^{−n/8}``
     fails from n = 73 on (the exact rate is ``(1 − ln 2)/2 ≈ 1/10.35``). Returns ``(worst ratio, its n)``."""
-    n = np.arange(1, n_max + 1)
+    n = np.arange(n_min, n_max + 1)
     lp = scipy.stats.chi2.logcdf(n / 2, n)
     lb = np.log(np.array([float(bound_fn(int(m))) for m in n]))
     r = lp - lb
     if np.any(r > 1e-12):
         bad = n[r > 1e-12]
         fail("T-4.8b", f"exact P(χ²_n < n/2) exceeds the bound at n = {bad[:5].tolist()}…: "
-                       f"P = {math.exp(lp[bad[0] - 1]):.4g} > {math.exp(lb[bad[0] - 1]):.4g}")
+                       f"P = {math.exp(lp[bad[0] - n_min]):.4g} > {math.exp(lb[bad[0] - n_min]):.4g}")
     j = int(np.argmax(r))
     return float(math.exp(r[j])), int(n[j])
 

@@ -133,7 +133,7 @@ def check_output_sensitivity(approx_fn, bounds_fn, centers, coeffs, grams, perm,
         eta = math.sqrt(float(np.sum(R[moved] ** 2)) / fro2)
         lower, upper = (float(x) for x in bounds_fn(fro2, mu, eps, eta))
         rl, ru = ref_sensitivity_bounds(fro2, mu, eps, eta)
-        if compare and abs(lower - rl) > tol * (1 + abs(rl)) or abs(upper - ru) > tol * (1 + abs(ru)):
+        if compare and (abs(lower - rl) > tol * (1 + abs(rl)) or abs(upper - ru) > tol * (1 + abs(ru))):
             fail(tid, f"bounds ({lower:.8g}, {upper:.8g}) differ from docs/theory.md form ({rl:.8g}, {ru:.8g})")
         if not (lower <= dout + tol * scale and dout <= upper + tol * scale):
             fail(tid, f"Δ_out = {dout:.8g} outside [{lower:.8g}, {upper:.8g}] (η={eta:.3g}, ε={eps:.3g})")
