@@ -22,6 +22,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ("subspace", "gram", "costs", "sensitivity", "bounds", "chord", "lewc", "symmetry")
 
@@ -188,6 +190,7 @@ def _caught_by(output: str) -> str:
     return "?"
 
 
+@pytest.mark.slow  # one theorem-test subprocess per mutant: about a minute on an idle 2-core machine, ~10 min loaded
 def test_validation_catches_every_package_mutant():
     """Every mutant makes its theorem tests fail (pytest exit code 1 with a failed test, no collection or
     internal error), and the unmutated package passes the same selections."""
