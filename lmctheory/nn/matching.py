@@ -284,6 +284,29 @@ _CHUNK_BYTES = 2**24
 _CACHE_BYTES = 2**29
 
 
+#: a member whose float64 unit view is larger than this is never cached; its gain is accumulated in chunks
+_MEMBER_BYTES = 2**26
+
+
+def _gram(a, b, axis, outer, size, inner):
+    """``G[i, j] = Σ a[…, unit i, …] · b[…, unit j, …]`` in float64, converting at most ``_CHUNK_BYTES`` of
+    each tensor at a time (so a vocabulary-sized embedding never exists in float64 as a whole)."""
+    shape = list(a.shape)
+    P, Q = int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis + 1:], dtype=np.int64))
+    av, bv = a.reshape(P, outer, size, inner, Q), b.reshape(P, outer, size, inner, Q)
+    G = torch.zeros(size, size, dtype=torch.float64, device=a.device)
+    per = outer * size * inner * 8
+    if P >= Q:
+        step = max(1, _CHUNK_BYTES // (per * Q))
+        for s in range(0, P, step):
+            G += torch.einsum("posrq,potrq->st", av[s:s + step].double(), bv[s:s + step].double())
+    else:
+        step = max(1, _CHUNK_BYTES // (per * P))
+        for s in range(0, Q, step):
+            G += torch.einsum("posrq,potrq->st", av[..., s:s + step].double(), bv[..., s:s + step].double())
+    return G
+
+
 class _WeightObjective:
     """``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the floating parameters that are members of some group, and the linear
     gain of each group with the others fixed, computed in float64 on ``device``.
@@ -332,22 +355,28 @@ class _WeightObjective:
         return t
 
     def _a_rows(self, k, gname, m):
+        """A's float64 unit view of member ``m`` if it is (or can be) cached, else None."""
         key = (k, gname, m)
         a = self._arows.get(key)
         if a is None:
+            nbytes = self.A[k].numel() * 8
+            if nbytes > _MEMBER_BYTES or self._cached + nbytes > _CACHE_BYTES:
+                return None
             a = _unit_rows(self.A[k], m.axis, m.outer, self.groups[gname].size, m.inner).double()
             if a.data_ptr() == self.A[k].data_ptr():
                 a = a.clone()
-            if self._cached + a.numel() * 8 <= _CACHE_BYTES:
-                self._arows[key] = a
-                self._cached += a.numel() * 8
+            self._arows[key] = a
+            self._cached += nbytes
         return a
 
     @torch.no_grad()
     def objective(self, perms) -> float:
         total = 0.0
         for k in self.on:
-            total += float(torch.sum(self.A[k].double() * self.permuted(k, perms).double()))
+            a, b = self.A[k].reshape(-1), self.permuted(k, perms).reshape(-1)
+            step = _CHUNK_BYTES // 8
+            for s in range(0, a.numel(), step):
+                total += float(torch.dot(a[s:s + step].double(), b[s:s + step].double()))
         return total
 
     @torch.no_grad()
@@ -360,8 +389,11 @@ class _WeightObjective:
                 G += self._const[(k, m)]
                 continue
             a = self._a_rows(k, gname, m)
-            b = _unit_rows(self.permuted(k, perms, skip=(gname, m)), m.axis, m.outer, g.size, m.inner).double()
-            part = a @ b.T
+            bt = self.permuted(k, perms, skip=(gname, m))
+            if a is not None:
+                part = a @ _unit_rows(bt, m.axis, m.outer, g.size, m.inner).double().T
+            else:
+                part = _gram(self.A[k], bt, m.axis, m.outer, g.size, m.inner)
             if const:
                 self._const[(k, m)] = part
             G += part
