@@ -81,7 +81,7 @@ class GroupMatching:
         or every unit constant on ``X``); the reason is in ``notes``.
     constant_units : dict of str -> int
         Activation matching: per group, the number of units of A constant on ``X`` (e.g. dead ReLUs); they
-        have no correlation with anything and were assigned among themselves by the weights.
+        have no correlation with anything and their assignment was decided by the weights.
     notes : dict of str -> str
         Per group, anything the user should know (weights used instead of activations, and why).
     n_samples : int
@@ -280,6 +280,10 @@ def _unit_rows(t, axis, outer, size, inner):
 #: rows of float64 sample matrices processed at once by activation matching's streamed sums
 _CHUNK_BYTES = 2**24
 
+#: largest float64 cross-product matrix ``(size·m)²`` of one activation in activation matching (units that
+#: share a tensor with an unmatched group form blocks of ``m``); a larger activation is not used
+_BLOCK_BYTES = 2**28
+
 #: float64 unit views of model A's members kept between gains (beyond this, they are recomputed per gain)
 _CACHE_BYTES = 2**29
 
@@ -384,7 +388,9 @@ class _WeightObjective:
         g = self.groups[gname]
         G = torch.zeros(g.size, g.size, dtype=torch.float64, device=self.device)
         for k, m in self.members[gname]:
-            const = len(self.on[k]) == 1
+            # a member no other group touches adds the same A_m B_mᵀ every time: kept when storing the
+            # (size, size) product is cheaper than recomputing it (rest ≥ size)
+            const = len(self.on[k]) == 1 and self.A[k].numel() >= g.size ** 2
             if const and (k, m) in self._const:
                 G += self._const[(k, m)]
                 continue
@@ -435,7 +441,7 @@ def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed):
 
 
 def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, max_iter: int = 100,
-                 n_random: int = 100, seed: int = 0, device=None) -> GroupMatching:
+                 n_random: int = 100, seed: int = 0, device=None, keep_costs: bool = True) -> GroupMatching:
     """Weight matching of any two models of one architecture (Git Re-Basin, Ainsworth et al. 2023, Alg. 1).
 
     Maximizes ``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the product of the permutation groups, the sum running over the
@@ -464,6 +470,9 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     seed : int, default 0
     device : torch.device or str, optional
         Where the gains are computed (default: the models' device). The assignments run on the CPU.
+    keep_costs : bool, default True
+        Keep each group's final gain matrix in ``results[g].correlation`` (``None`` otherwise: for large
+        models, whose ``(size, size)`` matrices add up).
 
     Returns
     -------
@@ -509,7 +518,10 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     else:
         perms, obj, restarts = {}, wo.objective({}), ()
     rng = np.random.default_rng(seed)
-    results = {n: _result_of(wo.gain(n, perms), perms[n], n_random, rng) for n in names}
+    results = {}
+    for n in names:
+        r = _result_of(wo.gain(n, perms), perms[n], n_random, rng)
+        results[n] = r if keep_costs else replace(r, correlation=None)
     return GroupMatching(perms=dict(perms), groups=tuple(groups), method="weight", objective=float(obj),
                          objective_identity=wo.objective(ident), results=results,
                          restart_objectives=tuple(restarts))
@@ -586,6 +598,8 @@ def _plan(groups, order, shapes):
             return None
         earlier = [(h, size, th) for h, size, th in others if h in before]
         m = int(np.prod([facs[k][0] for k in block])) if block else 1
+        if (g.size * m) ** 2 * 8 > _BLOCK_BYTES:  # the cross-product matrix of the blocks would not fit
+            return None
         return _TapPlan(key=key, others=others, facs=facs, earlier=earlier, order=sample + [unit] + block, m=m)
 
     plans, level, reason = {}, {}, {}
@@ -721,8 +735,10 @@ def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, s
     Groups without a usable traced activation (inside a leaf module, e.g. ``nn.MultiheadAttention`` heads)
     and groups whose units are all constant on ``X`` are matched by weights (the other permutations fixed)
     and listed in ``weight_matched`` with the reason in ``notes``; units of A that are constant on ``X``
-    (zero rows of ``C_g``, e.g. dead ReLUs) are assigned among themselves by the weight gain
-    (``constant_units``). A group whose units are all constant also raises a ``UserWarning``.
+    (zero rows of ``C_g``, e.g. dead ReLUs; counted in ``constant_units``) and, generally, every tie of the
+    activation costs (units with identical activations on ``X``) are decided by the weights: each group's
+    final assignment maximizes ``Σ C_g`` first and the weight gain second (``C_g + (10⁻⁹/n)·G_g/max|G_g|``).
+    A group whose units are all constant also raises a ``UserWarning``.
 
     Parameters
     ----------
@@ -839,7 +855,7 @@ def _finish(model_a, model_b, groups, perms, results, notes, n_seen, seed, devic
                           "was found by weight matching", UserWarning, stacklevel=3)
         elif len(dead):
             constant[g.name] = len(dead)
-            notes[g.name] = f"{len(dead)} of {g.size} units are constant on X: assigned among themselves by weights"
+            notes[g.name] = f"{len(dead)} of {g.size} units are constant on X: their assignment is decided by weights"
     for g in groups:
         perms.setdefault(g.name, np.arange(g.size, dtype=np.int64))
     if fallback:
@@ -849,18 +865,23 @@ def _finish(model_a, model_b, groups, perms, results, notes, n_seen, seed, devic
                 notes[n] = notes[n] + ": matched by weights"
         res = _descend(wo, fallback, perms, n_restarts=1, max_iter=100, seed=seed)
         perms.update(res.perms)
-    for name, n_dead in constant.items():
-        if n_dead < 2:
+    # ties of the activation costs (constant units: zero rows; units with identical activations on X: equal
+    # correlations) carry no information from X: the weights decide them. Lexicographic: each group's
+    # assignment maximizes Σ C first and, among (near-)optimal ones, the weight gain G (the other
+    # permutations fixed): C + (1e-9 / n) · G / max|G| changes Σ C by at most 1e-9.
+    for g in groups:
+        r = results.get(g.name)
+        if r is None:
             continue
-        r = results[name]
-        dead = np.flatnonzero(np.all(r.correlation == 0.0, axis=1))
-        cols = r.perm[dead]
-        G = wo.gain(name, perms)[np.ix_(dead, cols)]
-        rows, sel = linear_sum_assignment(G, maximize=True)
-        new = r.perm.copy()
-        new[dead[rows]] = cols[sel]
-        perms[name] = new
-        results[name] = replace(r, perm=new)
+        G = wo.gain(g.name, perms)
+        scale = float(np.abs(G).max())
+        if scale == 0.0:
+            continue
+        perm = _lap(r.correlation + (1e-9 / g.size) * (G / scale))
+        if not np.array_equal(perm, r.perm):
+            idx = np.arange(g.size)
+            perms[g.name] = perm
+            results[g.name] = replace(r, perm=perm, objective_optimal=float(r.correlation[idx, perm].sum()))
     obj = sum(r.objective_optimal for r in results.values())
     obj_id = sum(r.objective_identity for r in results.values())
     return GroupMatching(perms=perms, groups=tuple(groups), method="activation", objective=float(obj),
