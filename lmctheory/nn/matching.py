@@ -710,7 +710,7 @@ class _Runner:
 
 
 def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, seed: int = 0,
-                     batch_size: int = 256, device=None) -> GroupMatching:
+                     batch_size: int = 64, device=None) -> GroupMatching:
     """Activation matching of model B to model A on inputs ``X`` ([NI] F.4, docs/theory.md §10 "Alignment").
 
     Per group ``g`` (from :func:`~lmctheory.nn.groups.permutation_groups`), the cost matrix is
@@ -755,7 +755,7 @@ def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, s
         Random permutations for the baseline objectives of each group.
     seed : int, default 0
         Seed of the baselines (and of the weight fallback).
-    batch_size : int, default 256
+    batch_size : int, default 64
         Samples per forward pass when ``X`` is a tensor/tuple/dict.
     device : torch.device or str, optional
         Where the statistics and the weight gains are computed (default: the models' device).
