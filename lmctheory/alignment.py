@@ -312,6 +312,7 @@ def permutation_coordinate_descent(sizes, gain, *, objective=None, nonlinear=(),
     Two coordinates coupled through a matrix ``W_b = P_1ᵀ W_a P_2``: the descent recovers both.
 
     >>> import numpy as np
+    >>> from lmctheory.alignment import permutation_coordinate_descent
     >>> rng = np.random.default_rng(0)
     >>> Wa = rng.standard_normal((5, 4))
     >>> p1, p2 = rng.permutation(5), rng.permutation(4)
@@ -440,6 +441,7 @@ def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_i
     Examples
     --------
     >>> import numpy as np
+    >>> from lmctheory.alignment import permute_mlp, weight_matching
     >>> rng = np.random.default_rng(0)
     >>> Wa = [rng.standard_normal((4, 3)), rng.standard_normal((2, 4))]
     >>> Wb, _ = permute_mlp(Wa, None, [np.array([2, 0, 3, 1])])

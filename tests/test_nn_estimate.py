@@ -65,7 +65,7 @@ def test_record_and_all_layers():
     with torch.no_grad():
         _, hidden = m(X, return_hidden=True)
     np.testing.assert_allclose(rec["layers.2"], hidden[-1].double().numpy())
-    ests = estimate_all_layers(m, X, 0.9)
+    ests = estimate_all_layers(m, X, explained_variance=0.9)
     assert list(ests) == list(rec) and ests["layers.2"].costs.shape == (3, 3)
     assert all(e.ratio >= 0.9 for e in ests.values())
 
@@ -195,7 +195,7 @@ def test_transformer_records_tokens_and_names_the_skipped_out_proj():
     np.testing.assert_allclose(rec["embed"], X.reshape(-1, 6).double().numpy())
     assert rec["ff"].shape == (60, 8) and rec["head"].shape == (12, 8)
     with pytest.warns(UserWarning, match="never called"):
-        ests = estimate_all_layers(net, X, 0.9)
+        ests = estimate_all_layers(net, X, explained_variance=0.9)
     assert ests.skipped == ["attn.out_proj"] and ests["ff"].n_samples == 60
 
 
@@ -246,7 +246,7 @@ def test_hf_conv1d_is_read_transposed():
     assert is_transposed_linear(c) and not is_transposed_linear(lin)
     np.testing.assert_array_equal(layer_arrays(c)[0], layer_arrays(lin)[0])  # rows are weight.T: (6, 8)
     X = torch.randn(40, 5, 8)  # (batch, tokens, in)
-    ests = estimate_all_layers(nn.Sequential(c), X, 0.99)
+    ests = estimate_all_layers(nn.Sequential(c), X, explained_variance=0.99)
     ref = estimate_realization_costs(lin, X, 0.99)
     assert list(ests) == ["0"]
     np.testing.assert_allclose(ests["0"].costs, ref.costs, rtol=1e-9, atol=1e-9)
@@ -260,7 +260,7 @@ def test_hf_gpt2_conv1d_layers_are_estimated():
     torch.manual_seed(0)
     model = tr.GPT2LMHeadModel(cfg).eval()
     ids = torch.randint(0, 50, (6, 10), generator=torch.Generator().manual_seed(0))
-    ests = estimate_all_layers(model, ids, 0.9)
+    ests = estimate_all_layers(model, ids, explained_variance=0.9)
     names = {"transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_fc",
              "transformer.h.0.mlp.c_proj", "lm_head"}
     assert names <= set(ests), sorted(ests)
@@ -275,7 +275,7 @@ def test_grouped_conv_is_estimated_group_by_group():
     net = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(6, 6, 3, groups=6))
     X = torch.randn(8, 4, 6, 6)
     with pytest.warns(UserWarning, match="depthwise"):
-        ests = estimate_all_layers(net, X, 0.95)
+        ests = estimate_all_layers(net, X, explained_variance=0.95)
     assert list(ests) == ["0/group0", "0/group1"]
     for k in range(2):  # each group alone: a plain conv on its own input channels
         ref = estimate_realization_costs(conv_group(net[0], k), X[:, 2 * k:2 * k + 2], 0.95)
@@ -301,4 +301,4 @@ def test_layer_called_by_keyword_is_recorded():
     rec = record_layer_inputs(net, X)
     assert {k: v.shape for k, v in rec.items()} == {"fc": (30, 5), "out": (30, 4)}
     np.testing.assert_array_equal(rec["fc"], X.double().numpy())
-    assert set(estimate_all_layers(net, X, 0.9)) == {"fc", "out"}
+    assert set(estimate_all_layers(net, X, explained_variance=0.9)) == {"fc", "out"}

@@ -277,3 +277,14 @@ def test_activation_memory_is_bounded():
     tracemalloc.stop()
     assert res.n_samples == 1600
     assert peak < acts / 20, (peak, acts)
+
+
+def test_device_option_gives_the_same_result():
+    """``device=`` moves the cost computations (CPU here; the result must not depend on where they ran)."""
+    a, x = _build("resnet_bn", seed=0)
+    b, _ = _build("resnet_bn", seed=3)
+    X = _data("resnet_bn")
+    for fn in (lambda **kw: weight_match(a, b, X=x, **kw), lambda **kw: activation_match(a, b, X, **kw)):
+        r0, r1 = fn(), fn(device="cpu")
+        assert r0.objective == r1.objective
+        assert all(np.array_equal(r0.perms[k], r1.perms[k]) for k in r0.perms)

@@ -149,6 +149,7 @@ def is_transposed_linear(module) -> bool:
     Examples
     --------
     >>> from torch import nn
+    >>> from lmctheory.nn.estimate import is_transposed_linear
     >>> is_transposed_linear(nn.Linear(3, 2))
     False
     """
@@ -169,6 +170,7 @@ def conv_group(layer: nn.Conv2d, k: int) -> nn.Conv2d:
     Examples
     --------
     >>> from torch import nn
+    >>> from lmctheory.nn.estimate import conv_group
     >>> conv_group(nn.Conv2d(4, 6, 3, groups=2), 1).weight.shape
     torch.Size([3, 2, 3, 3])
     """
@@ -633,7 +635,7 @@ def record_layer_inputs(model: nn.Module, X) -> LayerInputs:
     return LayerInputs(out, calls={nm: len(p) for nm, p in got.items()}, skipped=skipped, unsupported=unsupported)
 
 
-def estimate_all_layers(model: nn.Module, X, explained_variance: float = 0.9, *, rtol: float = 1e-8,
+def estimate_all_layers(model: nn.Module, X, *, explained_variance: float = 0.9, rtol: float = 1e-8,
                         max_samples: int | None = None, large: str = "stream", seed: int = 0
                         ) -> LayerEstimates:
     """:func:`estimate_realization_costs` for every linear and convolutional layer of ``model``.

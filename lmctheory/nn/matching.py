@@ -120,7 +120,7 @@ def collect_activations(model: MLP, X) -> list[np.ndarray]:
     Examples
     --------
     >>> import torch
-    >>> from lmctheory.nn import make_mlp
+    >>> from lmctheory.nn import collect_activations, make_mlp
     >>> [a.shape for a in collect_activations(make_mlp(3, 5, 2, n_layers=3), torch.zeros(4, 3))]
     [(4, 5), (4, 5)]
     """
@@ -493,6 +493,7 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     >>> import torch
     >>> from torch import nn
     >>> from lmctheory.nn.groups import permutation_groups, random_permutation
+    >>> from lmctheory.nn.matching import permute_model, weight_match
     >>> a = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     >>> g = permutation_groups(a, torch.zeros(2, 3))
     >>> b = permute_model(a, random_permutation(g, seed=1), groups=g)
@@ -774,6 +775,7 @@ def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, s
     >>> import torch
     >>> from torch import nn
     >>> from lmctheory.nn.groups import permutation_groups, random_permutation
+    >>> from lmctheory.nn.matching import activation_match, permute_model
     >>> a = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     >>> g = permutation_groups(a, torch.zeros(2, 3))
     >>> b = permute_model(a, random_permutation(g, seed=1), groups=g)
@@ -930,7 +932,7 @@ def to_standard(model):
     Examples
     --------
     >>> from torch import nn
-    >>> from lmctheory.nn import AsymmetricLinear
+    >>> from lmctheory.nn import AsymmetricLinear, to_standard
     >>> net = nn.Sequential(AsymmetricLinear(3, 4, "syre"), nn.ReLU(), nn.Linear(4, 1))
     >>> type(to_standard(net)[0]).__name__
     'Linear'
@@ -973,7 +975,7 @@ def permute_model(model, perms, *, groups=None):
     Examples
     --------
     >>> import numpy as np, torch
-    >>> from lmctheory.nn import make_mlp
+    >>> from lmctheory.nn import make_mlp, permute_model
     >>> from lmctheory.nn.groups import permutation_groups
     >>> m = make_mlp(3, 4, 2, n_layers=2, seed=0)
     >>> g = permutation_groups(m, torch.zeros(2, 3))
