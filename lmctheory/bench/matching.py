@@ -17,9 +17,10 @@ Rows:
   peak resident memory of a fresh subprocess; streamed statistics keep it independent of the number of
   images (the earlier implementation, which kept every activation, peaked at about 4.3 GB here).
 
-Measured (2 shared CPU cores, heavily loaded; full mode): ResNet-18 ours 14.8 s, objective 5196.6 vs rebasin
-23.1 s, objective 5136.1; GPT-2-style 12 layers 272 s (peak RSS 6.0 GB before the member cache was bounded);
-activation matching 1,600 images: peak RSS 582 MB (4,334 MB before streaming).
+Measured (2 CPU cores shared with other jobs, load average 6–8, full mode, one run): ResNet-18 ours 23.7 s,
+objective 5196.6 vs rebasin 0.0.47 36.3 s, objective 5138.1 (identity 4799.7); GPT-2-style 12 layers 248 s, peak
+RSS 2.9 GB (the two models alone 1.4 GB); activation matching of 400 and 1,600 images: peak RSS 448 and 446 MB
+(273 and 287 MB before matching), against 4,334 MB for 1,600 images with the earlier implementation.
 """
 
 from __future__ import annotations
@@ -194,8 +195,6 @@ def _gpt2_class():
 
 def gpt2_case(layers: int) -> dict:
     """Weight matching of two random GPT-2-small-sized models (run in a fresh process by :func:`run`)."""
-    import resource
-
     import torch
 
     from lmctheory.nn.groups import UnsupportedOperationError, permutation_groups
@@ -226,21 +225,19 @@ def gpt2_case(layers: int) -> dict:
         t = time.perf_counter()
         groups = permutation_groups(a, ids)
     trace_s = time.perf_counter() - t
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = _peak_rss_mb()
     t = time.perf_counter()
     res = weight_match(a, b, groups=groups, n_random=0, keep_costs=False)
     match_s = time.perf_counter() - t
     return {"kind": kind, "layers": layers, "groups": len(groups), "trace_s": trace_s, "match_s": match_s,
             "objective": res.objective, "objective_identity": res.objective_identity,
             "peak_rss_mb_before_match": rss0,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_mb": _peak_rss_mb(),
             "params_mb_per_model": sum(p.numel() * p.element_size() for p in a.parameters()) / 2**20}
 
 
 def activation_case(n_images: int) -> dict:
     """Activation matching of two small CNNs on ``n_images`` random 3×32×32 images (fresh process)."""
-    import resource
-
     import torch
     from torch import nn
 
@@ -261,12 +258,27 @@ def activation_case(n_images: int) -> dict:
     torch.manual_seed(0)
     a, b = Net(), Net()
     X = torch.randn(n_images, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = _peak_rss_mb()
     t = time.perf_counter()
     res = activation_match(a, b, X, n_random=2)
     return {"n_images": n_images, "match_s": time.perf_counter() - t, "n_samples": res.n_samples,
             "peak_rss_mb_before_match": rss0,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB: ``VmHWM`` (Linux; reset by exec, unlike ``ru_maxrss``, which
+    keeps the parent's size at fork), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _subprocess(case: str, arg: int) -> dict:
