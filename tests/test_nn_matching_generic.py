@@ -1,6 +1,8 @@
 """Generic activation / weight matching, permute_model and to_standard on traced groups (T-S1, [NI] F.4,
 Git Re-Basin)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -149,6 +151,8 @@ def test_generic_matching_bad_inputs():
     other.fc2 = nn.Linear(9, 5)
     with pytest.raises(ValueError, match="differ in 'fc2.weight'"):
         weight_match(a, other, X=x)
+    with pytest.raises(ValueError, match="differ in .*float64"):  # float32 vs float64 models
+        weight_match(a, copy.deepcopy(b).double(), X=x)
     with pytest.raises(ValueError, match="at least 2 samples"):
         activation_match(a, b, X[:1])
     with pytest.raises(TypeError, match="X does not match PlainCNN.forward"):
