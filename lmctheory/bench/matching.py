@@ -298,7 +298,8 @@ def run(quick: bool) -> list[dict]:
         c = _subprocess("activation", n)
         rows.append({"name": f"activation_match {n} images 3x32x32 (2 conv layers)", "baseline_s": None,
                      "ours_s": c["match_s"], "ratio": None, **c,
-                     "notes": f"peak RSS {c['peak_rss_mb']:.0f} MB (before matching {c['peak_rss_mb_before_match']:.0f} MB)"})
+                     "notes": f"peak RSS {c['peak_rss_mb']:.0f} MB "
+                              f"(before matching {c['peak_rss_mb_before_match']:.0f} MB)"})
     return rows
 
 
