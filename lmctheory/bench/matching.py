@@ -17,10 +17,11 @@ Rows:
   peak resident memory of a fresh subprocess; streamed statistics keep it independent of the number of
   images (the earlier implementation, which kept every activation, peaked at about 4.3 GB here).
 
-Measured (2 CPU cores shared with other jobs, load average 6–8, full mode, one run): ResNet-18 ours 23.7 s,
-objective 5196.6 vs rebasin 0.0.47 36.3 s, objective 5138.1 (identity 4799.7); GPT-2-style 12 layers 248 s, peak
-RSS 2.9 GB (the two models alone 1.4 GB); activation matching of 400 and 1,600 images: peak RSS 448 and 446 MB
-(273 and 287 MB before matching), against 4,334 MB for 1,600 images with the earlier implementation.
+Measured (2 CPU cores shared with other jobs, load average 5–8, full mode, two runs): ResNet-18 ours 8.4 s /
+23.7 s, objective 5196.6, vs rebasin 0.0.47 22.7 s / 36.3 s, objective 5138.1 (identity 4799.7); GPT-2-style 12
+layers 91 s / 248 s, peak RSS 2.9 GB (1.4 GB before matching: the two models and their construction); activation
+matching of 400 and 1,600 images: peak RSS 440 and 468 MB (273 and 287 MB before matching), against 4,334 MB for
+1,600 images with the earlier implementation, which kept every activation.
 """
 
 from __future__ import annotations
