@@ -25,6 +25,8 @@ __all__ = [
     "activation_correlation",
     "activation_matching",
     "weight_matching",
+    "DescentResult",
+    "permutation_coordinate_descent",
     "permute_mlp",
     "orthogonal_procrustes",
     "linear_cka",
@@ -231,17 +233,191 @@ def permute_mlp(weights, biases, perms):
     return newW, (newb if b is not None else None)
 
 
+@dataclass(frozen=True)
+class DescentResult:
+    """Result of :func:`permutation_coordinate_descent`.
+
+    Attributes
+    ----------
+    perms : dict of str -> ndarray of int64
+        The best permutation found for every coordinate (convention of this module).
+    objective : float
+        ``objective(perms)``; NaN when no ``objective`` callback was given (then ``n_restarts`` is 1).
+    restart_objectives : tuple of float
+        Objective reached by each restart (restart 0 starts at the identity or ``init``).
+    sweeps : tuple of int
+        Sweeps used by each restart (``≤ max_iter``; fewer when a sweep changed nothing).
+    """
+
+    perms: dict
+    objective: float
+    restart_objectives: tuple
+    sweeps: tuple
+
+
+def _lap_max(G: np.ndarray) -> np.ndarray:
+    rows, cols = linear_sum_assignment(G, maximize=True)
+    perm = np.empty(G.shape[0], dtype=np.int64)
+    perm[rows] = cols
+    return perm
+
+
+def permutation_coordinate_descent(sizes, gain, *, objective=None, nonlinear=(), neighbors=None,
+                                   n_restarts: int = 1, max_iter: int = 100, seed: int = 0,
+                                   init=None) -> DescentResult:
+    """Maximize an objective over a product of permutation groups by coordinate descent (Git Re-Basin).
+
+    The engine behind every weight matching of the package (Ainsworth et al. 2023, Alg. 1): for one
+    coordinate ``g`` with the others fixed the objective is ``Σ_i G_g[i, perm_g[i]] + const``, a linear
+    assignment problem solved exactly by ``scipy.optimize.linear_sum_assignment``. Each sweep visits the
+    coordinates in a random order (``seed``); a coordinate's permutation is replaced only if its gain improves
+    by more than ``1e-12·(1 + |old|)`` (so ties cannot cycle); a descent stops after a sweep without change
+    or ``max_iter`` sweeps. Restart 0 starts at the identity (or ``init``), restarts ``1…`` at uniformly
+    random permutations; the best objective wins (docs/theory.md §10 "Alignment").
+
+    Parameters
+    ----------
+    sizes : dict of str -> int
+        Coordinate names and their sizes ``n_g ≥ 1``, in a fixed order.
+    gain : callable ``(name, perms) -> array (n_g, n_g)``
+        ``G_g`` given the current permutations (``perms``: dict name -> int64 array; do not modify it).
+    objective : callable ``(perms) -> float``, optional
+        The full objective. Required for the coordinates in ``nonlinear`` (a coordinate acting on two axes
+        of one tensor is quadratic, not linear: its steps are accepted only if ``objective`` improves);
+        required with ``n_restarts > 1`` (it decides which restart wins); else used to report the result.
+    nonlinear : iterable of str
+        Coordinates whose step must be checked with ``objective``.
+    neighbors : dict of str -> iterable of str, optional
+        The coordinates each gain depends on (``G_g`` is a function of ``perms[h]`` for ``h`` in
+        ``neighbors[g]`` only). A coordinate none of whose neighbors changed since its last visit would give
+        the same assignment again, so it is skipped (exact; it saves most of the late sweeps). Default:
+        every gain depends on every coordinate.
+    n_restarts : int, default 1
+    max_iter : int, default 100
+        Sweeps per restart.
+    seed : int, default 0
+    init : dict of str -> int array, optional
+        Start of restart 0 (default: identity).
+
+    Returns
+    -------
+    DescentResult
+
+    References
+    ----------
+    Ainsworth et al. 2023, *Git Re-Basin*, §3.2 and Alg. 1; docs/theory.md#alignment.
+
+    Examples
+    --------
+    Two coordinates coupled through a matrix ``W_b = P_1ᵀ W_a P_2``: the descent recovers both.
+
+    >>> import numpy as np
+    >>> from lmctheory.alignment import permutation_coordinate_descent
+    >>> rng = np.random.default_rng(0)
+    >>> Wa = rng.standard_normal((5, 4))
+    >>> p1, p2 = rng.permutation(5), rng.permutation(4)
+    >>> Wb = np.empty_like(Wa); Wb[np.ix_(p1, p2)] = Wa
+    >>> def gain(name, perms):
+    ...     if name == "rows":
+    ...         return Wa @ Wb[:, perms["cols"]].T
+    ...     return Wa.T @ Wb[perms["rows"]]
+    >>> obj = lambda perms: float((Wa * Wb[perms["rows"]][:, perms["cols"]]).sum())
+    >>> res = permutation_coordinate_descent({"rows": 5, "cols": 4}, gain, objective=obj, n_restarts=3)
+    >>> bool(np.array_equal(res.perms["rows"], p1) and np.array_equal(res.perms["cols"], p2))
+    True
+    """
+    if not isinstance(sizes, dict):
+        raise TypeError(f"sizes must be a dict {{name: size}}, got {type(sizes).__name__}")
+    sizes = {k: check_int(v, f"sizes[{k!r}]", low=1) for k, v in sizes.items()}
+    if not callable(gain):
+        raise TypeError("gain must be callable (name, perms) -> (n, n) array")
+    nonlinear = set(nonlinear)
+    if nonlinear - set(sizes):
+        raise ValueError(f"nonlinear names unknown coordinates {sorted(nonlinear - set(sizes))[:3]}")
+    if nonlinear and objective is None:
+        raise ValueError("objective is required when some coordinates are nonlinear")
+    n_restarts = check_int(n_restarts, "n_restarts", low=1)
+    if n_restarts > 1 and objective is None:
+        raise ValueError("objective is required with n_restarts > 1 (it decides which restart wins)")
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    rng = np.random.default_rng(check_seed(seed))
+    names = list(sizes)
+    ident = {k: np.arange(n, dtype=np.int64) for k, n in sizes.items()}
+    if init is not None:
+        if not isinstance(init, dict):
+            raise TypeError(f"init must be a dict {{name: perm}}, got {type(init).__name__}")
+        start = dict(ident)
+        for k, p in init.items():
+            if k not in sizes:
+                raise ValueError(f"init names an unknown coordinate {k!r}")
+            start[k] = check_permutation(p, sizes[k], f"init[{k!r}]")
+    else:
+        start = ident
+    if neighbors is not None:
+        if not isinstance(neighbors, dict):
+            raise TypeError(f"neighbors must be a dict {{name: names}}, got {type(neighbors).__name__}")
+        deps = {k: {h for h in neighbors.get(k, ()) if h != k} for k in names}
+        unknown = {h for v in deps.values() for h in v} - set(sizes)
+        if unknown:
+            raise ValueError(f"neighbors names unknown coordinates {sorted(unknown)[:3]}")
+    else:
+        deps = None
+    best, best_obj, objs, sweeps = None, -np.inf, [], []
+    for r in range(n_restarts):
+        perms = dict(start) if r == 0 else {k: rng.permutation(n).astype(np.int64) for k, n in sizes.items()}
+        full = objective(perms) if nonlinear else None
+        used, clock = 0, 0
+        changed_at = {k: 0 for k in names}
+        seen_at = {k: -1 for k in names}
+        for used in range(1, max_iter + 1):
+            changed = False
+            for k in rng.permutation(len(names)):
+                name = names[k]
+                clock += 1
+                if deps is not None and name not in nonlinear and seen_at[name] >= 0 and \
+                        all(changed_at[h] < seen_at[name] for h in deps[name]):
+                    continue  # same gain as at the last visit: same assignment
+                seen_at[name] = clock
+                G = np.asarray(gain(name, perms), dtype=np.float64)
+                n = sizes[name]
+                if G.shape != (n, n):
+                    raise ValueError(f"gain({name!r}) must have shape ({n}, {n}), got {G.shape}")
+                if not np.all(np.isfinite(G)):
+                    raise ValueError(f"gain({name!r}) is not finite")
+                idx = np.arange(n)
+                old = G[idx, perms[name]].sum()
+                cand = _lap_max(G)
+                new = G[idx, cand].sum()
+                if new > old + 1e-12 * (1.0 + abs(old)):
+                    if name in nonlinear:
+                        trial = dict(perms)
+                        trial[name] = cand
+                        value = objective(trial)
+                        if not value > full + 1e-12 * (1.0 + abs(full)):
+                            continue
+                        full = value
+                    perms[name], changed = cand, True
+                    changed_at[name] = clock
+            if not changed:
+                break
+        obj = float(objective(perms)) if objective is not None else float("nan")
+        objs.append(obj)
+        sweeps.append(used)
+        if best is None or obj > best_obj:
+            best, best_obj = perms, obj
+    return DescentResult(perms=best, objective=float(best_obj), restart_objectives=tuple(objs),
+                         sweeps=tuple(sweeps))
+
+
 def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_iter: int = 100, seed: int = 0):
     """Weight matching of two MLPs (Ainsworth et al. 2023, *Git Re-Basin*, Alg. 1).
 
     Finds hidden-unit permutations ``π = (perm_1, …, perm_{L−1})`` of model b that (locally) maximize
     ``Σ_ℓ ⟨W_ℓ^a, P_ℓ W_ℓ^b P_{ℓ−1}ᵀ⟩_F + Σ_ℓ ⟨b_ℓ^a, P_ℓ b_ℓ^b⟩`` (``P_0 = P_L = I``). Each ``perm_ℓ`` appears in
     layers ℓ and ℓ+1; with the others fixed it is a linear assignment on
-    ``G[i, j] = ⟨W_ℓ^a[i,:], W_ℓ^b[j, perm_{ℓ−1}]⟩ + b_ℓ^a[i] b_ℓ^b[j] + ⟨W_{ℓ+1}^a[:, i], W_{ℓ+1}^b[perm_{ℓ+1}, j]⟩``.
-    Coordinate descent from the identity, visiting layers in a random order (``seed``) each sweep; a
-    layer's permutation is replaced only if the objective improves by more than ``1e-12·(1 + |obj|)``
-    (so ties cannot cycle); stops after a sweep without change or ``max_iter`` sweeps
-    (docs/theory.md §10 "Alignment").
+    ``G[i, j] = ⟨W_ℓ^a[i,:], W_ℓ^b[j, perm_{ℓ−1}]⟩ + b_ℓ^a[i] b_ℓ^b[j] + ⟨W_{ℓ+1}^a[:, i], W_{ℓ+1}^b[perm_{ℓ+1}, j]⟩``,
+    solved by :func:`permutation_coordinate_descent` (one descent from the identity, layers visited in a
+    random order each sweep; docs/theory.md §10 "Alignment").
 
     Parameters
     ----------
@@ -257,21 +433,36 @@ def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_i
     perms : list of L−1 int64 arrays
         ``perms[ℓ−1][i]`` is the unit of b's hidden layer ℓ matched to unit ``i`` of a; apply with
         ``permute_mlp(weights_b, biases_b, perms)``.
+
+    References
+    ----------
+    Ainsworth et al. 2023, *Git Re-Basin*, Alg. 1; docs/theory.md#alignment.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lmctheory.alignment import permute_mlp, weight_matching
+    >>> rng = np.random.default_rng(0)
+    >>> Wa = [rng.standard_normal((4, 3)), rng.standard_normal((2, 4))]
+    >>> Wb, _ = permute_mlp(Wa, None, [np.array([2, 0, 3, 1])])
+    >>> weight_matching(Wa, Wb)[0]
+    array([1, 3, 0, 2])
     """
     Wa, Wb = check_weight_list_pair(weights_a, weights_b)
     ba = _check_biases(biases_a, Wa, "biases_a")
     bb = _check_biases(biases_b, Wb, "biases_b")
     use_bias = ba is not None and bb is not None
     max_iter = check_int(max_iter, "max_iter", low=1)
-    rng = np.random.default_rng(check_seed(seed))
+    seed = check_seed(seed)
     L = len(Wa)
-    perms = [np.arange(W.shape[0], dtype=np.int64) for W in Wa[:-1]]
     if L == 1:
         return []
+    names = [str(k) for k in range(L - 1)]
 
-    def gain(k):  # G for hidden layer k+1 (index k in perms), given the other perms
-        prev = perms[k - 1] if k > 0 else None
-        nxt = perms[k + 1] if k + 1 < L - 1 else None
+    def gain(name, perms):  # G for hidden layer k+1 (index k in perms), given the other perms
+        k = int(name)
+        prev = perms[str(k - 1)] if k > 0 else None
+        nxt = perms[str(k + 1)] if k + 1 < L - 1 else None
         Wb_in = Wb[k] if prev is None else Wb[k][:, prev]
         G = Wa[k] @ Wb_in.T
         if use_bias:
@@ -279,22 +470,9 @@ def weight_matching(weights_a, weights_b, biases_a=None, biases_b=None, *, max_i
         Wb_out = Wb[k + 1] if nxt is None else Wb[k + 1][nxt]
         return G + Wa[k + 1].T @ Wb_out
 
-    for _ in range(max_iter):
-        changed = False
-        for k in rng.permutation(L - 1):
-            G = gain(k)
-            idx = np.arange(G.shape[0])
-            old = G[idx, perms[k]].sum()
-            rows, cols = linear_sum_assignment(G, maximize=True)
-            cand = np.empty_like(perms[k])
-            cand[rows] = cols
-            new = G[idx, cand].sum()
-            if new > old + 1e-12 * (1.0 + abs(old)):
-                perms[k] = cand
-                changed = True
-        if not changed:
-            break
-    return perms
+    res = permutation_coordinate_descent({n: W.shape[0] for n, W in zip(names, Wa[:-1])}, gain,
+                                         max_iter=max_iter, seed=seed)
+    return [res.perms[n] for n in names]
 
 
 def orthogonal_procrustes(A, B) -> np.ndarray:

@@ -60,9 +60,9 @@ def test_groups_and_random_elements_preserve_the_function(style):
 def test_planted_permutation_is_recovered_exactly(style, method):
     a, _, X, _ = _pair(style)
     groups = permutation_groups(a, X[:4])
-    b = permute_model(a, random_permutation(groups, seed=7), groups)
+    b = permute_model(a, random_permutation(groups, seed=7), groups=groups)
     assert not _same_params(a, b)  # the plant moved something
-    match = activation_match(a, b, X, groups) if method == "activation" else weight_match(a, b, groups)
+    match = activation_match(a, b, X, groups=groups) if method == "activation" else weight_match(a, b, groups=groups)
     assert _same_params(permute_model(b, match), a)
 
 

@@ -19,7 +19,8 @@ from lmctheory.nn.biasfree import (
     train_width_model,
 )
 from lmctheory.nn.merging import layer_measurements, merge_models
-from lmctheory.nn.width_alignment import cka_matrix, permute_width_model, procrustes_align, weight_match_models
+from lmctheory.nn.matching import permute_model, weight_match
+from lmctheory.nn.width_alignment import cka_matrix, permute_width_model, procrustes_align
 
 torch.set_num_threads(1)
 
@@ -210,7 +211,8 @@ def test_weight_matching_recovers_a_hidden_permutation_exactly():
     X = _X()
     assert torch.allclose(a(X), b(X), atol=1e-5)  # T-S1: same function
     assert not np.allclose(to_weight_list(a)[0], to_weight_list(b)[0])
-    found, b_aligned = weight_match_models(a, b)
+    res = weight_match(a, b)
+    found, b_aligned = [res.perms[g.name] for g in res.groups], permute_model(b, res)
     for wa, wb in zip(to_weight_list(a), to_weight_list(b_aligned)):
         np.testing.assert_array_equal(wa, wb)
     # found[ℓ] undoes perms[ℓ]: b's unit found[i] is a's unit i

@@ -292,7 +292,7 @@ def test_record_every_call_of_a_shared_conv():
     assert rec["shared"].shape == (14, 4, 6, 6)  # both calls, as extra samples
     np.testing.assert_allclose(rec["shared"][:7], h1.double().numpy(), atol=1e-6)
     np.testing.assert_allclose(rec["shared"][7:], h2.double().numpy(), atol=1e-6)
-    ests = estimate_all_layers(net, x, 0.9)
+    ests = estimate_all_layers(net, x, explained_variance=0.9)
     assert ests.calls["shared"] == 2 and list(ests) == list(rec)
     assert ests["shared"].n_samples == 14 * 36 and ests["dil"].costs.shape == (6, 6)
     direct = estimate_realization_costs(net.shared, np.concatenate([h1.double().numpy(), h2.double().numpy()]), 0.9)
@@ -325,7 +325,7 @@ def test_sequential_cnn_all_layers_and_training_keeps_fixed_entries():
     _train_steps(net, x, steps=5)
     after = net[2].export()
     np.testing.assert_array_equal(after[0][before[2] == 0], before[0][before[2] == 0])
-    ests = estimate_all_layers(net, x, 0.9)
+    ests = estimate_all_layers(net, x, explained_variance=0.9)
     assert list(ests) == ["0", "2", "6"]
     assert ests["0"].n_samples == 20 * 64 and ests["2"].n_samples == 20 * 16 and ests["6"].n_samples == 20
     E, F, D = net[2].export()

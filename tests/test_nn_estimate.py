@@ -65,7 +65,7 @@ def test_record_and_all_layers():
     with torch.no_grad():
         _, hidden = m(X, return_hidden=True)
     np.testing.assert_allclose(rec["layers.2"], hidden[-1].double().numpy())
-    ests = estimate_all_layers(m, X, 0.9)
+    ests = estimate_all_layers(m, X, explained_variance=0.9)
     assert list(ests) == list(rec) and ests["layers.2"].costs.shape == (3, 3)
     assert all(e.ratio >= 0.9 for e in ests.values())
 
@@ -195,7 +195,7 @@ def test_transformer_records_tokens_and_names_the_skipped_out_proj():
     np.testing.assert_allclose(rec["embed"], X.reshape(-1, 6).double().numpy())
     assert rec["ff"].shape == (60, 8) and rec["head"].shape == (12, 8)
     with pytest.warns(UserWarning, match="never called"):
-        ests = estimate_all_layers(net, X, 0.9)
+        ests = estimate_all_layers(net, X, explained_variance=0.9)
     assert ests.skipped == ["attn.out_proj"] and ests["ff"].n_samples == 60
 
 
@@ -219,3 +219,86 @@ def test_linear_called_twice_keeps_both_calls():
     assert rec.calls["lin"] == 2 and rec["lin"].shape == (18, 4)
     np.testing.assert_allclose(rec["lin"][:9], X.double().numpy())
     np.testing.assert_allclose(rec["lin"][9:], second.double().numpy(), atol=1e-7)
+
+
+# -- layers as real models define them: HF Conv1D (transposed weight), grouped convolutions, keyword calls -----
+class Conv1D(nn.Module):
+    """The Hugging Face GPT-2 layer: ``y = x @ weight + bias`` with ``weight`` of shape ``(in, out)``."""
+
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.nf = nf
+        self.weight = nn.Parameter(torch.randn(nx, nf))
+        self.bias = nn.Parameter(torch.zeros(nf))
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(*x.shape[:-1], self.nf)
+
+
+def test_hf_conv1d_is_read_transposed():
+    from lmctheory.nn.estimate import is_transposed_linear, layer_arrays
+
+    torch.manual_seed(0)
+    c = Conv1D(6, 8)
+    lin = nn.Linear(8, 6)
+    with torch.no_grad():
+        lin.weight.copy_(c.weight.T)
+    assert is_transposed_linear(c) and not is_transposed_linear(lin)
+    np.testing.assert_array_equal(layer_arrays(c)[0], layer_arrays(lin)[0])  # rows are weight.T: (6, 8)
+    X = torch.randn(40, 5, 8)  # (batch, tokens, in)
+    ests = estimate_all_layers(nn.Sequential(c), X, explained_variance=0.99)
+    ref = estimate_realization_costs(lin, X, 0.99)
+    assert list(ests) == ["0"]
+    np.testing.assert_allclose(ests["0"].costs, ref.costs, rtol=1e-9, atol=1e-9)
+
+
+def test_hf_gpt2_conv1d_layers_are_estimated():
+    from tests._thirdparty import load_transformers
+
+    tr = load_transformers()
+    cfg = tr.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=16)
+    torch.manual_seed(0)
+    model = tr.GPT2LMHeadModel(cfg).eval()
+    ids = torch.randint(0, 50, (6, 10), generator=torch.Generator().manual_seed(0))
+    ests = estimate_all_layers(model, ids, explained_variance=0.9)
+    names = {"transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_fc",
+             "transformer.h.0.mlp.c_proj", "lm_head"}
+    assert names <= set(ests), sorted(ests)
+    assert ests["transformer.h.0.mlp.c_fc"].costs.shape == (64, 64)  # rows: out = 4·16 units
+    assert ests["transformer.h.0.attn.c_attn"].costs.shape == (48, 48)
+
+
+def test_grouped_conv_is_estimated_group_by_group():
+    from lmctheory.nn.estimate import conv_group
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(), nn.Conv2d(6, 6, 3, groups=6))
+    X = torch.randn(8, 4, 6, 6)
+    with pytest.warns(UserWarning, match="depthwise"):
+        ests = estimate_all_layers(net, X, explained_variance=0.95)
+    assert list(ests) == ["0/group0", "0/group1"]
+    for k in range(2):  # each group alone: a plain conv on its own input channels
+        ref = estimate_realization_costs(conv_group(net[0], k), X[:, 2 * k:2 * k + 2], 0.95)
+        np.testing.assert_allclose(ests[f"0/group{k}"].costs, ref.costs, rtol=1e-9, atol=1e-9)
+        assert ests[f"0/group{k}"].costs.shape == (3, 3)
+    with torch.no_grad():  # the groups together compute the layer
+        parts = [conv_group(net[0], k)(X[:, 2 * k:2 * k + 2]) for k in range(2)]
+        torch.testing.assert_close(torch.cat(parts, 1), net[0](X))
+
+
+def test_layer_called_by_keyword_is_recorded():
+    class KW(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.out = nn.Linear(5, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(input=torch.relu(self.fc(input=x)))
+
+    torch.manual_seed(0)
+    net = KW()
+    X = torch.randn(30, 5)
+    rec = record_layer_inputs(net, X)
+    assert {k: v.shape for k, v in rec.items()} == {"fc": (30, 5), "out": (30, 4)}
+    np.testing.assert_array_equal(rec["fc"], X.double().numpy())
+    assert set(estimate_all_layers(net, X, explained_variance=0.9)) == {"fc", "out"}

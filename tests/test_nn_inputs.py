@@ -127,14 +127,14 @@ def test_model_arguments_are_type_checked(setup):
         LN.evaluate(None, X, y)
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         LN.train("mlp", X, y, epochs=1)
-    with pytest.raises(TypeError, match="model_b must be an lmctheory.nn.MLP"):
+    with pytest.raises(TypeError, match="model_b must be a torch.nn.Module"):
         LN.activation_match(ma, None, X)
     with pytest.raises(TypeError, match="model must be a WidthMLP"):
         LN.train_width_model(None, X, y, epochs=1)
     with pytest.raises(TypeError, match="model_b must be a WidthMLP"):
         LN.merge_models(wa, None)
-    with pytest.raises(TypeError, match="model_a must be a WidthMLP"):
-        LN.weight_match_models(np.zeros(3), wb)
+    with pytest.raises(TypeError, match="model_a must be a torch.nn.Module"):
+        LN.weight_match(np.zeros(3), wb)
     with pytest.raises(TypeError, match="model_a must be a WidthMLP"):
         LN.layer_measurements(None, wb, X)
     with pytest.raises(TypeError, match="model_b must be a WidthMLP"):
@@ -169,7 +169,7 @@ def test_activation_inputs_validated(setup, fn):
     with pytest.raises(ValueError, match="X has entries of magnitude"):
         call(Xn.astype(np.float64) * 1e300)
     if fn == "match":
-        with pytest.raises(ValueError, match="X needs at least 2 rows"):
+        with pytest.raises(ValueError, match="X needs at least 2 samples"):
             call(Xn[:1])
 
 
@@ -188,7 +188,7 @@ def test_activation_inputs_layouts_agree(setup):
     m_c = LN.activation_match(ma, mb, Xn, n_random=3)
     m_f = LN.activation_match(ma, mb, np.asfortranarray(Xn), n_random=3)
     m_t = LN.activation_match(ma, mb, _fortran(X), n_random=3)
-    for a, b, c in zip(m_c, m_f, m_t):
+    for a, b, c in zip(m_c.results.values(), m_f.results.values(), m_t.results.values()):
         assert np.array_equal(a.perm, b.perm) and np.array_equal(a.correlation, b.correlation)
         assert np.array_equal(a.correlation, c.correlation)
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmctheory.nn import activation_match, collect_activations, make_mlp, permute_model, to_standard
+from lmctheory.nn import GroupMatching, activation_match, collect_activations, make_mlp, permute_model, to_standard
+from lmctheory.nn.groups import permutation_groups
 
 
 @pytest.mark.parametrize("kind", ["standard", "wmlp"])
@@ -19,16 +20,15 @@ def test_matched_permutation_preserves_function(kind, norm):
             for p in nrm.parameters():
                 p.copy_(torch.randn(p.shape, generator=g))
     res = activation_match(a, b, X, n_random=10)
-    assert len(res) == 3
-    perms = [r.perm for r in res]
-    assert any(not np.array_equal(p, np.arange(12)) for p in perms)  # a non-trivial permutation
-    pb = permute_model(b, perms)
+    assert isinstance(res, GroupMatching) and len(res.groups) == 3 and list(res.results) == [g.name for g in res.groups]
+    assert any(not np.array_equal(p, np.arange(12)) for p in res.perms.values())  # a non-trivial permutation
+    pb = to_standard(permute_model(b, res))
     assert all(isinstance(layer, torch.nn.Linear) for layer in pb.layers)
     with torch.no_grad():
         torch.testing.assert_close(pb(X), b(X), atol=1e-5, rtol=1e-5)
     # aligned B's units now line up with A's: its identity objective equals the optimum
-    again = activation_match(a, pb, X, n_random=10)
-    for r0, r1 in zip(res, again):
+    again = activation_match(to_standard(a), pb, X, n_random=10)
+    for r0, r1 in zip(res.results.values(), again.results.values()):
         assert np.isclose(r1.objective_identity, r0.objective_optimal, rtol=1e-6)
         assert r0.objective_optimal >= r0.objective_identity - 1e-12
 
@@ -42,7 +42,8 @@ def test_wrong_permutation_changes_function():
     with torch.no_grad():
         bad.layers[0].weight.copy_(bad.layers[0].weight[torch.as_tensor(p)])
         assert not torch.allclose(bad(X), m(X), atol=1e-3)
-        torch.testing.assert_close(permute_model(m, [p])(X), m(X), atol=1e-5, rtol=1e-5)
+        g = permutation_groups(m, X[:2])
+        torch.testing.assert_close(permute_model(m, {g[0].name: p}, groups=g)(X), m(X), atol=1e-5, rtol=1e-5)
 
 
 def test_to_standard_keeps_function_and_collect_shapes():
@@ -61,9 +62,9 @@ def test_matching_bad_inputs():
         collect_activations(m, torch.randn(4, 3))
     with pytest.raises(TypeError, match="MLP"):
         collect_activations(torch.nn.Linear(5, 2), torch.randn(4, 5))
-    with pytest.raises(ValueError, match="2 permutations"):
+    with pytest.raises(ValueError, match="one permutation per group"):
         permute_model(m, [np.arange(6)])
     with pytest.raises(ValueError, match="permutation"):
         permute_model(m, [np.arange(6), np.zeros(6, dtype=int)])
-    with pytest.raises(ValueError, match="widths"):
+    with pytest.raises(ValueError, match="differ in 'layers.0.weight'"):
         activation_match(m, make_mlp(5, 7, 2, n_layers=3), torch.randn(10, 5))

@@ -1,6 +1,8 @@
 """Generic activation / weight matching, permute_model and to_standard on traced groups (T-S1, [NI] F.4,
 Git Re-Basin)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -39,9 +41,9 @@ def test_planted_permutation_recovered_exactly(key, method):
     model, b, gs, planted = _planted(key)
     assert _same_state(model, b)  # B really differs from A
     if method == "activation":
-        res = activation_match(model, b, _data(key), groups=gs if key == "make_mlp_wmlp" else None)
+        res = activation_match(model, b, _data(key), groups=gs if key == "make_mlp_wmlp" else None, batch_size=10)
     else:
-        res = weight_match(model, b, example_input=_build(key)[1], n_restarts=2)
+        res = weight_match(model, b, X=_build(key)[1], n_restarts=2)
     assert isinstance(res, GroupMatching) and res.method == method
     for g in gs:  # B's unit perm[i] is A's unit i: perm is the inverse of the planted element
         np.testing.assert_array_equal(planted[g.name][res.perms[g.name]], np.arange(g.size), err_msg=g.name)
@@ -70,28 +72,29 @@ def test_heads_are_matched_as_blocks():
         np.testing.assert_allclose(np.diag(C[:, res.perms[g.name]]), C.max(), rtol=1e-9)
 
 
-# -- the MLP path is unchanged, and the generic path agrees with it ------------------------------------------
+# -- the package's MLP goes through the one generic path -------------------------------------------------------
 @pytest.mark.parametrize("kind", ["standard", "wmlp"])
-def test_mlp_generic_equals_mlp_path(kind):
+def test_mlp_matching_is_the_generic_path(kind):
+    from lmctheory.alignment import activation_matching
+    from lmctheory.nn import collect_activations
+
     a = make_mlp(6, 9, 3, kind=kind, seed=1)
     b = make_mlp(6, 9, 3, kind=kind, seed=2)
     X = torch.randn(80, 6, generator=torch.Generator().manual_seed(0))
-    old = activation_match(a, b, X, n_random=5)
-    assert isinstance(old, list) and len(old) == 3
-    gs = permutation_groups(a, X[:2])
-    new = activation_match(a, b, X, groups=gs, n_random=5)
-    for r_old, g in zip(old, gs):
-        np.testing.assert_array_equal(new.perms[g.name], r_old.perm)
-        np.testing.assert_allclose(new.results[g.name].correlation, r_old.correlation, rtol=0, atol=1e-12)
-    pb_old = permute_model(b, [r.perm for r in old])  # standard model
-    pb_new = permute_model(b, new)  # keeps its asymmetric layers, with F/D permuted
+    res = activation_match(a, b, X, n_random=5, batch_size=16)  # 5 batches: streamed statistics
+    assert isinstance(res, GroupMatching) and len(res.groups) == 3 and res.n_samples == 80
+    # the streamed correlations equal the two-pass correlations of the collected hidden activations
+    for g, ha, hb in zip(res.groups, collect_activations(a, X), collect_activations(b, X)):
+        ref = activation_matching(ha, hb, n_random=5)
+        np.testing.assert_allclose(res.results[g.name].correlation, ref.correlation, rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(res.perms[g.name], ref.perm)
+    pb = permute_model(b, res)  # keeps its asymmetric layers, with F/D permuted
     with torch.no_grad():
-        torch.testing.assert_close(pb_new(X), b(X), atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(pb_old(X), pb_new(X), atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(to_standard(pb_new)(X), pb_old(X), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(pb(X), b(X), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(to_standard(pb)(X), b(X), atol=1e-5, rtol=1e-5)
     # a dict of perms on an MLP: groups traced from the known input width
-    pb_dict = permute_model(b, {g.name: new.perms[g.name] for g in gs})
-    assert _same_state(pb_dict, pb_new) == []
+    pb_dict = permute_model(b, {g.name: res.perms[g.name] for g in res.groups})
+    assert _same_state(pb_dict, pb) == []
 
 
 # -- independent models: matching improves the objective and preserves B's function ---------------------------
@@ -101,7 +104,7 @@ def test_independent_models_alignment(key):
     b, _ = _build(key, seed=3)
     X = _data(key)
     am = activation_match(a, b, X, n_random=20)
-    wm = weight_match(a, b, example_input=X[:2], n_restarts=2, seed=1)
+    wm = weight_match(a, b, X=X[:2], n_restarts=2, seed=1)
     assert wm.objective >= wm.objective_identity
     for name, r in am.results.items():
         assert r.objective_optimal >= r.objective_identity - 1e-9
@@ -142,25 +145,182 @@ def test_generic_matching_bad_inputs():
     with pytest.raises(TypeError, match="model_b must be"):
         activation_match(a, None, X)
     with pytest.raises(TypeError, match="model_a must be"):
-        weight_match("a", b, example_input=x)
-    with pytest.raises(ValueError, match="same parameters and buffers"):
+        weight_match("a", b, X=x)
+    with pytest.raises(ValueError, match="same architecture: <root> is PlainCNN in model_a and ResNet"):
         activation_match(a, _build("resnet_bn")[0], X)
     other = _build("plain_cnn")[0]
     other.fc2 = nn.Linear(9, 5)
-    with pytest.raises(ValueError, match="same shapes: 'fc2.weight'"):
-        weight_match(a, other, example_input=x)
+    with pytest.raises(ValueError, match="differ in 'fc2.weight'"):
+        weight_match(a, other, X=x)
+    with pytest.raises(ValueError, match="differ in .*float64"):  # float32 vs float64 models
+        weight_match(a, copy.deepcopy(b).double(), X=x)
     with pytest.raises(ValueError, match="at least 2 samples"):
         activation_match(a, b, X[:1])
-    with pytest.raises(TypeError, match=r"X\[1\] must be a torch tensor"):
-        activation_match(a, b, (X, "x"))
+    with pytest.raises(TypeError, match="X does not match PlainCNN.forward"):
+        activation_match(a, b, (X, X))
+    with pytest.raises(TypeError, match="X must be a torch tensor, a tuple"):
+        activation_match(a, b, "x")
     with pytest.raises(TypeError, match="groups must be a list of PermutationGroup"):
         activation_match(a, b, X, groups="all")
     with pytest.raises(TypeError, match="groups is required"):
         weight_match(a, b)
     with pytest.raises(ValueError, match="n_restarts"):
-        weight_match(a, b, example_input=x, n_restarts=0)
+        weight_match(a, b, X=x, n_restarts=0)
     with pytest.raises(TypeError, match="groups is required to permute"):
         permute_model(b, {"fc1.weight:0": np.arange(9)})
+    with pytest.raises(TypeError):
+        activation_match(a, b, X, None)  # options are keyword-only
     gs = permutation_groups(a, x)
     with pytest.raises(ValueError, match="must be a permutation"):
-        permute_model(b, {gs[0].name: np.zeros(gs[0].size, dtype=int)}, gs)
+        permute_model(b, {gs[0].name: np.zeros(gs[0].size, dtype=int)}, groups=gs)
+
+
+def test_non_finite_weight_is_named():
+    a, x = _build("plain_cnn")
+    b, _ = _build("plain_cnn", seed=1)
+    with torch.no_grad():
+        b.fc1.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="model_b has a non-finite .* 'fc1.weight'"):
+        weight_match(a, b, X=x)
+    with pytest.raises(ValueError, match="model_b has a non-finite .* 'fc1.weight'"):
+        activation_match(a, b, _data("plain_cnn"))
+
+
+def test_zero_width_layer_is_refused():
+    a = nn.Sequential(nn.Linear(3, 0), nn.ReLU(), nn.Linear(0, 2))
+    b = nn.Sequential(nn.Linear(3, 0), nn.ReLU(), nn.Linear(0, 2))
+    with pytest.raises(ValueError, match="empty .*zero-width.* '0.weight'"):
+        weight_match(a, b, X=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="empty .*zero-width"):
+        activation_match(a, b, torch.zeros(4, 3))
+
+
+# -- issue-22 reliability: eval mode, DataLoader, streaming, constant groups --------------------------------------
+class _DropMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.drop, self.fc2 = nn.Linear(5, 16), nn.Dropout(0.5), nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.fc2(self.drop(torch.tanh(self.fc1(x))))
+
+
+def test_dropout_is_off_and_modes_restored():
+    torch.manual_seed(0)
+    a = _DropMLP()
+    gs = permutation_groups(a, torch.zeros(2, 5))
+    planted = random_permutation(gs, seed=3)
+    b = permute_model(a, planted, groups=gs)
+    a.train(), b.train()
+    X = torch.randn(64, 5, generator=torch.Generator().manual_seed(1))
+    res = activation_match(a, b, X)  # with dropout active the correlations would not be 1 and the plant is lost
+    g = gs[0]
+    np.testing.assert_array_equal(planted[g.name][res.perms[g.name]], np.arange(g.size))
+    np.testing.assert_allclose(np.diag(res.results[g.name].correlation[:, res.perms[g.name]]), 1.0, rtol=1e-9)
+    assert a.training and b.training and a.drop.training and b.drop.training
+
+
+def test_dataloader_equals_tensor():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model, b, gs, planted = _planted("resnet_bn")
+    X = _data("resnet_bn")
+    y = torch.zeros(len(X), dtype=torch.long)
+    full = activation_match(model, b, X, n_random=3)
+    loader = DataLoader(TensorDataset(X, y), batch_size=5)  # (x, y) batches: the inputs are used
+    streamed = activation_match(model, b, loader, n_random=3)
+    plain = activation_match(model, b, DataLoader(X, batch_size=7), n_random=3)  # batches of tensors
+    for res in (streamed, plain):
+        assert res.n_samples == len(X)
+        for g in gs:
+            np.testing.assert_array_equal(res.perms[g.name], full.perms[g.name])
+            np.testing.assert_allclose(res.results[g.name].correlation, full.results[g.name].correlation,
+                                       atol=1e-9)
+    with pytest.raises(ValueError, match="yielded no batch"):
+        activation_match(model, b, DataLoader(X[:0], batch_size=2))
+
+
+def test_all_constant_group_is_reported():
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 2))
+    with torch.no_grad():
+        a[0].bias.fill_(-100.0)  # every unit of the first hidden layer is dead on X, so the second is constant
+    gs = permutation_groups(a, torch.zeros(2, 4))
+    planted = random_permutation(gs, seed=2)
+    b = permute_model(a, planted, groups=gs)
+    X = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(UserWarning, match="every unit of group '[02].weight:0' is constant on X"):
+        res = activation_match(a, b, X)
+    assert res.weight_matched == ("0.weight:0", "2.weight:0") and res.results == {}
+    assert all("constant on X" in res.notes[g.name] for g in gs)
+    for g in gs:  # the weights still recover the plant of the dead group
+        np.testing.assert_array_equal(planted[g.name][res.perms[g.name]], np.arange(g.size))
+
+
+def test_activation_memory_is_bounded():
+    """1,600 images 3×32×32 through a small CNN: the streamed statistics keep the peak far below the size of
+    all activations (which the previous implementation stored: about 4 GB at this size)."""
+    import tracemalloc
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(3, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1)
+            self.fc = nn.Linear(32, 10)
+
+        def forward(self, x):
+            h = torch.relu(self.c2(torch.relu(self.c1(x))))
+            return self.fc(h.mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    a, b = Net(), Net()
+    X = torch.randn(1600, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    acts = 2 * 2 * X.shape[0] * 32 * 32 * 32 * 8  # two models, two hidden maps, float64
+    tracemalloc.start()
+    res = activation_match(a, b, X, batch_size=64, n_random=2)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res.n_samples == 1600
+    assert peak < acts / 20, (peak, acts)
+
+
+def test_device_option_gives_the_same_result():
+    """``device=`` moves the cost computations (CPU here; the result must not depend on where they ran)."""
+    a, x = _build("resnet_bn", seed=0)
+    b, _ = _build("resnet_bn", seed=3)
+    X = _data("resnet_bn")
+    for fn in (lambda **kw: weight_match(a, b, X=x, **kw), lambda **kw: activation_match(a, b, X, **kw)):
+        r0, r1 = fn(), fn(device="cpu")
+        assert r0.objective == r1.objective
+        assert all(np.array_equal(r0.perms[k], r1.perms[k]) for k in r0.perms)
+
+
+def test_permute_model_takes_anything_carrying_groups():
+    """A group element (a mapping name -> perm carrying ``.groups``), a GroupMatching, or a dict with groups=."""
+    model, b, gs, planted = _planted("resnet_bn")
+
+    class Element(dict):
+        groups = tuple(gs)
+
+    assert _same_state(permute_model(model, Element(planted)), b) == []
+    assert _same_state(permute_model(model, planted, groups=gs), b) == []
+    back = weight_match(model, b, groups=gs)
+    assert _same_state(permute_model(b, back), model) == []
+
+
+def test_skipping_unchanged_gains_is_exact():
+    """The engine skips a group none of whose neighbours changed since its last visit: same result as without."""
+    from lmctheory.alignment import permutation_coordinate_descent
+    from lmctheory.nn.matching import _WeightObjective
+
+    a, _ = _build("resnet_bn", seed=0)
+    b, _ = _build("resnet_bn", seed=3)
+    gs = permutation_groups(a, _data("resnet_bn")[:2])
+    wo = _WeightObjective(a, b, gs)
+    sizes = {g.name: g.size for g in gs}
+    runs = [permutation_coordinate_descent(sizes, wo.gain, objective=wo.objective, neighbors=nb, n_restarts=3, seed=4)
+            for nb in (None, wo.neighbors)]
+    assert runs[0].restart_objectives == runs[1].restart_objectives and runs[0].sweeps == runs[1].sweeps
+    assert all(np.array_equal(runs[0].perms[k], runs[1].perms[k]) for k in sizes)
+    res = weight_match(a, b, groups=gs, n_restarts=3, seed=4)
+    assert res.objective == max(runs[0].restart_objectives) and res.objective > res.objective_identity

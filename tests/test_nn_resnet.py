@@ -150,7 +150,7 @@ def test_estimates_on_a_trained_resnet(digits_images):
     Xtr, ytr, _, _ = digits_images
     net = make_resnet(1, 10, depth=8, width=8, kind="wasym", sigma_f=1.0, seed=0)
     train(net, Xtr, ytr, epochs=1, lr=1e-2, batch_size=64, seed=0)
-    ests = estimate_all_layers(net, Xtr[:64], 0.9)
+    ests = estimate_all_layers(net, Xtr[:64], explained_variance=0.9)
     names = [n for n, _ in _convs(net)] + ["fc"]
     assert sorted(ests) == sorted(names) and set(ests.calls.values()) == {1} and ests.skipped == []
     assert ests["stem"].n_samples == 64 * 64 and ests["stages.2.0.conv2"].n_samples == 64 * 4

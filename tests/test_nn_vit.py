@@ -122,7 +122,7 @@ def test_planted_permutation_of_stream_heads_and_units_is_recovered(kind, norm, 
     assert all((p != np.arange(len(p))).any() for p in planted.values())
     b = apply_permutation(a, planted, groups)
     torch.testing.assert_close(b(X), a(X), rtol=1e-5, atol=1e-5)
-    m = activation_match(a, b, X, groups)
+    m = activation_match(a, b, X, groups=groups)
     back = permute_model(b, m)
     for k, v in a.state_dict().items():
         assert torch.equal(back.state_dict()[k], v), k

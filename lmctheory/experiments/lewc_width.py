@@ -77,7 +77,7 @@ def width_pair_job(cfg: dict) -> dict:
     from ..nn.biasfree import make_width_mlp, to_weight_list, train_width_model
     from ..nn.calibration import calibrated_barriers, calibration_split
     from ..nn.merging import layer_measurements
-    from ..nn.width_alignment import weight_match_models
+    from ..nn.matching import permute_model, weight_match
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -101,7 +101,7 @@ def width_pair_job(cfg: dict) -> dict:
     # the curves run from model b (λ = 0) to model a (λ = 1): [LEWC]'s λ weights model a
     cb = calibrated_barriers(mb, ma, X_cal, y_cal, X_ev, y_ev, lams=lams)
     # reference: the same merge after weight matching (Git Re-Basin), the permutation [LEWC] does without
-    _, mb_aligned = weight_match_models(ma, mb, seed=int(cfg["seed"]))
+    mb_aligned = permute_model(mb, weight_match(ma, mb, seed=int(cfg["seed"])))
     cb_al = calibrated_barriers(mb_aligned, ma, X_cal, y_cal, X_ev, y_ev, lams=lams)
     nm = min(int(cfg["n_measure"]), ds.X_test.shape[0])
     meas = layer_measurements(ma, mb, ds.X_test[:nm], lam=0.5)

@@ -87,19 +87,20 @@ def train_pair(cfg: dict) -> dict:
     lams = np.linspace(0.0, 1.0, cfg["n_lams"])
     unal = interpolate(a, b, ds.X_test, ds.y_test, lams=lams)
     match = activation_match(a, b, ds.X_train, n_random=cfg["n_random"], seed=cfg["seed"])
-    b_al = permute_model(b, [r.perm for r in match])
+    b_al = to_standard(permute_model(b, match))
     al = interpolate(to_standard(a), b_al, ds.X_test, ds.y_test, lams=lams)
-    widths = [len(r.perm) for r in match]
+    layers = [match.results[g.name] for g in match.groups]  # one group per hidden layer, in layer order
+    widths = [len(r.perm) for r in layers]
     ends = [evaluate(m, ds.X_train, ds.y_train) + evaluate(m, ds.X_test, ds.y_test) for m in models]
     return jsonable({
         "train_loss_final": hist,
         "endpoint_train_acc": [e[1] for e in ends], "endpoint_test_acc": [e[3] for e in ends],
         "unaligned": unal.to_dict(), "aligned": al.to_dict(),
         # objectives as mean correlation per unit (⟨P, C⟩_F / width)
-        "match_optimal": [r.objective_optimal / w for r, w in zip(match, widths)],
-        "match_identity": [r.objective_identity / w for r, w in zip(match, widths)],
-        "match_random_mean": [r.objective_random_mean / w for r, w in zip(match, widths)],
-        "match_random_std": [r.objective_random_std / w for r, w in zip(match, widths)],
+        "match_optimal": [r.objective_optimal / w for r, w in zip(layers, widths)],
+        "match_identity": [r.objective_identity / w for r, w in zip(layers, widths)],
+        "match_random_mean": [r.objective_random_mean / w for r, w in zip(layers, widths)],
+        "match_random_std": [r.objective_random_std / w for r, w in zip(layers, widths)],
         "seconds": time.perf_counter() - t0,
     })
 

@@ -39,7 +39,7 @@ def _align_mlp(model_a, model_b, ds, cfg):
     from lmctheory.nn.matching import activation_match, permute_model, to_standard
 
     match = activation_match(model_a, model_b, ds.X_train, n_random=1, seed=cfg["seed"])
-    return to_standard(model_a), permute_model(model_b, [r.perm for r in match])
+    return to_standard(model_a), to_standard(permute_model(model_b, match))
 
 
 def _build_resnet(ds, cfg, seed):

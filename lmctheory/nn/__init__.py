@@ -7,8 +7,8 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``models``    :func:`make_mlp` (standard / wmlp / syre / sparse), :func:`make_resnet` ([NI] F.2 ResNets)
 ``data``      :func:`gaussian_mixture`, :func:`teacher_student`, :func:`digits` (also as images)
 ``training``  :func:`train`, :func:`evaluate`, :func:`interpolate`
-``matching``  :func:`collect_activations`, :func:`activation_match`, :func:`weight_match`, :func:`permute_model`,
-              :func:`to_standard` (MLPs and any traceable model)
+``matching``  :func:`activation_match`, :func:`weight_match` (one :class:`GroupMatching` result),
+              :func:`permute_model`, :func:`to_standard`, :func:`collect_activations` (any traceable model)
 ``groups``    :func:`permutation_groups` (symmetry groups of any traceable model by torch.fx tracing),
               :func:`random_permutation`, :func:`apply_permutation`, :func:`check_permutation_invariance`
 ``estimate``  :func:`estimate_realization_costs`, :func:`estimate_all_layers`, :func:`ridge_realization_cost`
@@ -16,7 +16,7 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
               :func:`recompute_batchnorm`, :func:`hidden_outputs`
 ``merging``   permutation-free merge and per-layer LEWC measurements: :func:`merge_models`,
               :func:`layer_measurements`
-``width_alignment`` :func:`weight_match_models`, :func:`procrustes_align`, :func:`cka_matrix`
+``width_alignment`` :func:`permute_width_model`, :func:`procrustes_align`, :func:`cka_matrix`
 ``predict``   :func:`predict_lmc` (unaligned barrier predicted at initialization)
 ``calibration`` temperature scaling: :func:`fit_temperature`, :func:`calibrated_barriers`
 ``curves``    mode-connecting curves for any model: :func:`fit_curve` (Bézier / polychain), :func:`line_path`,
@@ -51,7 +51,7 @@ _LAZY = {
     "biasfree": ("WEIGHT_DECAY", "WidthMLP", "make_width_mlp", "to_weight_list", "from_weight_list",
                  "train_width_model", "recompute_batchnorm", "hidden_outputs"),
     "merging": ("merge_models", "LayerMeasurements", "layer_measurements"),
-    "width_alignment": ("weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align",
+    "width_alignment": ("permute_width_model", "ProcrustesResult", "procrustes_align",
                         "cka_matrix"),
     "predict": ("Quantity", "LayerPrediction", "LMCPrediction", "predict_lmc"),
     "calibration": ("softmax_nll", "fit_temperature", "calibration_split", "CalibratedBarriers",

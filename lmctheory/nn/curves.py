@@ -21,11 +21,10 @@ on data (:func:`lmctheory.nn.batchnorm.reset_batchnorm`). Every other buffer (e.
 of :class:`~lmctheory.nn.AsymmetricLinear`) is architecture and must be identical in both models
 (``ValueError`` naming it otherwise).
 
-Alignment: the curve joins the models exactly as passed. To connect ``A`` with ``B`` permuted to ``A``
-(for :func:`~lmctheory.nn.make_mlp` MLPs)::
+Alignment: the curve joins the models exactly as passed. To connect ``A`` with ``B`` permuted to ``A``::
 
     match = activation_match(model_a, model_b, X_train)
-    curve = fit_curve(to_standard(model_a), permute_model(model_b, [r.perm for r in match]), X, y, epochs=20)
+    curve = fit_curve(to_standard(model_a), to_standard(permute_model(model_b, match)), X, y, epochs=20)
 
 Calling convention (docs/calling_convention.md): the data are ``X`` (a tensor, a tuple, a dict of keyword
 inputs, or a ``DataLoader`` of ``(inputs, targets)`` with ``y=None``) and ``y``; the grid is ``lams`` (a single

@@ -29,6 +29,7 @@ subsample (``large="subsample"``); the result states which (``sampling``) and ho
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,13 +37,15 @@ import torch
 from torch import nn
 
 from .._validation import MAX_ABS, check_array, check_choice, check_int, check_scalar, check_seed
-from ._checks import check_module
+from ._checks import check_module, model_dtype
 from .layers import AsymmetricConv2d, AsymmetricLinear, linear_arrays
+from ._inputs import ModelInputs, as_model_inputs, call_model, eval_mode
 from .training import check_inputs_nd
 
 __all__ = [
     "RealizationEstimate", "RidgeCost", "LayerInputs", "LayerEstimates", "layer_arrays", "conv_patches",
     "layer_samples", "estimate_realization_costs", "record_layer_inputs", "estimate_all_layers",
+    "is_transposed_linear", "conv_group",
     "ridge_realization_cost", "ACTIVATIONS", "SAMPLINGS",
 ]
 
@@ -114,7 +117,9 @@ def layer_arrays(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     ``nn.Linear`` / ``nn.Conv2d`` mean ``F = 0, D = 1``; :class:`AsymmetricLinear` /
     :class:`AsymmetricConv2d` export theirs; a convolution's rows are its flattened ``C_in·kh·kw``
-    kernels (:func:`lmctheory.nn.layers.linear_arrays`). ``TypeError`` naming any other type.
+    kernels (:func:`lmctheory.nn.layers.linear_arrays`); a Hugging Face ``Conv1D`` (weight stored
+    transposed, ``(in, out)``: :func:`is_transposed_linear`) has rows ``weight.T``. ``TypeError`` naming any
+    other type; a grouped ``nn.Conv2d`` is read group by group (:func:`conv_group`).
 
     Examples
     --------
@@ -124,13 +129,64 @@ def layer_arrays(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     if isinstance(layer, _LINEAR + _CONV):
         return linear_arrays(layer)
+    if is_transposed_linear(layer):
+        W = layer.weight.detach().cpu().double().numpy().T.copy()
+        return W, np.zeros_like(W), np.ones_like(W)
     if isinstance(layer, tuple) and len(layer) == 3:
         E = check_array(layer[0], "effective", ndim=2)
         F = check_array(layer[1], "fixed", shape=E.shape)
         D = check_array(layer[2], "diag", shape=E.shape)
         return E, F, D
-    raise TypeError("layer must be an nn.Linear, nn.Conv2d, AsymmetricLinear, AsymmetricConv2d or an "
-                    f"(effective, fixed, diag) tuple, got {type(layer).__name__}")
+    raise TypeError("layer must be an nn.Linear, nn.Conv2d, AsymmetricLinear, AsymmetricConv2d, a Hugging Face "
+                    f"Conv1D or an (effective, fixed, diag) tuple, got {type(layer).__name__}")
+
+
+def is_transposed_linear(module) -> bool:
+    """True for a Hugging Face ``Conv1D`` (GPT-2 style): a linear layer ``y = x @ weight + bias`` whose weight
+    is stored transposed, shape ``(in, out)``, with ``module.nf = out``. Duck-typed (class name ``Conv1D``,
+    integer ``nf``, 2-D ``weight``), so transformers is never imported.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from lmctheory.nn.estimate import is_transposed_linear
+    >>> is_transposed_linear(nn.Linear(3, 2))
+    False
+    """
+    w = getattr(module, "weight", None)
+    return (isinstance(module, nn.Module) and type(module).__name__ == "Conv1D" and isinstance(w, torch.Tensor)
+            and w.ndim == 2 and isinstance(getattr(module, "nf", None), int) and w.shape[1] == module.nf)
+
+
+def conv_group(layer: nn.Conv2d, k: int) -> nn.Conv2d:
+    """Group ``k`` of a grouped ``nn.Conv2d`` as a plain ``nn.Conv2d`` (``groups=1``).
+
+    A convolution with ``G`` groups maps input channels ``[k·C_in/G, (k+1)·C_in/G)`` to output channels
+    ``[k·C_out/G, (k+1)·C_out/G)`` with its own kernels; group ``k`` alone is the returned layer (same kernel
+    size, stride, padding, dilation, padding mode; weights and bias copied), whose inputs are those channels
+    of the maps (``maps[:, k·C_in/G:(k+1)·C_in/G]``). Its realization costs are those of the group's neurons
+    (docs/theory.md#conv-layers): neurons of different groups read different inputs and never swap.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from lmctheory.nn.estimate import conv_group
+    >>> conv_group(nn.Conv2d(4, 6, 3, groups=2), 1).weight.shape
+    torch.Size([3, 2, 3, 3])
+    """
+    if not isinstance(layer, nn.Conv2d):
+        raise TypeError(f"layer must be an nn.Conv2d, got {type(layer).__name__}")
+    G = layer.groups
+    k = check_int(k, "k", low=0, high=G - 1)
+    cin, cout = layer.in_channels // G, layer.out_channels // G
+    sub = nn.Conv2d(cin, cout, layer.kernel_size, stride=layer.stride, padding=layer.padding,
+                    dilation=layer.dilation, bias=layer.bias is not None, padding_mode=layer.padding_mode)
+    sub = sub.to(dtype=layer.weight.dtype, device=layer.weight.device)
+    with torch.no_grad():
+        sub.weight.copy_(layer.weight[k * cout:(k + 1) * cout])
+        if layer.bias is not None:
+            sub.bias.copy_(layer.bias[k * cout:(k + 1) * cout])
+    return sub
 
 
 def _conv_geometry(layer):
@@ -476,8 +532,9 @@ class LayerEstimates(_LayerDict):
 
 def _readable(m) -> str | None:
     """None if ``m`` is a layer the estimates can read, else why not."""
-    if isinstance(m, nn.Conv2d) and m.groups != 1:
-        return f"nn.Conv2d with groups={m.groups} (grouped convolution)"
+    if isinstance(m, nn.Conv2d) and m.groups != 1 and m.out_channels // m.groups < 2:
+        return (f"nn.Conv2d with groups={m.groups} and one output channel per group (depthwise): no two "
+                "neurons share inputs, so there is no swap to cost")
     if isinstance(m, nn.modules.conv._ConvNd) and not isinstance(m, nn.Conv2d):
         return f"{type(m).__name__} (only Conv2d is supported)"
     return None
@@ -487,17 +544,21 @@ def _readable(m) -> str | None:
 def record_layer_inputs(model: nn.Module, X) -> LayerInputs:
     """Input activations of every linear and convolutional layer of ``model`` on ``X``.
 
-    Layers: ``nn.Linear``, ``nn.Conv2d`` (``groups=1``), :class:`AsymmetricLinear`,
-    :class:`AsymmetricConv2d`, recorded with forward hooks in eval mode. Every call is recorded: a
+    Layers: ``nn.Linear``, ``nn.Conv2d`` (grouped ones too, with at least 2 output channels per group),
+    :class:`AsymmetricLinear`, :class:`AsymmetricConv2d`, Hugging Face ``Conv1D``
+    (:func:`is_transposed_linear`), recorded with forward hooks in eval mode, whether called with a
+    positional or a keyword input (``self.fc(input=x)``). Every call is recorded: a
     layer called ``c`` times in one forward has the inputs of all ``c`` calls concatenated along the
     sample axis (``result.calls[name] = c``).
 
     Parameters
     ----------
     model : nn.Module
-    X : torch.Tensor or array_like, shape (N, ...)
+    X : torch.Tensor, array_like, tuple or dict
         Model inputs (``(N, d)``, images ``(N, C, H, W)``, …), real numeric and finite, converted to
-        the model's dtype (:func:`lmctheory.nn.training.check_inputs_nd`).
+        the model's dtype (:func:`lmctheory.nn.training.check_inputs_nd`); integer token ids ``(N, T)``,
+        a tuple of positional inputs or a dict of keyword inputs are read by
+        :func:`lmctheory.nn._inputs.as_model_inputs` (floating tensors cast, token ids kept).
 
     Returns
     -------
@@ -524,30 +585,36 @@ def record_layer_inputs(model: nn.Module, X) -> LayerInputs:
     {'0': (5, 1, 4, 4), '2': (5, 16)}
     """
     check_module(model, "model")
-    X = check_inputs_nd(X, "X", model=model)
+    if isinstance(X, (tuple, Mapping)) or (isinstance(X, torch.Tensor) and not X.is_floating_point()):
+        inputs = as_model_inputs(X, "X", model).to(dtype=model_dtype(model))  # token ids stay integers
+    else:
+        inputs = ModelInputs((check_inputs_nd(X, "X", model=model),), {})
     unsupported = {nm: why for nm, m in model.named_modules() if (why := _readable(m)) is not None}
-    named = [(nm, m) for nm, m in model.named_modules() if isinstance(m, _LINEAR + _CONV) and nm not in unsupported]
+    named = [(nm, m) for nm, m in model.named_modules()
+             if (isinstance(m, _LINEAR + _CONV) or is_transposed_linear(m)) and nm not in unsupported]
     if not named:
         extra = f" (unsupported: {unsupported})" if unsupported else ""
-        raise TypeError(f"{type(model).__name__} has no nn.Linear, nn.Conv2d, AsymmetricLinear or AsymmetricConv2d "
-                        f"layer to record{extra}")
+        raise TypeError(f"{type(model).__name__} has no nn.Linear, nn.Conv2d, AsymmetricLinear, AsymmetricConv2d "
+                        f"or Conv1D layer to record{extra}")
     got: dict[str, list] = {}
 
-    def hook(mod, inp, _out, nm):
-        x = inp[0].detach().cpu().double()
+    def hook(mod, args, kwargs, _out, nm):
+        x = args[0] if args else next((v for v in kwargs.values() if isinstance(v, torch.Tensor)), None)
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"layer {nm!r} ({type(mod).__name__}) was called without a tensor input")
+        x = x.detach().cpu().double()
         if not isinstance(mod, _CONV):
             x = x.reshape(-1, x.shape[-1])
         got.setdefault(nm, []).append(x.numpy())
 
-    hooks = [m.register_forward_hook(lambda mod, inp, o, nm=nm: hook(mod, inp, o, nm)) for nm, m in named]
-    was = model.training
-    model.eval()
+    hooks = [m.register_forward_hook(lambda mod, a, kw, o, nm=nm: hook(mod, a, kw, o, nm), with_kwargs=True)
+             for nm, m in named]
     try:
-        model(X)
+        with eval_mode(model):
+            call_model(model, inputs)
     finally:
         for h in hooks:
             h.remove()
-        model.train(was)
     mods = dict(named)
     out = {}
     for nm, parts in got.items():  # dict order = order of first call
@@ -568,7 +635,7 @@ def record_layer_inputs(model: nn.Module, X) -> LayerInputs:
     return LayerInputs(out, calls={nm: len(p) for nm, p in got.items()}, skipped=skipped, unsupported=unsupported)
 
 
-def estimate_all_layers(model: nn.Module, X, explained_variance: float = 0.9, *, rtol: float = 1e-8,
+def estimate_all_layers(model: nn.Module, X, *, explained_variance: float = 0.9, rtol: float = 1e-8,
                         max_samples: int | None = None, large: str = "stream", seed: int = 0
                         ) -> LayerEstimates:
     """:func:`estimate_realization_costs` for every linear and convolutional layer of ``model``.
@@ -576,7 +643,9 @@ def estimate_all_layers(model: nn.Module, X, explained_variance: float = 0.9, *,
     Inputs are recorded on ``X`` with :func:`record_layer_inputs` (every call of every layer; a
     convolution's patches as samples); ``max_samples``, ``large``, ``seed`` as in
     :func:`estimate_realization_costs`. Returns a :class:`LayerEstimates` dict with the recording's
-    ``calls``, ``skipped`` and ``unsupported``.
+    ``calls``, ``skipped`` and ``unsupported``. A grouped ``nn.Conv2d`` is estimated group by group
+    (:func:`conv_group`: its neurons of one group share their inputs), under the keys ``"<name>/group<k>"``;
+    a Hugging Face ``Conv1D`` is read as the linear layer it is (rows ``weight.T``).
 
     References
     ----------
@@ -592,10 +661,22 @@ def estimate_all_layers(model: nn.Module, X, explained_variance: float = 0.9, *,
     """
     inputs = record_layer_inputs(model, X)
     mods = dict(model.named_modules())
-    return LayerEstimates(
-        {nm: estimate_realization_costs(mods[nm], H, explained_variance, rtol=rtol, max_samples=max_samples,
-                                        large=large, seed=seed) for nm, H in inputs.items()},
-        calls=inputs.calls, skipped=inputs.skipped, unsupported=inputs.unsupported)
+    opts = dict(rtol=rtol, max_samples=max_samples, large=large, seed=seed)
+    out = {}
+    for nm, H in inputs.items():
+        m = mods[nm]
+        if isinstance(m, nn.Conv2d) and m.groups != 1:
+            if H.ndim != 4:
+                raise ValueError(f"grouped convolution {nm!r} was called on inputs of different spatial sizes; "
+                                 "its groups cannot be separated from the concatenated patches")
+            cin = m.in_channels // m.groups
+            for k in range(m.groups):
+                out[f"{nm}/group{k}"] = estimate_realization_costs(
+                    conv_group(m, k), H[:, k * cin:(k + 1) * cin], explained_variance, **opts)
+        else:
+            layer = layer_arrays(m) if is_transposed_linear(m) else m
+            out[nm] = estimate_realization_costs(layer, H, explained_variance, **opts)
+    return LayerEstimates(out, calls=inputs.calls, skipped=inputs.skipped, unsupported=inputs.unsupported)
 
 
 @dataclass(frozen=True)

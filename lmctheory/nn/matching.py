@@ -1,24 +1,33 @@
-"""Activation and weight matching, permutations and standardization of torch models (docs/theory.md §10, T-S1;
+"""Activation and weight matching of any two models of one architecture (docs/theory.md §10, T-S1;
 [NI] Q1–Q2, F.4; Ainsworth et al. 2023, *Git Re-Basin*).
 
-Two paths share one API:
+One path for every model, the package's MLPs included: the symmetry groups come from
+:func:`lmctheory.nn.groups.permutation_groups`; :func:`activation_match` and :func:`weight_match` return a
+:class:`GroupMatching` (``perms`` by group name, the ``groups`` they act on, per-group costs and diagnostics);
+:func:`permute_model` applies any object carrying ``groups`` (a matching result or a group element).
 
-* **This package's MLP** (:func:`~lmctheory.nn.models.make_mlp`) with ``groups=None``: activations are the
-  post-activation hidden units ``h_ℓ`` (one ``(N, width)`` array per hidden layer), matched layer by layer
-  with :func:`lmctheory.alignment.activation_matching` (Pearson correlations, ``linear_sum_assignment``);
-  :func:`activation_match` returns one :class:`~lmctheory.alignment.MatchingResult` per hidden layer and
-  :func:`permute_model` takes the list of their ``perm`` (unchanged behaviour).
-* **Any model** ``torch.fx`` can trace: the symmetry groups come from
-  :func:`lmctheory.nn.groups.permutation_groups`; :func:`activation_match` and :func:`weight_match` return a
-  :class:`GroupMatching` (``perms`` by group name) that :func:`permute_model` applies directly.
+Calling convention (docs/architecture.md, "Calling convention"): ``f(model_a, model_b, X, *, options)``;
+the data argument is ``X`` (a tensor, a tuple of positional inputs, a dict of keyword inputs, a
+``torch.utils.data.DataLoader``, or for models of known input width an ``(N, d)`` array); every option
+is keyword-only (``groups``, ``seed``, ``device``, …); the result is one :class:`GroupMatching`, and a
+permuted model comes from :func:`permute_model` (never returned by the matching functions).
 
-Convention (as in :mod:`lmctheory.alignment`): ``perm[i]`` is the unit of model B matched to unit ``i`` of
-model A, so the aligned B has unit ``i`` equal to old unit ``perm[i]``.
+Permutation convention (as in :mod:`lmctheory.alignment`): ``perm[i]`` is the unit of model B matched to
+unit ``i`` of model A, so the aligned B has unit ``i`` equal to old unit ``perm[i]``.
+
+Weight matching has one engine: :func:`lmctheory.alignment.permutation_coordinate_descent` (Git Re-Basin
+coordinate descent with restarts); this module supplies its linear-assignment gains, computed with torch on
+``device``. Activation matching streams the statistics it needs (per tap: sums, sums of squares and the
+cross-product matrix of A's and B's units) over mini-batches, so memory does not grow with the number of
+samples.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,140 +35,29 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from .._validation import check_int, check_permutation, check_seed
+from .._validation import check_int, check_seed
 from ._checks import check_module, check_X, describe, model_dtype, model_io
-from .groups import (Member, _as_inputs, _check_groups, _index_member, _run, _trace, apply_permutation,
-                     is_asymmetric_module, normalize_perms, permutation_groups)
-from .layers import AsymmetricLinear
+from ._inputs import ModelInputs, as_model_inputs, check_finite_parameters, check_same_architecture, eval_mode
+from .groups import (_check_groups, _run, _trace, apply_permutation, is_asymmetric_module, normalize_perms,
+                     permutation_groups)
 from .models import MLP
 
 __all__ = ["collect_activations", "activation_match", "weight_match", "permute_model", "to_standard",
-           "GroupMatching"]
+           "GroupMatching", "MATCHING_METHODS"]
+
+MATCHING_METHODS = ("activation", "weight")
+
+#: a unit is treated as constant on ``X`` when its centered norm is below this fraction of its raw norm
+#: (the threshold of :data:`lmctheory.alignment.CONSTANT_UNIT_RTOL`)
+_CONSTANT_RTOL = 1e-12
 
 
-def _check_mlp(model, name="model"):
-    check_module(model, name, MLP, "an lmctheory.nn.MLP (from make_mlp)")
-
-
-@torch.no_grad()
-def collect_activations(model: MLP, X) -> list[np.ndarray]:
-    """Post-activation hidden units ``[h_1, …, h_{L−1}]``, each float64 ``(N, width)``.
-
-    ``X`` : torch tensor or array_like ``(N, in_dim)``, real numeric and finite (validated by
-    :func:`lmctheory.nn._checks.check_X`: complex, string or object input raise ``TypeError``; NaN/inf,
-    empty input or a wrong width ``ValueError``). It is converted to the model's dtype as a C-contiguous
-    tensor, so float64, longdouble, Fortran-ordered and negative-stride inputs work and C/F order give
-    identical activations. The forward pass runs in the model's dtype (float32 for :func:`make_mlp`
-    models): the float64 output carries float32 rounding (relative ≈ 1e-7 per operation).
-    """
-    _check_mlp(model)
-    X = check_X(X, "X", model=model)
-    return _collect(model, X)
-
-
-@torch.no_grad()
-def _collect(model: MLP, X: torch.Tensor) -> list[np.ndarray]:
-    was = model.training
-    model.eval()
-    _, hidden = model(X, return_hidden=True)
-    model.train(was)
-    return [h.double().numpy() for h in hidden]
-
-
-def _activation_match_mlp(model_a: MLP, model_b: MLP, X, *, n_random: int = 100, seed: int = 0) -> list:
-    """Layerwise activation matching of model B to model A on inputs ``X`` ([NI] F.4).
-
-    Returns one :class:`lmctheory.alignment.MatchingResult` per hidden layer
-    (``perm``, ``objective_optimal``, ``objective_identity``, ``objective_random_mean/std``).
-    Layers are matched independently: each layer's correlation uses B's own (unpermuted)
-    activations, which is exact because permuting earlier layers does not change a unit's output.
-
-    ``X`` : torch tensor or array_like ``(N, in_dim)`` with ``N ≥ 2`` (correlations over the rows),
-    validated and converted as in :func:`collect_activations`. Activations are computed in the models'
-    dtype (float32 for :func:`make_mlp` models) and correlated in float64, so correlations carry float32
-    rounding (≈ 1e-6 relative); C- and Fortran-ordered ``X`` give identical results.
-    """
-    from ..alignment import activation_matching
-
-    _check_mlp(model_a, "model_a")
-    _check_mlp(model_b, "model_b")
-    if model_a.layers[0].in_features != model_b.layers[0].in_features:
-        raise ValueError(f"model_a and model_b must have the same input width, got "
-                         f"{model_a.layers[0].in_features} and {model_b.layers[0].in_features}")
-    n_random = check_int(n_random, "n_random", low=1)
-    seed = check_seed(seed)
-    Xa = check_X(X, "X", model=model_a, min_rows=2)
-    Xb = Xa if model_dtype(model_b) == Xa.dtype else check_X(X, "X", model=model_b, min_rows=2)
-    acts_a, acts_b = _collect(model_a, Xa), _collect(model_b, Xb)
-    if [a.shape for a in acts_a] != [b.shape for b in acts_b]:
-        raise ValueError("model_a and model_b must have the same hidden widths")
-    for nm, acts in (("model_a", acts_a), ("model_b", acts_b)):
-        for ell, h in enumerate(acts):
-            if not np.all(np.isfinite(h)):
-                raise ValueError(f"the hidden activations of {nm} (layer {ell + 1}) on X are not finite: "
-                                 f"X is too large for the model's dtype")
-    return [activation_matching(a, b, n_random=n_random, seed=seed + ell)
-            for ell, (a, b) in enumerate(zip(acts_a, acts_b))]
-
-
-def _to_standard_mlp(model: MLP) -> MLP:
-    """A copy of ``model`` with every :class:`AsymmetricLinear` replaced by an ``nn.Linear``
-    holding its effective weight ``F + D ⊙ W`` (same function; norms and activation kept)."""
-    new = copy.deepcopy(model)
-    for ell, lay in enumerate(model.layers):
-        if isinstance(lay, AsymmetricLinear):
-            lin = nn.Linear(lay.in_features, lay.out_features, bias=lay.bias is not None)
-            with torch.no_grad():
-                lin.weight.copy_(lay.effective_weight())
-                if lay.bias is not None:
-                    lin.bias.copy_(lay.bias)
-            new.layers[ell] = lin
-        elif not isinstance(lay, nn.Linear):
-            raise TypeError(f"layer {ell} is {type(lay).__name__}; expected nn.Linear or AsymmetricLinear")
-    new.kind = "standard"
-    return new
-
-
-@torch.no_grad()
-def _permute_mlp(model: MLP, perms) -> MLP:
-    """Permute the hidden units of ``model`` (function-preserving, T-S1).
-
-    Layer ``ℓ`` (``ℓ = 1…L−1``) with permutation ``p = perms[ℓ−1]`` gets new unit ``i`` = old unit
-    ``p[i]``: rows of ``linear_ℓ`` weight/bias, LayerNorm gain/bias, and columns of ``linear_{ℓ+1}``.
-    Asymmetric layers are first converted to standard ones via :func:`to_standard` (their fixed
-    ``F``/``D`` would not move with the permutation), so the result is always a *standard* model.
-
-    Parameters
-    ----------
-    model : MLP
-    perms : sequence of int arrays
-        One permutation per hidden layer (e.g. ``[r.perm for r in activation_match(a, b, X)]``).
-    """
-    new = _to_standard_mlp(model)
-    n_hidden = len(new.layers) - 1
-    if not isinstance(perms, (list, tuple)) or len(perms) != n_hidden:
-        raise ValueError(f"perms must be a list of {n_hidden} permutations (one per hidden layer), "
-                         f"got {type(perms).__name__} of length {len(perms) if hasattr(perms, '__len__') else '?'}")
-    for ell, p in enumerate(perms):
-        lay, nxt, norm = new.layers[ell], new.layers[ell + 1], new.norms[ell]
-        p = torch.as_tensor(check_permutation(p, lay.out_features, f"perms[{ell}]"))
-        lay.weight.copy_(lay.weight[p])
-        if lay.bias is not None:
-            lay.bias.copy_(lay.bias[p])
-        if isinstance(norm, nn.LayerNorm):
-            if norm.weight is not None:
-                norm.weight.copy_(norm.weight[p])
-            if norm.bias is not None:
-                norm.bias.copy_(norm.bias[p])
-        elif not isinstance(norm, nn.Identity):
-            raise TypeError(f"cannot permute a {type(norm).__name__}")
-        nxt.weight.copy_(nxt.weight[:, p])
-    return new
-
-
+# -------------------------------------------------------------------------------------------------
+# the result
+# -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GroupMatching:
-    """Result of :func:`activation_match` / :func:`weight_match` on a generic model.
+    """Result of :func:`activation_match` and :func:`weight_match` (every model, one type).
 
     Attributes
     ----------
@@ -168,38 +66,102 @@ class GroupMatching:
         of A. Pass the whole result to :func:`permute_model`.
     groups : tuple of PermutationGroup
         The groups the permutations act on.
+    method : {"activation", "weight"}
     objective, objective_identity : float
-        Activation matching: ``Σ_g Σ_i C_g[i, perm_g[i]]`` and ``Σ_g tr C_g`` (summed costs below).
-        Weight matching: ``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the member parameters, at the result and at the
-        identity.
+        Activation matching: ``Σ_g Σ_i C_g[i, perm_g[i]]`` and ``Σ_g tr C_g`` over the groups matched by
+        activations (``C_g`` below). Weight matching: ``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the member parameters,
+        at the result and at the identity.
     results : dict of str -> MatchingResult
-        Activation matching only: per group, the cost matrix that was matched (``correlation``: the sum
-        over the group's activations of Pearson correlations, or of block costs for block groups) with
-        its optimal / identity / random objectives. Groups matched by the weight fallback are absent.
-    method : str
-        ``"activation"`` or ``"weight"``.
+        Per group, the cost matrix that was matched (``correlation`` field) with its optimal / identity /
+        random objectives: activation matching, the summed Pearson correlations (or block costs) of the
+        group's activations (groups matched by weights are absent); weight matching, the final linear gain
+        ``G_g`` of the descent (every other permutation fixed at the result).
     weight_matched : tuple of str
-        Groups without traced activations (inside a leaf module) that activation matching matched by
-        weights (Git Re-Basin, the other permutations fixed).
+        Activation matching: groups whose permutation came from the weights (no usable traced activation,
+        or every unit constant on ``X``); the reason is in ``notes``.
     constant_units : dict of str -> int
-        Activation matching: per group, the number of units of A constant on ``X`` (zero correlation with
-        every unit, e.g. dead ReLUs) whose assignment was decided by the weights instead.
+        Activation matching: per group, the number of units of A constant on ``X`` (e.g. dead ReLUs); they
+        have no correlation with anything and their assignment was decided by the weights.
+    notes : dict of str -> str
+        Per group, anything the user should know (weights used instead of activations, and why).
+    n_samples : int
+        Activation matching: rows of ``X`` used (0 for weight matching).
+    restart_objectives : tuple of float
+        Weight matching: the objective reached by each restart.
     """
 
     perms: dict
     groups: tuple
+    method: str
     objective: float
     objective_identity: float
     results: dict
-    method: str
     weight_matched: tuple = ()
     constant_units: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+    n_samples: int = 0
+    restart_objectives: tuple = ()
 
 
+# -------------------------------------------------------------------------------------------------
+# the package's MLP: its hidden activations (a convenience reader; matching uses the generic path)
+# -------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def collect_activations(model: MLP, X) -> list[np.ndarray]:
+    """Post-activation hidden units ``[h_1, …, h_{L−1}]`` of a :class:`~lmctheory.nn.models.MLP`, each
+    float64 ``(N, width)``.
+
+    ``X`` : torch tensor or array_like ``(N, in_dim)``, real numeric and finite (validated by
+    :func:`lmctheory.nn._checks.check_X`: complex, string or object input raise ``TypeError``; NaN/inf,
+    empty input or a wrong width ``ValueError``). It is converted to the model's dtype as a C-contiguous
+    tensor, so C/F order give identical activations. The forward pass runs in eval mode in the model's
+    dtype; the float64 output carries its rounding.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lmctheory.nn import collect_activations, make_mlp
+    >>> [a.shape for a in collect_activations(make_mlp(3, 5, 2, n_layers=3), torch.zeros(4, 3))]
+    [(4, 5), (4, 5)]
+    """
+    check_module(model, "model", MLP, "an lmctheory.nn.MLP (from make_mlp)")
+    X = check_X(X, "X", model=model)
+    with eval_mode(model):
+        _, hidden = model(X, return_hidden=True)
+    return [h.double().numpy() for h in hidden]
+
+
+# -------------------------------------------------------------------------------------------------
+# arguments
+# -------------------------------------------------------------------------------------------------
 def _model_arg(model, name):
-    check_module(model, name, nn.Module,
-                 "an lmctheory.nn.MLP (from make_mlp) or any torch.nn.Module torch.fx can trace")
+    check_module(model, name, nn.Module, "a torch.nn.Module")
     return model
+
+
+def _same_structure(model_a, model_b):
+    """Same state-dict names and shapes (kept for :mod:`lmctheory.nn.orthogonal`)."""
+    sa, sb = model_a.state_dict(), model_b.state_dict()
+    if list(sa) != list(sb):
+        raise ValueError("model_a and model_b must have the same parameters and buffers (same architecture); "
+                         f"their state_dict keys differ: {sorted(set(sa) ^ set(sb))[:5]}")
+    for k in sa:
+        if sa[k].shape != sb[k].shape:
+            raise ValueError(f"model_a and model_b must have the same shapes: {k!r} has shape "
+                             f"{tuple(sa[k].shape)} in model_a and {tuple(sb[k].shape)} in model_b")
+
+
+def _check_pair(model_a, model_b):
+    _model_arg(model_a, "model_a")
+    _model_arg(model_b, "model_b")
+    check_same_architecture(model_a, model_b)
+    check_finite_parameters(model_a, "model_a")
+    check_finite_parameters(model_b, "model_b")
+    for name, model in (("model_a", model_a), ("model_b", model_b)):
+        for k, t in model.state_dict().items():
+            if t.numel() == 0:
+                raise ValueError(f"{name} has an empty (zero-width) tensor {k!r} of shape {tuple(t.shape)}; "
+                                 "a layer without units cannot be matched")
 
 
 def _example_for(model):
@@ -211,38 +173,364 @@ def _example_for(model):
 
 
 def _inputs(X, model, name="X", min_rows=2):
-    """Model inputs as a tuple of tensors (floating ones in the model's dtype); numpy ``(N, d)`` accepted."""
-    if isinstance(X, (torch.Tensor, tuple)) or (isinstance(X, list) and X and isinstance(X[0], torch.Tensor)):
-        xs = _as_inputs(X, name)
-    else:
-        xs = (check_X(X, name, model=model, min_rows=min_rows),)
-    dt = model_dtype(model)
-    xs = tuple(x.detach().to(dt) if x.is_floating_point() else x.detach() for x in xs)
-    if xs[0].ndim == 0 or xs[0].shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} samples along its first axis, got shape "
-                         f"{tuple(xs[0].shape)}")
-    return xs
+    """Model inputs as a tuple of tensors (kept for :mod:`lmctheory.nn.orthogonal`)."""
+    first = _Data(X, model, name=name, batch_size=2**62).first()  # every sample, one batch
+    if first.batch_size < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} samples along its first axis, got "
+                         f"{first.batch_size}")
+    return _positional(model, first)
 
 
-def _same_structure(model_a, model_b):
-    sa, sb = model_a.state_dict(), model_b.state_dict()
-    if list(sa) != list(sb):
-        raise ValueError("model_a and model_b must have the same parameters and buffers (same architecture); "
-                         f"their state_dict keys differ: {sorted(set(sa) ^ set(sb))[:5]}")
-    for k in sa:
-        if sa[k].shape != sb[k].shape:
-            raise ValueError(f"model_a and model_b must have the same shapes: {k!r} has shape "
-                             f"{tuple(sa[k].shape)} in model_a and {tuple(sb[k].shape)} in model_b")
+def _positional(model, inputs: ModelInputs) -> tuple:
+    """Inputs as positional arguments of ``model.forward`` (keyword inputs bound by name)."""
+    if not inputs.kwargs:
+        return tuple(inputs.args)
+    try:
+        bound = inspect.signature(model.forward).bind(*inputs.args, **inputs.kwargs)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"X does not match {type(model).__name__}.forward: {err}") from None
+    bound.apply_defaults()
+    return tuple(bound.args) + tuple(bound.kwargs.values())
 
 
-def _resolve_groups(model_a, groups, example):
+class _Data:
+    """A user's ``X`` as a re-iterable source of :class:`ModelInputs` mini-batches in the model's dtype.
+
+    ``X``: a tensor, tuple or dict (:func:`lmctheory.nn._inputs.as_model_inputs`); an ``(N, d)`` array-like
+    for a model of known input width (:func:`lmctheory.nn._checks.check_X`); or a
+    ``torch.utils.data.DataLoader`` whose batches are tensors, dicts, or ``(inputs, targets, …)`` tuples/lists
+    (the first element is the input).
+    """
+
+    def __init__(self, X, model, *, name="X", batch_size=256):
+        self.name, self.model, self.batch_size = name, model, batch_size
+        self.dtype = model_dtype(model)
+        params = list(model.parameters())
+        self.device = params[0].device if params else torch.device("cpu")
+        self.loader = None
+        if isinstance(X, torch.utils.data.DataLoader):
+            self.loader = X
+            self.inputs = None
+        elif model_io(model)[0] is not None and not isinstance(X, (tuple, Mapping, ModelInputs)):
+            self.inputs = as_model_inputs(check_X(X, name, model=model), name, model)
+        else:
+            self.inputs = as_model_inputs(X, name, model)
+
+    def _prepare(self, inputs: ModelInputs) -> ModelInputs:
+        return inputs.to(device=self.device, dtype=self.dtype)
+
+    def _from_batch(self, batch, k):
+        name = f"{self.name} (DataLoader batch {k})"
+        if isinstance(batch, (list, tuple)) and not isinstance(batch, torch.Tensor):
+            if not batch:
+                raise ValueError(f"{name} is empty")
+            batch = batch[0]
+            if isinstance(batch, list):
+                batch = tuple(batch)
+        if self.model is not None and model_io(self.model)[0] is not None and isinstance(batch, torch.Tensor):
+            batch = check_X(batch, name, model=self.model)
+        return as_model_inputs(batch, name, self.model)
+
+    def __iter__(self):
+        if self.loader is None:
+            for b in self.inputs.batches(self.batch_size):
+                yield self._prepare(b)
+            return
+        empty = True
+        for k, batch in enumerate(self.loader):
+            empty = False
+            yield self._prepare(self._from_batch(batch, k))
+        if empty:
+            raise ValueError(f"{self.name} (a DataLoader) yielded no batch")
+
+    def first(self) -> ModelInputs:
+        for b in self:
+            return b
+        raise ValueError(f"{self.name} holds no sample")
+
+
+def _resolve_groups(model, groups, example):
     if groups is not None:
         return _check_groups(groups)
     if example is None:
-        raise TypeError("groups is required for this model (or give example_input so they can be traced)")
-    return permutation_groups(model_a, example)
+        raise TypeError("groups is required for this model (or give X, an example input, so they can be traced)")
+    return permutation_groups(model, example)
 
 
+# -------------------------------------------------------------------------------------------------
+# tensors viewed by units
+# -------------------------------------------------------------------------------------------------
+def _take_units(t, axis, outer, size, inner, perm):
+    """``t`` with the middle index of axis ``axis`` (viewed as ``(outer, size, inner)``) reindexed by ``perm``."""
+    shape = list(t.shape)
+    v = t.reshape(shape[:axis] + [outer, size, inner] + shape[axis + 1:])
+    return v.index_select(axis + 1, perm).reshape(shape)
+
+
+def _unit_rows(t, axis, outer, size, inner):
+    """``(size, rest)`` view of ``t``: row ``i`` holds every entry of unit ``i`` (fixed order)."""
+    shape = list(t.shape)
+    v = t.reshape(shape[:axis] + [outer, size, inner] + shape[axis + 1:])
+    return v.movedim(axis + 1, 0).reshape(size, -1)
+
+
+# -------------------------------------------------------------------------------------------------
+# weight matching: the gains of the one engine (lmctheory.alignment.permutation_coordinate_descent)
+# -------------------------------------------------------------------------------------------------
+#: rows of float64 sample matrices processed at once by activation matching's streamed sums
+_CHUNK_BYTES = 2**24
+
+#: largest float64 cross-product matrix ``(size·m)²`` of one activation in activation matching (units that
+#: share a tensor with an unmatched group form blocks of ``m``); a larger activation is not used
+_BLOCK_BYTES = 2**28
+
+#: float64 unit views of model A's members kept between gains (beyond this, they are recomputed per gain)
+_CACHE_BYTES = 2**29
+
+
+#: a member whose float64 unit view is larger than this is never cached; its gain is accumulated in chunks
+_MEMBER_BYTES = 2**26
+
+
+def _gram(a, b, axis, outer, size, inner):
+    """``G[i, j] = Σ a[…, unit i, …] · b[…, unit j, …]`` in float64, converting at most ``_CHUNK_BYTES`` of
+    each tensor at a time (so a vocabulary-sized embedding never exists in float64 as a whole)."""
+    shape = list(a.shape)
+    P, Q = int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis + 1:], dtype=np.int64))
+    av, bv = a.reshape(P, outer, size, inner, Q), b.reshape(P, outer, size, inner, Q)
+    G = torch.zeros(size, size, dtype=torch.float64, device=a.device)
+    per = outer * size * inner * 8
+    if P >= Q:
+        step = max(1, _CHUNK_BYTES // (per * Q))
+        for s in range(0, P, step):
+            G += torch.einsum("posrq,potrq->st", av[s:s + step].double(), bv[s:s + step].double())
+    else:
+        step = max(1, _CHUNK_BYTES // (per * P))
+        for s in range(0, Q, step):
+            G += torch.einsum("posrq,potrq->st", av[..., s:s + step].double(), bv[..., s:s + step].double())
+    return G
+
+
+class _WeightObjective:
+    """``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the floating parameters that are members of some group, and the linear
+    gain of each group with the others fixed, computed in float64 on ``device``.
+
+    The models' parameters are referenced (moved to ``device`` only if they are elsewhere), not copied as a
+    whole: A's float64 unit views are cached up to ``_CACHE_BYTES`` and recomputed beyond, and a member
+    whose tensor no other group touches contributes a constant ``A_m B_mᵀ`` computed once. Memory stays at
+    the models' own size plus the cache and the largest member in float64.
+    """
+
+    def __init__(self, model_a, model_b, groups, device=None):
+        pa, pb = dict(model_a.named_parameters()), dict(model_b.named_parameters())
+        self.groups = {g.name: g for g in groups}
+        self.on = {}  # parameter name -> [(group name, member)]
+        for g in groups:
+            for m in g.members:
+                if m.name in pa and pa[m.name].is_floating_point():
+                    self.on.setdefault(m.name, []).append((g.name, m))
+        self.device = torch.device(device) if device is not None else next(
+            (p.device for p in pa.values()), torch.device("cpu"))
+        self.A = {k: pa[k].detach().to(self.device) for k in self.on}
+        self.B = {k: pb[k].detach().to(self.device) for k in self.on}
+        self.members = {g.name: [(k, m) for k, lst in self.on.items() for h, m in lst if h == g.name]
+                        for g in groups}
+        self.nonlinear = {h for lst in self.on.values() for h, _ in lst if sum(1 for x, _ in lst if x == h) > 1}
+        self.neighbors = {g.name: {h for k, _ in self.members[g.name] for h, _ in self.on[k] if h != g.name}
+                          for g in groups}
+        self._idx, self._arows, self._const = {}, {}, {}
+        self._cached = 0
+
+    def _perm(self, gname, perms):
+        p = perms[gname]
+        key = (gname, p.tobytes())
+        t = self._idx.get(gname)
+        if t is None or t[0] != key:
+            t = (key, torch.as_tensor(np.asarray(p, dtype=np.int64), device=self.device))
+            self._idx[gname] = t
+        return t[1]
+
+    def permuted(self, name, perms, skip=None):
+        t = self.B[name]
+        for gname, m in self.on[name]:
+            if (gname, m) == skip or gname not in perms:
+                continue
+            t = _take_units(t, m.axis, m.outer, self.groups[gname].size, m.inner, self._perm(gname, perms))
+        return t
+
+    def _a_rows(self, k, gname, m):
+        """A's float64 unit view of member ``m`` if it is (or can be) cached, else None."""
+        key = (k, gname, m)
+        a = self._arows.get(key)
+        if a is None:
+            nbytes = self.A[k].numel() * 8
+            if nbytes > _MEMBER_BYTES or self._cached + nbytes > _CACHE_BYTES:
+                return None
+            a = _unit_rows(self.A[k], m.axis, m.outer, self.groups[gname].size, m.inner).double()
+            if a.data_ptr() == self.A[k].data_ptr():
+                a = a.clone()
+            self._arows[key] = a
+            self._cached += nbytes
+        return a
+
+    @torch.no_grad()
+    def objective(self, perms) -> float:
+        total = 0.0
+        for k in self.on:
+            a, b = self.A[k].reshape(-1), self.permuted(k, perms).reshape(-1)
+            step = _CHUNK_BYTES // 8
+            for s in range(0, a.numel(), step):
+                total += float(torch.dot(a[s:s + step].double(), b[s:s + step].double()))
+        return total
+
+    @torch.no_grad()
+    def gain(self, gname, perms) -> np.ndarray:
+        g = self.groups[gname]
+        G = torch.zeros(g.size, g.size, dtype=torch.float64, device=self.device)
+        for k, m in self.members[gname]:
+            # a member no other group touches adds the same A_m B_mᵀ every time: kept when storing the
+            # (size, size) product is cheaper than recomputing it (rest ≥ size)
+            const = len(self.on[k]) == 1 and self.A[k].numel() >= g.size ** 2
+            if const and (k, m) in self._const:
+                G += self._const[(k, m)]
+                continue
+            a = self._a_rows(k, gname, m)
+            bt = self.permuted(k, perms, skip=(gname, m))
+            if a is not None:
+                part = a @ _unit_rows(bt, m.axis, m.outer, g.size, m.inner).double().T
+            else:
+                part = _gram(self.A[k], bt, m.axis, m.outer, g.size, m.inner)
+            if const:
+                self._const[(k, m)] = part
+            G += part
+        return G.cpu().numpy()
+
+
+def _result_of(C, perm, n_random, rng):
+    from ..alignment import MatchingResult
+
+    n = C.shape[0]
+    idx = np.arange(n)
+    rand = np.array([C[idx, rng.permutation(n)].sum() for _ in range(n_random)]) if n_random else np.array([np.nan])
+    return MatchingResult(perm=perm, objective_optimal=float(C[idx, perm].sum()),
+                          objective_identity=float(np.trace(C)), objective_random_mean=float(rand.mean()),
+                          objective_random_std=float(rand.std()), correlation=C)
+
+
+def _lap(C):
+    rows, cols = linear_sum_assignment(C, maximize=True)
+    perm = np.empty(C.shape[0], dtype=np.int64)
+    perm[rows] = cols
+    return perm
+
+
+def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed):
+    """Git Re-Basin descent over the groups ``names`` (the others fixed at ``fixed``)."""
+    from ..alignment import permutation_coordinate_descent
+
+    def merged(p):
+        return {**fixed, **p}
+
+    sizes = {n: wo.groups[n].size for n in names}
+    return permutation_coordinate_descent(
+        sizes, lambda n, p: wo.gain(n, merged(p)), objective=lambda p: wo.objective(merged(p)),
+        nonlinear=[n for n in names if n in wo.nonlinear],
+        neighbors={n: [h for h in wo.neighbors[n] if h in sizes] for n in names},
+        n_restarts=n_restarts, max_iter=max_iter, seed=seed,
+        init={n: fixed[n] for n in names if n in fixed})
+
+
+def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, max_iter: int = 100,
+                 n_random: int = 100, seed: int = 0, device=None, keep_costs: bool = True) -> GroupMatching:
+    """Weight matching of any two models of one architecture (Git Re-Basin, Ainsworth et al. 2023, Alg. 1).
+
+    Maximizes ``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the product of the permutation groups, the sum running over the
+    *parameters* (not buffers) that are members of some group, by
+    :func:`lmctheory.alignment.permutation_coordinate_descent`: for one group ``g`` with the others fixed the
+    objective is linear in ``P_g``, ``G_g[i, j] = Σ_{members} ⟨A_m[unit i], B'_m[unit j]⟩`` (``B'``: B's
+    tensor with every other member axis permuted; units of block members are whole blocks, e.g. a head's
+    ``dh`` rows), solved by ``linear_sum_assignment``. Restart 0 starts at the identity, restarts ``1…`` at
+    random elements; the best objective is returned. Gains are computed in float64 with torch on ``device``.
+
+    Parameters
+    ----------
+    model_a, model_b : nn.Module
+        Same architecture (:func:`lmctheory.nn._inputs.check_same_architecture`), finite parameters.
+    X : torch.Tensor, tuple or dict, optional
+        An example input, used only to trace the groups when ``groups`` is not given (a batch of 2 is
+        enough; models of known input width need none).
+    groups : list of PermutationGroup, optional
+        Default: :func:`~lmctheory.nn.groups.permutation_groups` of ``model_a`` on ``X``.
+    n_restarts : int, default 1
+        ``≥ 1`` descents.
+    max_iter : int, default 100
+        Sweeps per descent.
+    n_random : int, default 100
+        Random permutations for each group's baseline in ``results`` (0: none).
+    seed : int, default 0
+    device : torch.device or str, optional
+        Where the gains are computed (default: the models' device). The assignments run on the CPU.
+    keep_costs : bool, default True
+        Keep each group's final gain matrix in ``results[g].correlation`` (``None`` otherwise: for large
+        models, whose ``(size, size)`` matrices add up).
+
+    Returns
+    -------
+    GroupMatching
+        ``objective`` / ``objective_identity``: the inner product at the result / at the identity.
+
+    Raises
+    ------
+    ValueError
+        Different architectures, a non-finite or empty parameter (named).
+
+    References
+    ----------
+    Ainsworth et al. 2023, *Git Re-Basin* §3.2 (weight matching); docs/theory.md §10 "Alignment".
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from lmctheory.nn.groups import permutation_groups, random_permutation
+    >>> from lmctheory.nn.matching import permute_model, weight_match
+    >>> a = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
+    >>> g = permutation_groups(a, torch.zeros(2, 3))
+    >>> b = permute_model(a, random_permutation(g, seed=1), groups=g)
+    >>> torch.equal(permute_model(b, weight_match(a, b))[0].weight, a[0].weight)
+    True
+    """
+    _check_pair(model_a, model_b)
+    n_restarts = check_int(n_restarts, "n_restarts", low=1)
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    n_random = check_int(n_random, "n_random", low=0)
+    seed = check_seed(seed)
+    example = None
+    if groups is None:
+        example = _positional(model_a, _Data(X, model_a).first().rows(slice(0, 2))) if X is not None \
+            else _example_for(model_a)
+    groups = _resolve_groups(model_a, groups, example)
+    wo = _WeightObjective(model_a, model_b, groups, device)
+    ident = {g.name: np.arange(g.size, dtype=np.int64) for g in groups}
+    names = [g.name for g in groups]
+    if names:
+        res = _descend(wo, names, {}, n_restarts=n_restarts, max_iter=max_iter, seed=seed)
+        perms, obj, restarts = res.perms, res.objective, res.restart_objectives
+    else:
+        perms, obj, restarts = {}, wo.objective({}), ()
+    rng = np.random.default_rng(seed)
+    results = {}
+    for n in names:
+        r = _result_of(wo.gain(n, perms), perms[n], n_random, rng)
+        results[n] = r if keep_costs else replace(r, correlation=None)
+    return GroupMatching(perms=dict(perms), groups=tuple(groups), method="weight", objective=float(obj),
+                         objective_identity=wo.objective(ident), results=results,
+                         restart_objectives=tuple(restarts))
+
+
+# -------------------------------------------------------------------------------------------------
+# activation matching: a plan (which activations, in how many passes), streamed statistics, costs
+# -------------------------------------------------------------------------------------------------
 def _pick(v, index):
     for i in index:
         v = v[i]
@@ -250,7 +538,10 @@ def _pick(v, index):
 
 
 def _factors(value_shape, taps):
-    """Row-major factorization of a tensor: list of (size, group name or None) per axis, flattened."""
+    """Row-major factorization of a tensor: list of (size, group name or None) per axis, flattened.
+
+    The structure (number and order of factors) depends only on ``taps``, not on the sizes: factors of
+    size 1 are kept, so a batch of one sample reshapes like any other."""
     out = []
     for axis, n in enumerate(value_shape):
         fs = sorted(((t.outer, size, t.inner, g) for g, size, t in taps if t.axis == axis), key=lambda f: f[0])
@@ -258,88 +549,172 @@ def _factors(value_shape, taps):
         for o, size, r, g in fs:
             if o % pos:
                 return None
-            if o // pos > 1:
-                row.append((o // pos, None))
+            row.append((o // pos, None))
             row.append((size, g))
             pos = o * size
         if n % pos:
             return None
-        if n // pos > 1:
-            row.append((n // pos, None))
+        row.append((n // pos, None))
         out.extend(row)
     return out
 
 
-def _assignment(C, n_random, rng):
-    from ..alignment import MatchingResult
+@dataclass
+class _TapPlan:
+    """How one activation enters a group's cost: the tensor is reshaped to ``facs``, B is reindexed by the
+    groups matched earlier, and the axes are ordered ``sample + [unit] + block``."""
 
-    n = C.shape[0]
-    rows, cols = linear_sum_assignment(C, maximize=True)
-    perm = np.empty(n, dtype=np.int64)
-    perm[rows] = cols
-    idx = np.arange(n)
-    rand = np.array([C[idx, rng.permutation(n)].sum() for _ in range(n_random)])
-    return MatchingResult(perm=perm, objective_optimal=float(C[idx, perm].sum()),
-                          objective_identity=float(np.trace(C)), objective_random_mean=float(rand.mean()),
-                          objective_random_std=float(rand.std()), correlation=C)
+    key: tuple  # (node, index)
+    others: list  # [(group name, size, tap)] on this tensor
+    facs: list
+    earlier: list  # [(group name, size, tap)] matched before: B is reindexed by them
+    order: list
+    m: int  # block size (product of the unmatched other groups' factors)
 
 
-def _group_cost(g, tap_list, vals_a, vals_b, node_taps, perms):
-    """Summed cost matrix of group ``g`` over its taps (see :func:`activation_match`)."""
-    from ..alignment import activation_correlation
+def _plan(groups, order, shapes):
+    """Per group: its usable taps (best tier that has one; heads use every tier) and its pass (level)."""
+    node_taps = {}
+    for g in groups:
+        for t in g.taps:
+            node_taps.setdefault((t.node, t.index), [])
+            if all(h != g.name or th.axis != t.axis or th.outer != t.outer for h, _, th in
+                   node_taps[(t.node, t.index)]):
+                node_taps[(t.node, t.index)].append((g.name, g.size, t))
+    position = {g.name: k for k, g in enumerate(order)}
 
-    C = np.zeros((g.size, g.size))
-    used = 0
-    for t in tap_list:
+    def usable(g, t):
         key = (t.node, t.index)
-        va = _pick(vals_a[t.node], t.index).detach().double()
-        vb = _pick(vals_b[t.node], t.index).detach().double()
+        if key not in shapes:
+            return None
         others = node_taps[key]
-        # align B along every already matched group on this tensor
-        for h, size, th in others:
-            if h != g.name and h in perms:
-                vb = _index_member(vb, Member("", th.axis, th.outer, th.inner), size, torch.as_tensor(perms[h]))
-        facs = _factors(va.shape, others)
+        facs = _factors(shapes[key], others)
         if facs is None or sum(1 for _, h in facs if h == g.name) != 1:
-            continue
-        a = va.reshape([s for s, _ in facs])
-        b = vb.reshape([s for s, _ in facs])
+            return None
+        before = {h for h, _, _ in others if h != g.name and position[h] < position[g.name]}
         unit = next(k for k, (_, h) in enumerate(facs) if h == g.name)
-        block = [k for k, (_, h) in enumerate(facs) if h is not None and h != g.name and h not in perms]
+        block = [k for k, (_, h) in enumerate(facs) if h is not None and h != g.name and h not in before]
         sample = [k for k in range(len(facs)) if k != unit and k not in block]
-        order = sample + [unit] + block
-        S = int(np.prod([facs[k][0] for k in sample])) if sample else 1
+        if int(np.prod([facs[k][0] for k in sample])) < 2:  # the batch axis of 2 rows is a sample axis
+            return None
+        earlier = [(h, size, th) for h, size, th in others if h in before]
         m = int(np.prod([facs[k][0] for k in block])) if block else 1
-        if S < 2:
+        if (g.size * m) ** 2 * 8 > _BLOCK_BYTES:  # the cross-product matrix of the blocks would not fit
+            return None
+        return _TapPlan(key=key, others=others, facs=facs, earlier=earlier, order=sample + [unit] + block, m=m)
+
+    plans, level, reason = {}, {}, {}
+    for g in order:
+        best = min((t.tier for t in g.taps), default=None)
+        first = [t for t in g.taps if t.tier == best or g.kind == "heads"]
+        tp = [p for p in (usable(g, t) for t in first) if p is not None]
+        if not tp:
+            tp = [p for p in (usable(g, t) for t in g.taps) if p is not None]
+        if not tp:
+            reason[g.name] = ("no traced activation carries its units (inside a leaf module)" if not g.taps
+                              else "no traced activation carries its units on one axis with samples")
             continue
-        A2 = a.permute(order).reshape(S, g.size * m).numpy()
-        B2 = b.permute(order).reshape(S, g.size * m).numpy()
-        if not (np.all(np.isfinite(A2)) and np.all(np.isfinite(B2))):
-            raise ValueError(f"activations of node {t.node!r} are not finite on X")
-        R = activation_correlation(A2, B2)
-        if m == 1:
-            C += R
-        else:
-            R = R.reshape(g.size, m, g.size, m)
-            for i in range(g.size):
-                for j in range(g.size):
-                    r, c = linear_sum_assignment(R[i, :, j, :], maximize=True)
-                    C[i, j] += R[i, r, j, c].sum()
-        used += 1
-    return C, used
+        plans[g.name] = tp
+        deps = [level[h] for p in tp for h, _, _ in p.earlier if h in level]
+        level[g.name] = 1 + max(deps, default=0)
+    return plans, level, reason
 
 
-def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, seed: int = 0):
+class _CrossStats:
+    """Streamed sums for the Pearson correlations between the columns of ``A`` and ``B`` (``(S, F)`` each).
+
+    Every batch is shifted by the first sample's row (exact zeros for constant columns, no cancellation for
+    large means): ``n``, ``Σd_a``, ``Σd_b``, ``Σd_a²``, ``Σd_b²``, ``Σd_aᵀd_b``, and the raw ``Σa²``, ``Σb²``.
+    """
+
+    def __init__(self):
+        self.n = 0
+
+    def add(self, A, B):
+        """Add the rows of ``A`` and ``B`` (any floating dtype), in float64 chunks of at most 16 MiB."""
+        rows = max(1, _CHUNK_BYTES // (8 * A.shape[1]))
+        for s in range(0, A.shape[0], rows):
+            self._add(A[s:s + rows].double(), B[s:s + rows].double())
+
+    def _add(self, A, B):
+        if self.n == 0:
+            self.sa, self.sb = A[0].clone(), B[0].clone()
+            F = A.shape[1]
+            z = lambda: torch.zeros(F, dtype=torch.float64, device=A.device)  # noqa: E731
+            self.da, self.db, self.qa, self.qb, self.ra, self.rb = z(), z(), z(), z(), z(), z()
+            self.cross = torch.zeros(F, F, dtype=torch.float64, device=A.device)
+        da, db = A - self.sa, B - self.sb
+        self.n += A.shape[0]
+        self.da += da.sum(0)
+        self.db += db.sum(0)
+        self.qa += (da * da).sum(0)
+        self.qb += (db * db).sum(0)
+        self.ra += (A * A).sum(0)
+        self.rb += (B * B).sum(0)
+        self.cross += da.T @ db
+
+    def correlation(self) -> np.ndarray:
+        n = self.n
+        ma, mb = self.da / n, self.db / n
+        ssa = torch.clamp(self.qa - n * ma * ma, min=0.0)
+        ssb = torch.clamp(self.qb - n * mb * mb, min=0.0)
+        ca = ssa <= (_CONSTANT_RTOL ** 2) * self.ra
+        cb = ssb <= (_CONSTANT_RTOL ** 2) * self.rb
+        cov = self.cross - n * torch.outer(ma, mb)
+        den = torch.sqrt(torch.outer(torch.where(ca, 1.0, ssa), torch.where(cb, 1.0, ssb)))
+        R = torch.clamp(cov / den, -1.0, 1.0)
+        R[ca, :] = 0.0
+        R[:, cb] = 0.0
+        return R.cpu().numpy()
+
+
+def _tap_matrices(g, plan, va, vb, perms, device):
+    """A's and B's ``(S, size·m)`` sample matrices of one tap on one batch (B reindexed by earlier groups)."""
+    va, vb = va.detach().to(device=device), vb.detach().to(device=device)
+    if not (bool(torch.isfinite(va).all()) and bool(torch.isfinite(vb).all())):
+        raise ValueError(f"the activations of node {plan.key[0]!r} are not finite on X")
+    for h, size, th in plan.earlier:
+        vb = _take_units(vb, th.axis, th.outer, size, th.inner,
+                         torch.as_tensor(perms[h], device=device))
+    dims = [s for s, _ in _factors(va.shape, plan.others)]
+    a = va.reshape(dims).permute(plan.order).reshape(-1, g.size * plan.m)
+    b = vb.reshape(dims).permute(plan.order).reshape(-1, g.size * plan.m)
+    return a, b
+
+
+def _block_cost(R, size, m):
+    """Cost of unit pairs made of ``m``-blocks: the optimal assignment value of each block pair."""
+    if m == 1:
+        return R
+    R = R.reshape(size, m, size, m)
+    C = np.zeros((size, size))
+    for i in range(size):
+        for j in range(size):
+            r, c = linear_sum_assignment(R[i, :, j, :], maximize=True)
+            C[i, j] = R[i, r, j, c].sum()
+    return C
+
+
+class _Runner:
+    """Values of traced activations (tap nodes) of a model on a batch of inputs."""
+
+    def __init__(self, model, example):
+        self.model = model
+        self.gm = _trace(model, len(example))
+
+    def signature(self):
+        return [(n.name, n.op, str(n.target)) for n in self.gm.graph.nodes]
+
+    def __call__(self, inputs: ModelInputs, keep):
+        with eval_mode(self.model):
+            return _run(self.gm, self.model, _positional(self.model, inputs), set(keep))
+
+
+def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, seed: int = 0,
+                     batch_size: int = 64, device=None) -> GroupMatching:
     """Activation matching of model B to model A on inputs ``X`` ([NI] F.4, docs/theory.md §10 "Alignment").
 
-    **MLP path** (both models from :func:`~lmctheory.nn.models.make_mlp`, ``groups=None``): returns one
-    :class:`lmctheory.alignment.MatchingResult` per hidden layer, each from the Pearson correlations of the
-    post-activation units over the rows of ``X`` (layers matched independently, exact because permuting
-    earlier layers does not change a unit's output). ``X`` : ``(N, in_dim)``, ``N ≥ 2``, validated by
-    :func:`lmctheory.nn._checks.check_X`; activations in the models' dtype, correlated in float64.
-
-    **Generic path** (any traceable model, or ``groups`` given): per group ``g`` (from
-    :func:`~lmctheory.nn.groups.permutation_groups`), the cost matrix is
+    Per group ``g`` (from :func:`~lmctheory.nn.groups.permutation_groups`), the cost matrix is
 
     ``C_g[i, j] = Σ_t corr_t(i, j)``
 
@@ -348,33 +723,47 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
     every index of ``t`` except the unit (batch, tokens, every pixel of a conv channel [NI] F.4, pinned
     factors). Groups are matched one after another (heads first, then the list order); B's activations
     are first reindexed by the groups already matched, and the units of groups not yet matched that share
-    the tensor form a block (a tensor carrying the group on two axes is skipped): then ``corr_t(i, j)`` is
-    the optimal assignment value of the block correlation
-    matrix of unit ``i`` of A and unit ``j`` of B (heads are matched as blocks: the cost of a head pair is
-    the sum of correlations of its within-head units after matching them; head groups use every tier:
-    attention maps, q/k/v and head outputs). ``perm_g`` solves ``max_π Σ_i C_g[i, π(i)]``
-    (``linear_sum_assignment``). Groups without traced activations (inside a leaf module, e.g.
-    ``nn.MultiheadAttention`` heads) are matched by weights (Git Re-Basin descent, the other permutations
-    fixed) and listed in ``weight_matched``; units of A that are constant on ``X`` (zero rows of ``C_g``,
-    e.g. dead ReLUs) carry no activation information and are assigned among themselves by the weight
-    gain (``constant_units``).
+    the tensor form a block: then ``corr_t(i, j)`` is the optimal assignment value of the block correlation
+    matrix of unit ``i`` of A and unit ``j`` of B (heads are matched as blocks). ``perm_g`` solves
+    ``max_π Σ_i C_g[i, π(i)]`` (``linear_sum_assignment``).
+
+    The correlations are computed from streamed sums (per batch of ``batch_size`` samples, or per batch of
+    a ``DataLoader``): memory is that of one batch's activations plus ``(size·m)²`` per activation used,
+    whatever the number of samples. Groups that share an activation with a group matched earlier need its
+    permutation first, so ``X`` is read once per such level (1 for MLPs and CNNs, 2–3 for transformers).
+    Both models are evaluated in eval mode (dropout off, BatchNorm running statistics).
+
+    Groups without a usable traced activation (inside a leaf module, e.g. ``nn.MultiheadAttention`` heads)
+    and groups whose units are all constant on ``X`` are matched by weights (the other permutations fixed)
+    and listed in ``weight_matched`` with the reason in ``notes``; units of A that are constant on ``X``
+    (zero rows of ``C_g``, e.g. dead ReLUs; counted in ``constant_units``) and, generally, every tie of the
+    activation costs (units with identical activations on ``X``) are decided by the weights: each group's
+    final assignment maximizes ``Σ C_g`` first and the weight gain second (``C_g + (10⁻⁹/n)·G_g/max|G_g|``).
+    A group whose units are all constant also raises a ``UserWarning``.
 
     Parameters
     ----------
     model_a, model_b : nn.Module
-        Same architecture (same state-dict names and shapes).
-    X : torch.Tensor, tuple of torch.Tensor, or array_like ``(N, d)``
-        Inputs (batch first, ``N ≥ 2``); floating tensors are cast to the models' dtype.
+        Same architecture, finite parameters.
+    X : torch.Tensor, tuple, dict, DataLoader or array_like ``(N, d)``
+        Inputs (batch first, ``N ≥ 2`` samples in all): see :mod:`lmctheory.nn._inputs`; a ``DataLoader``
+        yields tensors, dicts or ``(inputs, targets)`` pairs (the first element is used) and is read once
+        per level; an array ``(N, d)`` is accepted for models of known input width. Floating inputs are
+        cast to the models' dtype.
     groups : list of PermutationGroup, optional
-        Default: traced from ``model_a`` on ``X``.
-    n_random : int
+        Default: traced from ``model_a`` on the first two samples of ``X``.
+    n_random : int, default 100
         Random permutations for the baseline objectives of each group.
-    seed : int
+    seed : int, default 0
         Seed of the baselines (and of the weight fallback).
+    batch_size : int, default 64
+        Samples per forward pass when ``X`` is a tensor/tuple/dict.
+    device : torch.device or str, optional
+        Where the statistics and the weight gains are computed (default: the models' device).
 
     Returns
     -------
-    list of MatchingResult (MLP path) or GroupMatching (generic path)
+    GroupMatching
 
     References
     ----------
@@ -385,224 +774,127 @@ def activation_match(model_a, model_b, X, groups=None, *, n_random: int = 100, s
     --------
     >>> import torch
     >>> from torch import nn
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
+    >>> from lmctheory.nn.groups import permutation_groups, random_permutation
+    >>> from lmctheory.nn.matching import activation_match, permute_model
     >>> a = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
-    >>> from lmctheory.nn.groups import permutation_groups, random_permutation, apply_permutation
     >>> g = permutation_groups(a, torch.zeros(2, 3))
-    >>> b = apply_permutation(a, random_permutation(g, seed=1), g)
-    >>> m = activation_match(a, b, torch.randn(50, 3))
+    >>> b = permute_model(a, random_permutation(g, seed=1), groups=g)
+    >>> X = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    >>> m = activation_match(a, b, X)
     >>> torch.equal(permute_model(b, m)[0].weight, a[0].weight)
     True
     """
-    if isinstance(model_a, MLP) and groups is None:
-        if not isinstance(model_b, MLP):
-            _check_mlp(model_b, "model_b")
-        return _activation_match_mlp(model_a, model_b, X, n_random=n_random, seed=seed)
-    _model_arg(model_a, "model_a")
-    _model_arg(model_b, "model_b")
-    _same_structure(model_a, model_b)
+    _check_pair(model_a, model_b)
     n_random = check_int(n_random, "n_random", low=1)
     seed = check_seed(seed)
-    xs = _inputs(X, model_a)
-    groups = _resolve_groups(model_a, groups, xs)
-    gm_a, gm_b = _trace(model_a, len(xs)), _trace(model_b, len(xs))
-    if [(n.name, n.op, str(n.target)) for n in gm_a.graph.nodes] != \
-            [(n.name, n.op, str(n.target)) for n in gm_b.graph.nodes]:
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    src_a = _Data(X, model_a, batch_size=batch_size)
+    src_b = src_a if model_dtype(model_b) == model_dtype(model_a) else _Data(X, model_b, batch_size=batch_size)
+    first = src_a.first()
+    example = first.rows(slice(0, 2))
+    groups = _resolve_groups(model_a, groups, _positional(model_a, example))
+    pos = _positional(model_a, example)
+    run_a, run_b = _Runner(model_a, pos), _Runner(model_b, pos)
+    if run_a.signature() != run_b.signature():
         raise ValueError("model_a and model_b trace to different graphs; they must have the same architecture")
-    def chosen(g):  # the taps a group is matched on: best tier; every tier for heads
-        best = min((t.tier for t in g.taps), default=None)
-        return [t for t in g.taps if t.tier == best or g.kind == "heads"]
-
-    keep = {t.node for g in groups for t in chosen(g)}  # only these activations are stored
-    vals_a, vals_b = _run(gm_a, model_a, xs, keep), _run(gm_b, model_b, xs, keep)
-    node_taps = {}
+    order = [g for g in groups if g.kind == "heads"] + [g for g in groups if g.kind != "heads"]
+    tap_nodes = {t.node for g in groups for t in g.taps}
+    probe = run_a(example, tap_nodes)
+    shapes = {}
     for g in groups:
         for t in g.taps:
-            node_taps.setdefault((t.node, t.index), [])
-            if all(h != g.name or th.axis != t.axis or th.outer != t.outer for h, _, th in
-                   node_taps[(t.node, t.index)]):
-                node_taps[(t.node, t.index)].append((g.name, g.size, t))
+            if t.node in probe:
+                v = _pick(probe[t.node], t.index)
+                if isinstance(v, torch.Tensor):
+                    shapes[(t.node, t.index)] = tuple(v.shape)
+    del probe
+    plans, level, notes = _plan(groups, order, shapes)
+    wdev = device
+    stat_dev = torch.device(device) if device is not None else src_a.device
+    perms, results, n_seen = {}, {}, 0
     rng = np.random.default_rng(seed)
-    order = [g for g in groups if g.kind == "heads"] + [g for g in groups if g.kind != "heads"]
-    perms, results, fallback = {}, {}, []
-    for g in order:
-        taps = chosen(g)
-        C, used = _group_cost(g, taps, vals_a, vals_b, node_taps, perms) if taps else (None, 0)
-        if used == 0 and len(taps) < len(g.taps):
-            # no usable tap in the best tier: try every tier before falling back to weights
-            more = {t.node for t in g.taps} - set(vals_a)
-            vals_a.update(_run(gm_a, model_a, xs, more))
-            vals_b.update(_run(gm_b, model_b, xs, more))
-            C, used = _group_cost(g, list(g.taps), vals_a, vals_b, node_taps, perms)
-        if used == 0:
-            fallback.append(g)
-            continue
-        res = _assignment(C, n_random, rng)
-        perms[g.name], results[g.name] = res.perm, res
-    wm = _WeightMatcher(model_a, model_b, groups)
+    for lv in sorted(set(level.values())):
+        now = [g for g in order if level.get(g.name) == lv]
+        keep = {p.key[0] for g in now for p in plans[g.name]}
+        stats = {(g.name, k): _CrossStats() for g in now for k in range(len(plans[g.name]))}
+        n_seen = 0
+        for xa, xb in zip(src_a, src_b):
+            va, vb = run_a(xa, keep), run_b(xb, keep)
+            n_seen += xa.batch_size
+            for g in now:
+                for k, p in enumerate(plans[g.name]):
+                    a, b = _tap_matrices(g, p, _pick(va[p.key[0]], p.key[1]), _pick(vb[p.key[0]], p.key[1]),
+                                         perms, stat_dev)
+                    stats[(g.name, k)].add(a, b)
+            del va, vb
+        if n_seen < 2:
+            raise ValueError(f"X needs at least 2 samples (correlations are taken over them), got {n_seen}")
+        for g in now:
+            C = np.zeros((g.size, g.size))
+            for k, p in enumerate(plans[g.name]):
+                C += _block_cost(stats[(g.name, k)].correlation(), g.size, p.m)
+            res = _result_of(C, _lap(C), n_random, rng)
+            perms[g.name], results[g.name] = res.perm, res
+        del stats
+    return _finish(model_a, model_b, groups, perms, results, notes, n_seen, seed, wdev)
+
+
+def _finish(model_a, model_b, groups, perms, results, notes, n_seen, seed, device):
+    """Weights decide what the activations cannot: groups without activations, constant units."""
+    wo = _WeightObjective(model_a, model_b, groups, device)
+    fallback = [g.name for g in groups if g.name not in results]
+    constant = {}
     for g in groups:
-        perms.setdefault(g.name, np.arange(g.size, dtype=np.int64))
-    if fallback:
-        wm.descend(perms, [g.name for g in fallback], rng, max_iter=100)
-    tiebroken = {}
-    for g in groups:
-        # units constant on X (dead ReLUs, …) have zero correlation with everything: their assignment is
-        # arbitrary, so it is decided by the weights (all other permutations fixed)
         r = results.get(g.name)
         if r is None:
             continue
         dead = np.flatnonzero(np.all(r.correlation == 0.0, axis=1))
-        if len(dead):
-            tiebroken[g.name] = len(dead)
-        if len(dead) < 2:
+        if len(dead) == g.size:
+            fallback.append(g.name)
+            del results[g.name]
+            notes[g.name] = f"all {g.size} units are constant on X (e.g. dead ReLUs): matched by weights"
+            warnings.warn(f"activation_match: every unit of group {g.name!r} is constant on X; its permutation "
+                          "was found by weight matching", UserWarning, stacklevel=3)
+        elif len(dead):
+            constant[g.name] = len(dead)
+            notes[g.name] = f"{len(dead)} of {g.size} units are constant on X: their assignment is decided by weights"
+    for g in groups:
+        perms.setdefault(g.name, np.arange(g.size, dtype=np.int64))
+    if fallback:
+        for n in fallback:
+            notes.setdefault(n, "matched by weights")
+            if not notes[n].startswith("all") and "weights" not in notes[n]:
+                notes[n] = notes[n] + ": matched by weights"
+        res = _descend(wo, fallback, perms, n_restarts=1, max_iter=100, seed=seed)
+        perms.update(res.perms)
+    # ties of the activation costs (constant units: zero rows; units with identical activations on X: equal
+    # correlations) carry no information from X: the weights decide them. Lexicographic: each group's
+    # assignment maximizes Σ C first and, among (near-)optimal ones, the weight gain G (the other
+    # permutations fixed): C + (1e-9 / n) · G / max|G| changes Σ C by at most 1e-9.
+    for g in groups:
+        r = results.get(g.name)
+        if r is None:
             continue
-        cols = r.perm[dead]
-        G = wm.gain(g.name, perms)[np.ix_(dead, cols)]
-        rows, sel = linear_sum_assignment(G, maximize=True)
-        new = r.perm.copy()
-        new[dead[rows]] = cols[sel]
-        perms[g.name] = new
-        results[g.name] = replace(r, perm=new)
+        G = wo.gain(g.name, perms)
+        scale = float(np.abs(G).max())
+        if scale == 0.0:
+            continue
+        perm = _lap(r.correlation + (1e-9 / g.size) * (G / scale))
+        if not np.array_equal(perm, r.perm):
+            idx = np.arange(g.size)
+            perms[g.name] = perm
+            results[g.name] = replace(r, perm=perm, objective_optimal=float(r.correlation[idx, perm].sum()))
     obj = sum(r.objective_optimal for r in results.values())
     obj_id = sum(r.objective_identity for r in results.values())
-    return GroupMatching(perms=perms, groups=tuple(groups), objective=float(obj), objective_identity=float(obj_id),
-                         results=results, method="activation", weight_matched=tuple(g.name for g in fallback),
-                         constant_units=tiebroken)
+    return GroupMatching(perms=perms, groups=tuple(groups), method="activation", objective=float(obj),
+                         objective_identity=float(obj_id), results=results,
+                         weight_matched=tuple(g.name for g in groups if g.name in fallback),
+                         constant_units=constant, notes=dict(notes), n_samples=int(n_seen))
 
 
-class _WeightMatcher:
-    """Git Re-Basin coordinate descent over any set of groups (float64 copies of the parameters)."""
-
-    def __init__(self, model_a, model_b, groups):
-        pa, pb = dict(model_a.named_parameters()), dict(model_b.named_parameters())
-        self.groups = {g.name: g for g in groups}
-        self.on = {}  # parameter name -> [(group name, member)]
-        for g in groups:
-            for m in g.members:
-                if m.name in pa and pa[m.name].is_floating_point():
-                    self.on.setdefault(m.name, []).append((g.name, m))
-        self.A = {k: pa[k].detach().double().cpu() for k in self.on}
-        self.B = {k: pb[k].detach().double().cpu() for k in self.on}
-
-    def permuted(self, name, perms, skip=None):
-        t = self.B[name]
-        for gname, m in self.on[name]:
-            if (gname, m) == skip or gname not in perms:
-                continue
-            t = _index_member(t, m, self.groups[gname].size, torch.as_tensor(perms[gname]))
-        return t
-
-    def objective(self, perms):
-        return float(sum((self.A[k] * self.permuted(k, perms)).sum() for k in self.on))
-
-    def gain(self, gname, perms):
-        g = self.groups[gname]
-        G = torch.zeros(g.size, g.size, dtype=torch.float64)
-        for k, lst in self.on.items():
-            for h, m in lst:
-                if h != gname:
-                    continue
-                a, b = self.A[k], self.permuted(k, perms, skip=(h, m))
-                shape = list(a.shape)
-                view = shape[:m.axis] + [m.outer, g.size, m.inner] + shape[m.axis + 1:]
-                au = a.reshape(view).movedim(m.axis + 1, 0).reshape(g.size, -1)
-                bu = b.reshape(view).movedim(m.axis + 1, 0).reshape(g.size, -1)
-                G += au @ bu.T
-        return G.numpy()
-
-    def descend(self, perms, names, rng, max_iter):
-        obj = self.objective(perms)
-        for _ in range(max_iter):
-            changed = False
-            for k in rng.permutation(len(names)):
-                gname = names[k]
-                G = self.gain(gname, perms)
-                idx = np.arange(G.shape[0])
-                old = G[idx, perms[gname]].sum()
-                rows, cols = linear_sum_assignment(G, maximize=True)
-                cand = np.empty(G.shape[0], dtype=np.int64)
-                cand[rows] = cols
-                if G[idx, cand].sum() > old + 1e-12 * (1.0 + abs(old)):
-                    trial = dict(perms)
-                    trial[gname] = cand
-                    new = self.objective(trial)
-                    if new > obj + 1e-12 * (1.0 + abs(obj)):  # the full objective decides (shared axes)
-                        perms[gname], obj, changed = cand, new, True
-            if not changed:
-                break
-        return obj
-
-
-def weight_match(model_a, model_b, groups=None, *, example_input=None, n_restarts: int = 3,
-                 max_iter: int = 100, seed: int = 0) -> GroupMatching:
-    """Weight matching of any two models of one architecture (Git Re-Basin, Ainsworth et al. 2023, Alg. 1).
-
-    Maximizes ``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the product of the permutation groups, the sum running over the
-    *parameters* (not buffers) that are members of some group. Coordinate descent: for one group ``g`` with
-    the others fixed the objective is linear in ``P_g``, ``G[i, j] = Σ_{members} ⟨A_m[unit i], B'_m[unit j]⟩``
-    (``B'``: B's tensor with every other member axis permuted; units of block members are whole blocks,
-    e.g. a head's ``dh`` rows), solved by ``linear_sum_assignment``; a step is kept only if the full objective
-    improves by more than ``1e-12·(1 + |obj|)``. Restart 0 starts at the identity, restarts ``1…`` at
-    random elements; groups are visited in a random order each sweep; the best objective is returned.
-    Float64 arithmetic on copies of the parameters.
-
-    Parameters
-    ----------
-    model_a, model_b : nn.Module
-        Same architecture.
-    groups : list of PermutationGroup, optional
-        Default: traced from ``model_a`` on ``example_input`` (needed unless the model's input width is
-        known: :class:`~lmctheory.nn.models.MLP`, ``nn.Sequential`` starting with a linear layer).
-    example_input : torch.Tensor or tuple, optional
-    n_restarts : int
-        ``≥ 1`` descents.
-    max_iter : int
-        Sweeps per descent.
-    seed : int
-
-    Returns
-    -------
-    GroupMatching
-        ``objective`` / ``objective_identity``: the inner product at the result / at the identity.
-
-    References
-    ----------
-    Ainsworth et al. 2023, *Git Re-Basin* §3.2 (weight matching); docs/theory.md §10 "Alignment".
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> a = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
-    >>> from lmctheory.nn.groups import permutation_groups, random_permutation, apply_permutation
-    >>> g = permutation_groups(a, torch.zeros(2, 3))
-    >>> b = apply_permutation(a, random_permutation(g, seed=1), g)
-    >>> torch.equal(permute_model(b, weight_match(a, b))[0].weight, a[0].weight)
-    True
-    """
-    _model_arg(model_a, "model_a")
-    _model_arg(model_b, "model_b")
-    _same_structure(model_a, model_b)
-    n_restarts = check_int(n_restarts, "n_restarts", low=1)
-    max_iter = check_int(max_iter, "max_iter", low=1)
-    seed = check_seed(seed)
-    example = _as_inputs(example_input) if example_input is not None else _example_for(model_a)
-    groups = _resolve_groups(model_a, groups, example)
-    wm = _WeightMatcher(model_a, model_b, groups)
-    rng = np.random.default_rng(seed)
-    names = [g.name for g in groups]
-    ident = {g.name: np.arange(g.size, dtype=np.int64) for g in groups}
-    best, best_obj = None, -np.inf
-    for r in range(n_restarts):
-        perms = dict(ident) if r == 0 else {g.name: rng.permutation(g.size).astype(np.int64) for g in groups}
-        obj = wm.descend(perms, names, rng, max_iter) if names else wm.objective(perms)
-        if obj > best_obj:
-            best, best_obj = perms, obj
-    return GroupMatching(perms=best, groups=tuple(groups), objective=float(best_obj),
-                         objective_identity=wm.objective(ident), results={}, method="weight")
-
-
+# -------------------------------------------------------------------------------------------------
+# applying a matching; standard (non-asymmetric) copies
+# -------------------------------------------------------------------------------------------------
 def _std_module(m):
     """A plain nn.Linear / nn.Conv holding the effective weight of an asymmetric module."""
     w = m.effective_weight().detach()
@@ -628,24 +920,24 @@ def to_standard(model):
     """A copy of ``model`` with every asymmetric layer replaced by a plain layer holding its effective
     weight ``F + D ⊙ W`` (same function), so two permuted asymmetric models can be interpolated.
 
-    :class:`~lmctheory.nn.models.MLP`: every :class:`AsymmetricLinear` becomes an ``nn.Linear`` (norms and
-    activation kept, ``kind`` set to ``"standard"``; any other layer type is a ``TypeError``). Any other
-    module: every asymmetric submodule (duck-typed by :func:`lmctheory.nn.groups.is_asymmetric_module`:
+    Every asymmetric submodule (duck-typed by :func:`lmctheory.nn.groups.is_asymmetric_module`:
     ``F``/``D`` buffers, ``effective_weight()``, 2-D/3-D/4-D weight) becomes an ``nn.Linear`` /
-    ``nn.Conv1d`` / ``nn.Conv2d`` with its stride/padding/dilation (zero padding, groups 1); the original
-    is untouched.
+    ``nn.Conv1d`` / ``nn.Conv2d`` with its stride/padding/dilation (zero padding, groups 1); everything else
+    is copied; the original is untouched. A :class:`~lmctheory.nn.models.MLP` gets ``kind = "standard"``.
+
+    References
+    ----------
+    docs/theory.md §1 (W-asymmetric layers ``F + D ⊙ W``) and §10.
 
     Examples
     --------
     >>> from torch import nn
-    >>> from lmctheory.nn import AsymmetricLinear
+    >>> from lmctheory.nn import AsymmetricLinear, to_standard
     >>> net = nn.Sequential(AsymmetricLinear(3, 4, "syre"), nn.ReLU(), nn.Linear(4, 1))
     >>> type(to_standard(net)[0]).__name__
     'Linear'
     """
-    if isinstance(model, MLP):
-        return _to_standard_mlp(model)
-    check_module(model, "model", nn.Module, "an lmctheory.nn.MLP or a torch.nn.Module")
+    check_module(model, "model", nn.Module, "a torch.nn.Module")
     if is_asymmetric_module(model):
         return _std_module(model)
     new = copy.deepcopy(model)
@@ -654,50 +946,55 @@ def to_standard(model):
             parent_name, _, child = name.rpartition(".")
             parent = new.get_submodule(parent_name) if parent_name else new
             setattr(parent, child, _std_module(m))
+    if isinstance(new, MLP):
+        new.kind = "standard"
     return new
 
 
-def permute_model(model, perms, groups=None):
+def permute_model(model, perms, *, groups=None):
     """Permute the units of ``model`` (function-preserving, T-S1); returns a new model.
 
-    **MLP path** (:class:`~lmctheory.nn.models.MLP` with a *list* of ``L − 1`` permutations and
-    ``groups=None``): layer ``ℓ`` with ``p = perms[ℓ−1]`` gets new unit ``i`` = old unit ``p[i]`` (rows of
-    ``linear_ℓ``, LayerNorm gain/bias, columns of ``linear_{ℓ+1}``); asymmetric layers are first converted
-    by :func:`to_standard`, so the result is a *standard* model (unchanged behaviour).
-
-    **Generic path** (anything else): ``perms`` is a :class:`GroupMatching`, a dict ``{group name: perm}``
-    (values may be :class:`~lmctheory.alignment.MatchingResult`), or a list aligned with ``groups``; every
-    member (parameters and buffers: running statistics, asymmetric ``F``/``D``) of every group is reindexed
-    by :func:`lmctheory.nn.groups.apply_permutation` on a deep copy. ``groups`` defaults to the result's
-    own groups, or is traced for models with a known input width.
+    ``perms`` is anything that carries its groups — a :class:`GroupMatching` from :func:`activation_match`
+    / :func:`weight_match`, or a group element from :func:`~lmctheory.nn.groups.random_permutation` — or a
+    plain dict ``{group name: perm}`` / list aligned with ``groups`` (values may be
+    :class:`~lmctheory.alignment.MatchingResult`). Every member (parameters and buffers: running
+    statistics, asymmetric ``F``/``D``) of every group is reindexed on a deep copy
+    (:func:`lmctheory.nn.groups.apply_permutation`); groups not named keep the identity.
 
     Parameters
     ----------
     model : nn.Module
-    perms : list, dict or GroupMatching
+    perms : GroupMatching, group element, dict or list
     groups : list of PermutationGroup, optional
+        Default: ``perms.groups``; for a plain dict on a model of known input width, traced.
+
+    References
+    ----------
+    docs/theory.md T-S1 (permutation symmetry); Ainsworth et al. 2023.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from lmctheory.nn import make_mlp
+    >>> import numpy as np, torch
+    >>> from lmctheory.nn import make_mlp, permute_model
+    >>> from lmctheory.nn.groups import permutation_groups
     >>> m = make_mlp(3, 4, 2, n_layers=2, seed=0)
-    >>> p = permute_model(m, [np.array([1, 0, 3, 2])])
+    >>> g = permutation_groups(m, torch.zeros(2, 3))
+    >>> p = permute_model(m, {g[0].name: np.array([1, 0, 3, 2])}, groups=g)
     >>> bool((p.layers[0].weight[0] == m.layers[0].weight[1]).all())
     True
     """
-    if isinstance(model, MLP) and groups is None and isinstance(perms, (list, tuple)):
-        return _permute_mlp(model, perms)
-    check_module(model, "model", nn.Module, "an lmctheory.nn.MLP or a torch.nn.Module")
+    check_module(model, "model", nn.Module, "a torch.nn.Module")
     if groups is None:
-        if isinstance(perms, GroupMatching):
-            groups = list(perms.groups)
-        else:
-            ex = _example_for(model)
-            if ex is None:
-                raise TypeError("groups is required to permute this model (the GroupMatching of "
-                                "activation_match/weight_match carries them), got groups=None and perms of type "
-                                f"{describe(perms)}")
-            groups = permutation_groups(model, ex)
+        groups = getattr(perms, "groups", None)
+    if groups is None:
+        ex = _example_for(model)
+        if ex is None:
+            raise TypeError("groups is required to permute this model (a GroupMatching or a group element "
+                            f"carries them), got groups=None and perms of type {describe(perms)}")
+        groups = permutation_groups(model, ex)
     groups = _check_groups(groups)
+    if isinstance(perms, GroupMatching):
+        perms = perms.perms
+    elif not isinstance(perms, (dict, list, tuple)) and isinstance(perms, Mapping):
+        perms = dict(perms)
     return apply_permutation(model, normalize_perms(perms, groups), groups)

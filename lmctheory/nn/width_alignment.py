@@ -1,6 +1,7 @@
 """Alignment of bias-free ReLU MLPs (docs/theory.md §10): thin wrappers around :mod:`lmctheory.alignment`.
 
-:func:`weight_match_models` (Git Re-Basin weight matching), :func:`permute_width_model`,
+Weight matching of these models is :func:`lmctheory.nn.matching.weight_match` (the package's one engine),
+applied by :func:`lmctheory.nn.matching.permute_model`. This module adds :func:`permute_width_model`,
 :func:`procrustes_align` (orthogonal Procrustes of layer outputs) and :func:`cka_matrix` (linear CKA),
 for the :class:`~lmctheory.nn.biasfree.WidthMLP` models of the [LEWC] experiments.
 """
@@ -13,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..alignment import linear_cka, orthogonal_procrustes, permute_mlp, weight_matching
+from ..alignment import linear_cka, orthogonal_procrustes, permute_mlp
 from ._checks import check_layer_indices
 from .biasfree import WidthMLP, _hidden_outputs, check_width_model, check_width_pair, check_width_X
 
-__all__ = ["weight_match_models", "permute_width_model", "ProcrustesResult", "procrustes_align", "cka_matrix"]
+__all__ = ["permute_width_model", "ProcrustesResult", "procrustes_align", "cka_matrix"]
 
 
 def permute_width_model(model: WidthMLP, perms) -> WidthMLP:
@@ -40,27 +41,6 @@ def permute_width_model(model: WidthMLP, perms) -> WidthMLP:
                 for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
                     t.copy_(t[idx])
     return out
-
-
-def weight_match_models(model_a: WidthMLP, model_b: WidthMLP, *, max_iter: int = 100, seed: int = 0):
-    """Weight matching (Git Re-Basin, Ainsworth et al. 2023) of ``model_b`` onto ``model_a``.
-
-    Coordinate ascent of ``Σ_ℓ ⟨W_ℓ^a, P_ℓ W_ℓ^b P_{ℓ−1}ᵀ⟩_F`` iterated until a sweep changes nothing
-    (or ``max_iter`` sweeps), by :func:`lmctheory.alignment.weight_matching` (docs/theory.md §10). BatchNorm
-    affine parameters are not part of the objective.
-
-    Returns
-    -------
-    perms : list of int64 arrays
-        One per hidden layer (:mod:`lmctheory.alignment` convention).
-    model_b_aligned : WidthMLP
-        ``model_b`` with its hidden units permuted by ``perms`` (same function as ``model_b``).
-    """
-    check_width_pair(model_a, model_b)
-    Wa = [lin.weight.detach().cpu().double().numpy() for lin in model_a.layers]
-    Wb = [lin.weight.detach().cpu().double().numpy() for lin in model_b.layers]
-    perms = weight_matching(Wa, Wb, max_iter=max_iter, seed=seed)
-    return perms, permute_width_model(model_b, perms)
 
 
 @dataclass(frozen=True)
