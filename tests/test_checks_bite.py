@@ -16,6 +16,7 @@ each is a weaker but still true statement on every instance tried (the bound is 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -890,3 +891,23 @@ def test_formula_only_mutants_are_caught_by_the_formula():
     with pytest.raises(CheckFailed):
         checks.check_formula("T-4.4", lambda *a: checks.ref_fixed_count_gram_bound(*a) / 2,
                              checks.ref_fixed_count_gram_bound, [(1.0, 1, 0.5, 4, 8)])
+
+
+def test_docs_tightness_numbers_are_generated_from_the_report():
+    """docs/theory.md's tightness spans and table and docs/tightness.md are what ``python -m validation.report``
+    writes from docs/tightness.json (the stored theorem report), and a span edited by hand is detected."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, "-m", "validation.report", "--check"], cwd=root, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    sys.path.insert(0, str(root))
+    try:
+        import validation.report as report
+    finally:
+        sys.path.remove(str(root))
+    rep = json.loads((root / "docs" / "tightness.json").read_text(encoding="utf-8"))
+    text = (root / "docs" / "theory.md").read_text(encoding="utf-8")
+    assert report.theory_md(text, rep) == text
+    typed = report.SPAN.sub(lambda m: f"<!-- tightness:{m.group('id')} -->worst ratio 0.5<!-- /tightness -->", text)
+    assert report.theory_md(typed, rep) != typed and report.theory_md(typed, rep) == text

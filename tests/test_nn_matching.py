@@ -66,5 +66,5 @@ def test_matching_bad_inputs():
         permute_model(m, [np.arange(6)])
     with pytest.raises(ValueError, match="permutation"):
         permute_model(m, [np.arange(6), np.zeros(6, dtype=int)])
-    with pytest.raises(ValueError, match="differ in 'layers.0.weight'"):
+    with pytest.raises(ValueError, match="layers.0"):
         activation_match(m, make_mlp(5, 7, 2, n_layers=3), torch.randn(10, 5))
