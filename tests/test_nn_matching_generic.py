@@ -150,7 +150,7 @@ def test_generic_matching_bad_inputs():
         activation_match(a, _build("resnet_bn")[0], X)
     other = _build("plain_cnn")[0]
     other.fc2 = nn.Linear(9, 5)
-    with pytest.raises(ValueError, match="differ in 'fc2.weight'"):
+    with pytest.raises(ValueError, match="fc2"):
         weight_match(a, other, X=x)
     with pytest.raises(ValueError, match="differ in .*float64"):  # float32 vs float64 models
         weight_match(a, copy.deepcopy(b).double(), X=x)
