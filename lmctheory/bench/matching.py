@@ -39,16 +39,12 @@ NAME = "matching"
 
 
 def _torchvision():
-    """torchvision through the repository's documented work-around (tests/_thirdparty.py) when available."""
-    try:
-        from tests._thirdparty import load_torchvision
-    except ImportError:
-        import torchvision
+    """torchvision through :mod:`lmctheory.nn.thirdparty` (the documented work-around for its compiled ops)."""
+    from ..nn.thirdparty import import_torchvision
 
-        return torchvision
     try:
-        return load_torchvision()
-    except BaseException as exc:  # pytest's skip outcome when torchvision is not installed
+        return import_torchvision()
+    except ImportError as exc:
         raise RuntimeError(f"torchvision is not available: {exc}") from None
 
 
@@ -205,9 +201,9 @@ def gpt2_case(layers: int) -> dict:
     ids = torch.randint(0, 50257, (2, 8), generator=torch.Generator().manual_seed(0))
     kind = "Hugging Face GPT2LMHeadModel"
     try:
-        from tests._thirdparty import load_transformers
+        from lmctheory.nn.thirdparty import import_transformers
 
-        tr = load_transformers()
+        tr = import_transformers()
         tiny = tr.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=16, use_cache=False)
         permutation_groups(tr.GPT2LMHeadModel(tiny), ids % 50)  # does the engine trace it at all?
         cfg = tr.GPT2Config(n_layer=layers, use_cache=False)
