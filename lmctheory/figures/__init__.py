@@ -56,6 +56,7 @@ _MODULES = (
     "fig12_predict",
     "fig13_resnet_interpolation",
     "fig14_transformer_interpolation",
+    "fig15_hierarchy_barriers",
 )
 
 
