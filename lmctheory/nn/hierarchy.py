@@ -104,9 +104,18 @@ class TransformerStructure:
 
 
 def _inputs_tuple(X, model, name="X"):
-    from .matching import _inputs
+    from ._inputs import as_model_inputs
 
-    return _inputs(X, model, name)
+    inputs = as_model_inputs(X, name, model)
+    if inputs.kwargs:
+        raise TypeError(f"{name}: keyword inputs are not supported here; pass the model's inputs positionally "
+                        "(a tensor or a tuple of tensors)")
+    dt = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    xs = tuple(x.detach().to(dt) if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+               for x in inputs.args)
+    if not isinstance(xs[0], torch.Tensor) or xs[0].ndim == 0 or xs[0].shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 samples along its first axis")
+    return xs
 
 
 def _to64(model):
@@ -205,11 +214,15 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     >>> s.width, len(s.units), [b.roles for b in s.attention]
     (8, 1, [('qk', 'ov')])
     """
-    from .groups import _check_groups, _trace, permutation_groups
-    from .orthogonal import _check_stream_ops, residual_stream_group
+    from .groups import PermutationGroup, permutation_groups
+    from .orthogonal import residual_stream_group, stream_rotation_constraint
 
     xs = _inputs_tuple(X, model)
-    groups = permutation_groups(model, xs) if groups is None else _check_groups(groups)
+    if groups is None:
+        groups = permutation_groups(model, xs)
+    elif not all(isinstance(g, PermutationGroup) for g in groups):
+        raise TypeError("groups must be a list of PermutationGroup (from permutation_groups)")
+    groups = list(groups)
     g = residual_stream_group(groups)
     for m in g.members:
         if m.outer != 1 or m.inner != 1:
@@ -218,7 +231,7 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     stream = tuple((m.name, m.axis) for m in g.members)
     issue, fix_ones = "", False
     try:
-        fix_ones = _check_stream_ops(_trace(model, len(xs)), model, g)
+        fix_ones = stream_rotation_constraint(model, xs, g)
     except ValueError as err:
         issue = str(err)
     units = tuple(u for u in groups if u.kind == "units")
@@ -756,7 +769,8 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
     Zs = (init.stream if init.stream is not None else torch.eye(D, dtype=torch.float64)).to(dtype).clone()
     u = perp = None
     if level != "permutation" and structure.fixes_ones:
-        u, perp = (t.to(dtype) for t in _ones_basis(D))
+        u64, perp64 = _ones_basis(D)
+        u, perp = u64.to(dtype), perp64.to(dtype)
         sign = 1.0 if float(u.T @ Zs @ u) >= 0 else -1.0
         Zs = perp.T @ Zs @ perp
     params["stream"] = Zs.requires_grad_(True)
@@ -775,25 +789,28 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
                 params[("maps", g.name, c)] = G.to(dtype).clone().requires_grad_(True)
 
     def project(hard):
-        f = _perm_matrix if hard else _ste_perm
+        """The maps of the current ``Z``: straight-through / smooth polar while training, exact (float64) at the end."""
+        P = (lambda Z: _perm_matrix(Z.detach().double())) if hard else _ste_perm
+        O = (lambda Z: _polar(Z.detach().double())) if hard else _polar_smooth
         Z = params["stream"]
         if level == "permutation":
-            R = f(Z)
+            R = P(Z)
         elif u is not None:
-            R = sign * (u @ u.T) + perp @ (_polar(Z.detach()) if hard else _polar_smooth(Z)) @ perp.T
+            uu, pp = (u64, perp64) if hard else (u, perp)
+            R = sign * (uu @ uu.T) + pp @ O(Z) @ pp.T
         else:
-            R = _polar(Z.detach()) if hard else _polar_smooth(Z)
+            R = O(Z)
         tr = HierarchyTransform(stream=R)
         for g in structure.units:
-            tr.units[g.name] = f(params[("units", g.name)])
+            tr.units[g.name] = P(params[("units", g.name)])
         for blk in structure.attention:
             g = blk.group
-            tr.heads[g.name] = f(params[("heads", g.name)])
+            tr.heads[g.name] = P(params[("heads", g.name)])
             for c in range(len(blk.circuits)):
                 key = ("maps", g.name, c)
                 if key in params:
-                    G = params[key].detach() if hard else params[key]
-                    tr.maps[(g.name, c)] = G if level == "invertible" else (_polar(G) if hard else _polar_smooth(G))
+                    G = params[key].detach().double() if hard else params[key]
+                    tr.maps[(g.name, c)] = G if level == "invertible" else O(G)
         return tr
 
     xs = _inputs_tuple(X, model_a)
@@ -817,11 +834,7 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
             opt.step()
             history.append(float(loss.detach()))
     with torch.no_grad():
-        tr = project(hard=True)
-    out = HierarchyTransform(stream=tr.stream.double(), units={k: v.double() for k, v in tr.units.items()},
-                             heads={k: v.double() for k, v in tr.heads.items()},
-                             maps={k: v.double() for k, v in tr.maps.items()})
-    return out, history
+        return project(hard=True), history
 
 
 # -------------------------------------------------------------------------------------------------
@@ -868,13 +881,13 @@ def _prepare(model_a, model_b, xs, level):
     """Both models standard, with norm gains folded (levels above permutation)."""
     from .groups import is_asymmetric_module
     from .matching import to_standard
-    from .orthogonal import _has_affine, fold_norm_gains
+    from .orthogonal import fold_norm_gains, has_norm_affine
 
     converted = []
     if any(is_asymmetric_module(m) for m in model_a.modules()):
         model_a, model_b = to_standard(model_a), to_standard(model_b)
         converted.append("asymmetric layers → standard (to_standard)")
-    if level != "permutation" and any(_has_affine(m) for m in model_a.modules()):
+    if level != "permutation" and any(has_norm_affine(m) for m in model_a.modules()):
         model_a, model_b = fold_norm_gains(model_a, xs), fold_norm_gains(model_b, xs)
         converted.append("norm gains/biases folded into the linear maps reading them")
     if not converted:
@@ -1036,11 +1049,11 @@ def align(model_a: nn.Module, model_b: nn.Module, X=None, *, strategy: str = "we
     (True, True)
     """
     from ._checks import check_module
-    from .matching import _same_structure
+    from ._inputs import check_same_architecture
 
     check_module(model_a, "model_a")
     check_module(model_b, "model_b")
-    _same_structure(model_a, model_b)
+    check_same_architecture(model_a, model_b)
     if not isinstance(strategy, str) or strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     level = _check_level(level)
