@@ -66,7 +66,8 @@ def test_g1_claim_tiny_and_condition_bites(tiny):
     assert r.id == "G1" and r.passed in (True, False) and "orth/perm" in r.measured
     data = g1.collect(ctx)
     row = data["variants"]["rms_standard"]
-    assert {"unaligned", "perm", "orth"} <= set(row)
+    assert {"unaligned", "perm", "orth", "hier", "learned"} <= set(row)
+    assert "hier/perm" in r.measured and "learned/perm" in r.measured
     assert all(a <= b + 1e-9 for a, b in zip(row["procrustes_residual_after"], row["procrustes_residual_before"]))
 
     def with_barriers(perm, orth):

@@ -26,6 +26,8 @@ Setup (CPU scale of docs/experiments.md#ni-resnets; claims docs/experiments.md#c
   sample); and the permutation + orthogonal curve (then :func:`~lmctheory.nn.orthogonal.orthogonal_align` of the
   stream, Procrustes on the training set; for the LayerNorm variants with the norm's gain/bias folded into the
   linear maps reading it and ``Q`` restricted to ``Q·1 = ±1``, T-S3 — reported only, G1 judges ``rms_standard``).
+  For ``rms_standard`` also the whole [GLMC] hierarchy (:func:`lmctheory.nn.hierarchy.align`): weight matching
+  ("hier") and learned matching from it ("learned", :data:`LEARNED_STEPS` steps).
   Reported per curve: the midpoint test-accuracy drop (pp), the loss barrier ``B_lin``, and the endpoint
   train/test accuracies of every model.
 """
@@ -42,7 +44,7 @@ __all__ = ["VARIANTS", "KAPPA", "FIXED_FRACTION", "config", "train_pair", "pair_
            "measure_strategies", "strategies_config", "strategies_pair", "summarize_strategies", "collect_strategies"]
 
 NAMESPACE = "experiments_vit_pairs"
-VERSION = 1
+VERSION = 2
 KAPPA = 2.0
 FIXED_FRACTION = 0.25
 #: (label, kind, κ, norm, orthogonal alignment)
@@ -50,7 +52,9 @@ VARIANTS = (("standard", "standard", 0.0, "layernorm", True),
             ("wvit_zero", "wasym", 0.0, "layernorm", True),
             ("wvit_fixed", "wasym", KAPPA, "layernorm", True),
             ("rms_standard", "standard", 0.0, "rmsnorm", True))
-CURVES = ("unaligned", "perm", "orth")
+CURVES = ("unaligned", "perm", "orth", "hier", "learned")
+#: learned-matching steps of the "learned" curve (RMSNorm variant only)
+LEARNED_STEPS = 100
 
 
 def config(quick: bool) -> dict:
@@ -114,6 +118,15 @@ def _train_pair(cfg: dict) -> dict:
         out["orth_function_change"] = info.function_change
         # how far Q is from a signed permutation (1.0): mean over rows of the largest |entry|
         out["orth_max_abs_entry_mean"] = float(np.abs(info.Q).max(axis=1).mean())
+    if cfg["norm"] == "rmsnorm":  # the whole [GLMC] hierarchy: weight matching, then learned matching from it
+        from ..nn.hierarchy import align
+
+        for key, strategy in (("hier", "weight"), ("learned", "learned")):
+            t1 = time.perf_counter()
+            b_h, rep = align(a, b, ds.X_train, strategy=strategy, level="hierarchy", y=ds.y_train,
+                             steps=LEARNED_STEPS, seed=cfg["seed"])
+            out[key] = interpolate(rep.model_a, b_h, ds.X_test, ds.y_test, lams).to_dict()
+            out[f"{key}_seconds"] = time.perf_counter() - t1
     out["seconds"] = time.perf_counter() - t0
     return jsonable(out)
 
