@@ -13,8 +13,8 @@ Setup (fixed before any run):
   ``x + c_proj(gelu(c_fc(ln_2(x))))`` with a 4× MLP, final LayerNorm, untied linear read-out; LayerNorm with gain
   and bias as in GPT-2. The Hugging Face ``GPT2LMHeadModel`` is not used here because
   :func:`lmctheory.nn.groups.permutation_groups` cannot trace it yet (``torch.fx`` fails on its forward); this
-  model computes the same kind of function with independently written code. Width 32 / 48 / 64 (quick: 16 / 32
-  / 48), 2 layers, 4 heads, unit-scale learned positions; AdamW lr 3e-3, weight decay 0.1, batch 128; 40 epochs
+  model computes the same kind of function with independently written code. Width 32 / 48 / 64 (quick: 8 / 16
+  / 32), 2 layers, 4 heads, unit-scale learned positions; AdamW lr 3e-3, weight decay 0.1, batch 128; 40 epochs
   (quick: 10; at width 32 the test accuracy plateaus near 43% after 10 epochs and stays there to 40).
 * Per pair, the per-token test cross-entropy along the linear path for every strategy of
   :data:`lmctheory.experiments.vit_pairs.STRATEGY_CURVES` (LayerNorm gains folded and the stream map restricted
@@ -116,7 +116,7 @@ def config(quick: bool) -> dict:
     base = dict(p=7, length=6, n_train=4000, n_test=1000, data_seed=0, depth=2, heads=4, lr=3e-3,
                 weight_decay=0.1, batch_size=128, n_lams=11, wm_rounds=5, learned_lr=1e-2, version=VERSION)
     if quick:
-        return {**base, "widths": [16, 32, 48], "epochs": 10, "pairs": 2, "learned_steps": 100, "align_rows": 256}
+        return {**base, "widths": [8, 16, 32], "epochs": 10, "pairs": 1, "learned_steps": 60, "align_rows": 256}
     return {**base, "widths": [32, 48, 64], "epochs": 40, "pairs": 4, "learned_steps": 300, "align_rows": 1000}
 
 

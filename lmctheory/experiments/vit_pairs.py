@@ -251,7 +251,7 @@ def strategies_config(quick: bool) -> dict:
                 weight_decay=1e-2, batch_size=128, n_lams=11, wm_rounds=5, learned_lr=1e-2,
                 version=STRATEGIES_VERSION)
     if quick:
-        return {**base, "widths": [16, 32, 48], "epochs": 20, "pairs": 2, "learned_steps": 100, "align_rows": 384}
+        return {**base, "widths": [8, 16, 32], "epochs": 15, "pairs": 1, "learned_steps": 60, "align_rows": 256}
     return {**base, "widths": [32, 64, 128], "epochs": 60, "pairs": 4, "learned_steps": 300}
 
 
