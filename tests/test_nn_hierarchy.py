@@ -212,7 +212,7 @@ def test_bad_arguments():
         align(a, b)
     with pytest.raises(ValueError, match="needs targets y"):
         align(a, b, TOKENS, strategy="learned")
-    with pytest.raises(ValueError, match="same"):
+    with pytest.raises(ValueError, match="differ"):
         align(a, _lm(0, dim=15), TOKENS)
 
 

@@ -101,6 +101,7 @@ class TransformerStructure:
     units: tuple           # PermutationGroup of kind "units"
     attention: tuple       # AttentionBlock
     groups: tuple = field(repr=False, default=())
+    tied: tuple = ()       # groups of state-dict names sharing one tensor (a tied read-out and embedding)
 
 
 def _inputs_tuple(X, model, name="X"):
@@ -179,7 +180,9 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     the four slots (q, k, v, output projection; one per module and outer index) are paired into circuits by the
     symmetry itself: the pairing for which random per-head maps ``G`` (slot ``i``) and ``G^{−ᵀ}`` (slot ``j``)
     leave the model's outputs on the first 8 rows of ``X`` unchanged (float64 copy, relative change ≤ 1e-7). No names or
-    per-architecture specification are used.
+    per-architecture specification are used. The stream's maps are probed the same way: a random orthogonal map
+    (RMSNorm without gain: every map), else a random one with ``R·1 = 1`` (LayerNorm without affine parameters,
+    ``fixes_ones``), else none (``stream_issue`` says why; only the permutation level is then available).
 
     Parameters
     ----------
@@ -215,7 +218,7 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     (8, 1, [('qk', 'ov')])
     """
     from .groups import PermutationGroup, permutation_groups
-    from .orthogonal import residual_stream_group, stream_rotation_constraint
+    from .orthogonal import residual_stream_group
 
     xs = _inputs_tuple(X, model)
     if groups is None:
@@ -229,17 +232,14 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
             raise ValueError(f"the residual-stream member {m.name!r} (axis {m.axis}) has block structure "
                              f"(outer={m.outer}, inner={m.inner}); the stream maps need plain members")
     stream = tuple((m.name, m.axis) for m in g.members)
-    issue, fix_ones = "", False
-    try:
-        fix_ones = stream_rotation_constraint(model, xs, g)
-    except ValueError as err:
-        issue = str(err)
     units = tuple(u for u in groups if u.kind == "units")
     m64 = _to64(model)
     x64 = _cast_inputs(tuple(x[:8] for x in xs), torch.float64)  # a few rows suffice for the probe
     y0 = _outputs(m64, x64)
     sd64 = {k: v for k, v in m64.state_dict().items()}
     gen = torch.Generator().manual_seed(int(seed))
+    tied = _tied_keys(model)
+    fix_ones, issue = _probe_stream(model, m64, sd64, x64, y0, stream, g, xs, gen, tied)
     blocks = []
     for hg in (h for h in groups if h.kind == "heads"):
         slots = _slots_of(hg)
@@ -260,7 +260,7 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
             tr = HierarchyTransform(maps={(hg.name, 0): G})
             blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots), circuits=(pair,),
                                  roles=("circuit",))
-            new = _apply_sd(sd64, _mini_structure(blk), tr)
+            new = _apply_sd(sd64, _mini_structure(blk, tied), tr)
             diff, scale = _max_diff(y0, _functional_outputs(m64, new, x64))
             return diff <= 1e-7 * max(scale, 1.0)
 
@@ -301,19 +301,57 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
                                      circuits=tuple(circ), roles=tuple(roles), qk_ok=qk_ok, qk_issue=qk_issue))
     width = int(next(iter(sd64[n].shape[a] for n, a in stream)))
     return TransformerStructure(stream=stream, stream_group=g.name, width=width, fixes_ones=bool(fix_ones),
-                                stream_issue=issue, units=units, attention=tuple(blocks), groups=tuple(groups))
+                                stream_issue=issue, units=units, attention=tuple(blocks), groups=tuple(groups),
+                                tied=tied)
 
 
-def _mini_structure(block):
+def _tied_keys(model) -> tuple:
+    """State-dict names that share one tensor (e.g. a read-out tied to the embedding), grouped."""
+    by = {}
+    for k, v in model.state_dict(keep_vars=True).items():
+        by.setdefault((v.data_ptr(), tuple(v.shape), v.dtype), []).append(k)
+    return tuple(tuple(ks) for ks in by.values() if len(ks) > 1)
+
+
+def _probe_stream(model, m64, sd64, x64, y0, stream, g, xs, gen, tied=()):
+    """Which orthogonal maps the stream admits, found by the symmetry: a random orthogonal ``R`` (every map), else
+    one with ``R·1 = 1`` (LayerNorm on the stream), else none (the reason, named by the graph check if it can)."""
+    from .orthogonal import stream_rotation_constraint
+
+    D = int(sd64[stream[0][0]].shape[stream[0][1]])
+    base = TransformerStructure(stream=stream, stream_group=g.name, width=D, fixes_ones=False, stream_issue="",
+                                units=(), attention=(), tied=tied)
+
+    def passes(R):
+        diff, scale = _max_diff(y0, _functional_outputs(m64, _apply_sd(sd64, base, HierarchyTransform(stream=R)),
+                                                        x64))
+        return diff <= 1e-7 * max(scale, 1.0)
+
+    if D < 2 or passes(_polar(torch.randn(D, D, generator=gen, dtype=torch.float64))):
+        return False, ""
+    u, perp = _ones_basis(D)
+    if passes(u @ u.T + perp @ _polar(torch.randn(D - 1, D - 1, generator=gen, dtype=torch.float64)) @ perp.T):
+        return True, ""
+    try:
+        stream_rotation_constraint(model, xs, g)
+        named = ""
+    except Exception as err:  # the graph check names the operation where it can
+        named = f" ({err})"
+    return False, ("rotating the residual stream by a random orthogonal map, even one fixing the all-ones direction, "
+                   "changes the model's outputs: an operation on the stream does not commute with rotations (a norm "
+                   "gain that cannot be folded, BatchNorm/GroupNorm, an elementwise nonlinearity on the stream)" + named)
+
+
+def _mini_structure(block, tied=()):
     return TransformerStructure(stream=(), stream_group="", width=0, fixes_ones=False, stream_issue="", units=(),
-                                attention=(block,))
+                                attention=(block,), tied=tied)
 
 
 def _functional_outputs(model, sd, xs):
     from ._inputs import eval_mode, flatten_output
 
     with eval_mode(model), torch.no_grad():
-        return [t.detach() for t in flatten_output(torch.func.functional_call(model, sd, xs))]
+        return [t.detach() for t in flatten_output(torch.func.functional_call(model, sd, xs, tie_weights=False))]
 
 
 # -------------------------------------------------------------------------------------------------
@@ -385,6 +423,11 @@ def _apply_sd(sd, structure, tr, skip=()):
             for s, M in ((blk.slots[i], G), (blk.slots[j], _inv_t(G))):
                 for m in s.members:
                     out[m.name] = _act_heads(out[m.name], m.axis, m.outer, g.size, m.inner, s.outer, M)
+    for keys in getattr(structure, "tied", ()):  # a tied tensor takes the value of the name the maps changed
+        changed = [k for k in keys if out[k] is not sd[k]]
+        if changed:
+            for k in keys:
+                out[k] = out[changed[0]]
     return out
 
 
@@ -827,7 +870,7 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
             lam = float(rng.uniform(0.4, 0.6))
             tb = _apply_sd(sb, structure, project(hard=False))
             mixed = {k: ((1 - lam) * v + lam * tb[k]) if v.is_floating_point() else v for k, v in sa.items()}
-            out = torch.func.functional_call(model_a, mixed, tuple(x[idx] for x in xs))
+            out = torch.func.functional_call(model_a, mixed, tuple(x[idx] for x in xs), tie_weights=False)
             loss = _task_loss(out, y[idx])
             opt.zero_grad()
             loss.backward()
