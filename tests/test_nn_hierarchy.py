@@ -230,6 +230,12 @@ def test_hugging_face_gpt2_when_the_engine_traces_it():
         permutation_groups(a, X)
     except UnsupportedOperationError as err:
         pytest.skip(f"the symmetry engine cannot trace GPT2LMHeadModel yet: {str(err)[:120]}")
-    for level in ("permutation", "hierarchy"):
-        b2, rep = align(a, b, X, strategy="weight", level=level)
-        assert rep.function_change <= rep.tolerance
+    y = torch.randint(0, 11, (6, 8), generator=torch.Generator().manual_seed(1))  # next-token targets
+    s = transformer_structure(a, X)
+    assert len(s.attention) == 2 and all(blk.roles == ("qk", "ov") for blk in s.attention)  # fused Conv1D qkv
+    for strategy in ("weight", "learned", "activation"):
+        for level in ("permutation", "hierarchy"):
+            b2, rep = align(a, b, X, strategy=strategy, level=level, y=y, steps=2, rounds=2)
+            assert rep.function_change <= rep.tolerance
+            if strategy == "weight" and level == "hierarchy":
+                assert rep.steps[-1]["after"] < rep.steps[-1]["before"]

@@ -931,11 +931,85 @@ def _prepare(model_a, model_b, xs, level):
         model_a, model_b = to_standard(model_a), to_standard(model_b)
         converted.append("asymmetric layers → standard (to_standard)")
     if level != "permutation" and any(has_norm_affine(m) for m in model_a.modules()):
-        model_a, model_b = fold_norm_gains(model_a, xs), fold_norm_gains(model_b, xs)
+        try:
+            model_a, model_b = fold_norm_gains(model_a, xs), fold_norm_gains(model_b, xs)
+        except Exception as err:  # a graph the fx-based folding cannot read: fold by following the tensors
+            first = f"{type(err).__name__}: {str(err)[:200]}"
+            model_a, model_b = _fold_by_hooks(model_a, xs, first), _fold_by_hooks(model_b, xs, first)
         converted.append("norm gains/biases folded into the linear maps reading them")
     if not converted:
         model_a, model_b = copy.deepcopy(model_a), copy.deepcopy(model_b)
     return model_a, model_b, tuple(converted)
+
+
+def _is_conv1d(m) -> bool:
+    """Hugging Face ``Conv1D``: ``y = x W + b`` with ``W`` of shape ``(in, out)``."""
+    return type(m).__name__ == "Conv1D" and getattr(m, "weight", None) is not None and m.weight.ndim == 2
+
+
+@torch.no_grad()
+def _fold_by_hooks(model, xs, why=""):
+    """Fold the gain/bias of every ``nn.LayerNorm``/``nn.RMSNorm`` into the linear maps (``nn.Linear`` or
+    ``Conv1D``) that read its output (found by following the output tensor's storage in one forward pass); the
+    result's function is checked against the model's."""
+    from .orthogonal import has_norm_affine
+
+    new = copy.deepcopy(model)
+    mods = dict(new.named_modules())
+    norms = {n: m for n, m in mods.items() if has_norm_affine(m)}
+    outs, readers, hooks = {}, {n: set() for n in norms}, []
+
+    def key(t):
+        return (t.untyped_storage().data_ptr(), t.storage_offset(), t.numel())
+
+    for n, m in norms.items():
+        hooks.append(m.register_forward_hook(lambda mod, i, o, n=n: outs.__setitem__(key(o), n)))
+    for n, m in mods.items():
+        if isinstance(m, nn.Linear) or _is_conv1d(m):
+            def pre(mod, inp, n=n):
+                if inp and isinstance(inp[0], torch.Tensor) and key(inp[0]) in outs:
+                    readers[outs[key(inp[0])]].add(n)
+            hooks.append(m.register_forward_pre_hook(pre))
+    try:
+        y0 = _outputs(new, xs)
+    finally:
+        for h in hooks:
+            h.remove()
+    for n, norm in norms.items():
+        if not readers[n]:
+            raise ValueError(f"cannot fold the gain of {type(norm).__name__} at {n!r}: no linear map reads its output "
+                             f"directly (graph-based folding failed too: {why})")
+        g = norm.weight.detach().clone() if norm.weight is not None else None
+        beta = getattr(norm, "bias", None)
+        beta = beta.detach().clone() if beta is not None else None
+        for r in sorted(readers[n]):
+            lin = mods[r]
+            W = lin.weight.detach().clone()
+            if isinstance(lin, nn.Linear):  # y = W x + b
+                b = lin.bias.detach().clone() if lin.bias is not None else torch.zeros(W.shape[0], dtype=W.dtype)
+                if beta is not None:
+                    b = b + W @ beta.to(W.dtype)
+                W = W * g.to(W.dtype) if g is not None else W
+            else:  # Conv1D: y = x W + b
+                b = lin.bias.detach().clone()
+                if beta is not None:
+                    b = b + beta.to(W.dtype) @ W
+                W = W * g.to(W.dtype)[:, None] if g is not None else W
+            lin.weight = nn.Parameter(W)  # a fresh tensor: a read-out tied to the embedding is untied here
+            lin.bias = nn.Parameter(b)
+        for pname in ("weight", "bias"):
+            if getattr(norm, pname, None) is not None:
+                delattr(norm, pname)
+                norm.register_parameter(pname, None)
+        norm.elementwise_affine = False
+    y1 = _outputs(new, xs)
+    diff, scale = _max_diff(y0, y1)
+    eps = max((torch.finfo(u.dtype).eps if u.is_floating_point() else 0.0) for u in y0)
+    if not diff <= 1000 * eps * max(scale, 1.0):
+        raise ValueError(f"folding the norm gains changed the model's outputs by {diff:.3g}: some norm output feeds "
+                         f"more than the linear maps {sorted(set().union(*readers.values()))[:6]}; the stream cannot "
+                         f"be rotated (graph-based folding: {why})")
+    return new
 
 
 def _check_function(model_b, aligned, xs):

@@ -379,6 +379,9 @@ def _check_stream_ops(gm, model, g) -> bool:
                     "needs RMSNorm or LayerNorm whose affine parameters fold (fold_gains=True). Use permutation "
                     "alignment for this model.")
         what = node.target if node.op == "call_module" else getattr(node.target, "__name__", str(node.target))
+        if node.op != "call_module" and "layer_norm" in str(what) and _functional_ln_plain(node):
+            fix_ones = True  # layer_norm(x, shape, weight=None, bias=None): commutes with Q·1 = ±1 (T-S3)
+            continue
         if node.op != "call_module" and any(f in str(what) for f in _REFUSED_FUNCS):
             raise ValueError(f"the residual stream passes through {what} (node {node.name!r}), which does not "
                              "commute with orthogonal maps; orthogonal alignment needs RMSNorm without gain (T-S3)")
@@ -387,6 +390,17 @@ def _check_stream_ops(gm, model, g) -> bool:
                 f"an elementwise nonlinearity ({what!r}, node {node.name!r}) acts on the residual stream itself; "
                 "it commutes with permutations but not with orthogonal maps, so the stream cannot be rotated")
     return fix_ones
+
+
+def _functional_ln_plain(node) -> bool:
+    """A functional ``layer_norm(input, normalized_shape, weight, bias, eps)`` node over one axis with neither
+    weight nor bias (as ``F.layer_norm`` or ``aten.layer_norm`` write it)."""
+    args = list(node.args) + [None] * 5
+    shape = node.kwargs.get("normalized_shape", args[1])
+    weight = node.kwargs.get("weight", args[2])
+    bias = node.kwargs.get("bias", args[3])
+    one_axis = isinstance(shape, (list, tuple)) and len(shape) == 1 or isinstance(shape, int)
+    return bool(one_axis and weight is None and bias is None)
 
 
 def has_norm_affine(module: nn.Module) -> bool:
