@@ -51,10 +51,13 @@ def make(ctx: FigureContext) -> FigureOutput:
         ax.set_xticklabels([str(int(v)) for v in x])
         ax.set_xlabel("width (residual stream)")
         ax.set_ylabel("test loss barrier B_lin   [nats]")
-        acc = 100 * np.mean([np.mean(widths[w]["endpoint_test_acc"]) for w in ws])
-        ax.set_title(f"{title} (end acc {acc:.0f}%)", fontsize="small")
+        accs = [100 * np.mean(widths[w]["endpoint_test_acc"]) for w in ws]
+        ax.set_title(f"{title} (end test acc {min(accs):.0f}–{max(accs):.0f}%)", fontsize="small")
         ax.axhline(0.0, color="0.5", lw=0.8)
-    axes[0, 0].legend(fontsize="xx-small", loc="upper right")
+    top = np.nanmax(arr(rows["loss_barrier_lin_mean"])[np.array(rows["domain"]) == SOURCES[1][1]], initial=0.0)
+    if np.isfinite(top) and top > 0:  # head-room above the curves for the legend
+        axes[0, 1].set_ylim(min(0.0, axes[0, 1].get_ylim()[0]), 1.6 * top)
+    axes[0, 1].legend(fontsize="xx-small", loc="upper left")
     cv, cg = cfgs
     caption = (
         "Figure 15 ([GLMC] Table 1; paper_checks G2, G3). Test cross-entropy barrier B_lin = max_λ[𝓛(λ) − "
