@@ -339,7 +339,8 @@ def _probe_stream(model, m64, sd64, x64, y0, stream, g, xs, gen, tied=()):
         named = f" ({err})"
     return False, ("rotating the residual stream by a random orthogonal map, even one fixing the all-ones direction, "
                    "changes the model's outputs: an operation on the stream does not commute with rotations (a norm "
-                   "gain that cannot be folded, BatchNorm/GroupNorm, an elementwise nonlinearity on the stream)" + named)
+                   "gain that cannot be folded, BatchNorm/GroupNorm, an elementwise nonlinearity on the stream)"
+                   + named)
 
 
 def _mini_structure(block, tied=()):
@@ -1051,7 +1052,6 @@ def _activation_align(a, b, xs, structure, level, seed):
 def _activation_head_maps(a, b, xs, structure):
     """Per-head circuit maps fitted on activations: the q/k/v slots on their projection outputs, the output
     projection's slot on its inputs (least squares, both slots of a circuit together; see ``_fit_maps``)."""
-    rec = {}
     mods = dict(a.named_modules())
     names = {s.module for blk in structure.attention for s in blk.slots}
 
