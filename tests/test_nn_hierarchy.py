@@ -162,11 +162,51 @@ def test_independent_transformer_structure_separate_projections():
         assert mods == [("wq", "wk"), ("wv", "wo")]
 
 
-def test_rotary_qk_circuit_is_refused_by_name():
+@pytest.mark.parametrize("strategy", ["weight", "activation", "learned"])
+def test_rotary_qk_circuit_gets_the_maps_commuting_with_the_rotations(strategy):
+    from lmctheory.nn.hierarchy import _rotary_pairs, _to_class
+
     a, b = _lm(0, rotary=True), _lm(1, rotary=True)
     s = transformer_structure(a, TOKENS)
-    assert all(not blk.qk_ok and "rotary" in blk.qk_issue for blk in s.attention)
-    with pytest.raises(ValueError, match="rotary"):
+    for blk in s.attention:  # found by probing: general maps fail, the rotate-half commuting class passes
+        assert blk.qk_ok and "rotary" in blk.qk_issue and blk.roles == ("qk", "ov")
+        assert blk.commuting == (_rotary_pairs(4, "half"), None)
+    y = torch.randint(0, 7, (24,), generator=torch.Generator().manual_seed(2))
+    for level in ("orthogonal", "hierarchy"):
+        b2, rep = align(a, b, TOKENS, strategy=strategy, level=level, y=y, steps=3, rounds=2)
+        assert rep.function_change <= rep.tolerance
+    # a general map in the QK circuit is not a symmetry here: the probe's distinction is real
+    G = torch.eye(4, dtype=torch.float64) + 0.3 * torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(0),
+                                                               dtype=torch.float64)
+    name = s.attention[0].group.name
+    bad = apply_transform(a, s, HierarchyTransform(maps={(name, 0): G}))
+    good = apply_transform(a, s, HierarchyTransform(maps={(name, 0): _to_class(G, _rotary_pairs(4, "half"))}))
+    with torch.no_grad():
+        assert float((bad(TOKENS) - a(TOKENS)).abs().max()) > 1e-3
+        assert float((good(TOKENS) - a(TOKENS)).abs().max()) < 1e-5
+
+
+def test_qk_circuit_without_commuting_maps_is_refused_by_name():
+    class QKNorm(IndependentAttention):  # a norm on q breaks every per-head map of the QK circuit
+        def forward(self, x):
+            n, t, d = x.shape
+            q = self.wq(x).view(n, t, self.h, self.dh)
+            q = q / q.norm(dim=-1, keepdim=True)
+            k = self.wk(x).view(n, t, self.h, self.dh)
+            v = self.wv(x).view(n, t, self.h, self.dh)
+            s = torch.einsum("nthd,nshd->nhts", q, k) / math.sqrt(self.dh)
+            return self.wo(torch.einsum("nhts,nshd->nthd", s.softmax(-1), v).reshape(n, t, d))
+
+    a, b = _lm(0), _lm(1)
+    for m in (a, b):
+        for L in m.layers:
+            old = L["att"]
+            new = QKNorm(12, 3)
+            new.load_state_dict(old.state_dict())
+            L["att"] = new
+    s = transformer_structure(a, TOKENS)
+    assert all(not blk.qk_ok and "not supported" in blk.qk_issue for blk in s.attention)
+    with pytest.raises(ValueError, match="admits no per-head invertible"):
         align(a, b, TOKENS, strategy="weight", level="orthogonal")
     b2, rep = align(a, b, TOKENS, strategy="weight", level="permutation")  # permutations stay exact
     assert rep.function_change <= rep.tolerance

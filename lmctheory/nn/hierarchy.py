@@ -22,8 +22,11 @@ Structure
 :func:`lmctheory.nn.groups.permutation_groups`, and, for every head group, its four *slots* (the blocks of the
 q, k, v projections and of the output projection that the group permutes). Which slots form a circuit is not
 read from names: it is found by the symmetry itself — the pairing of the slots for which random per-head maps
-``(G, G^{−ᵀ})`` leave the function unchanged (checked on the example input in float64). A QK circuit that admits
-no such maps (rotary position embeddings, a norm on q/k) is refused by name at the levels that need it.
+``(G, G^{−ᵀ})`` leave the function unchanged (checked on the example input in float64). Behind a rotary position
+embedding the QK maps must commute with the rotations: the probe then tries the block-diagonal maps ``a·I + b·J``
+on every rotated plane (rotate-half and interleaved layouts) and, when they pass, restricts that circuit's maps to
+them exactly; a QK circuit admitting no such maps (a norm on q/k, partial rotary) is refused by name at the levels
+that need it.
 
 Conventions
 -----------
@@ -76,7 +79,9 @@ class AttentionBlock:
     slot ``j`` leave the function unchanged); ``roles[c]`` is ``"ov"`` for the circuit holding the output
     projection (a slot on the input axis of an ``nn.Linear``), ``"qk"`` for the other; ``"circuit"`` when the
     projection's layout cannot tell. ``qk_ok`` is False when the QK circuit admits no per-head maps (then
-    ``qk_issue`` says why).
+    ``qk_issue`` says why). ``commuting[c]`` is ``None`` (every per-head map) or, for a QK circuit behind a rotary
+    embedding, the index pairs of the rotated planes: its maps are then restricted to block-diagonal ``a·I + b·J``
+    per plane, the maps that commute with every rotation of those planes (found by probing, as the circuits are).
     """
 
     group: object
@@ -87,6 +92,7 @@ class AttentionBlock:
     roles: tuple
     qk_ok: bool = True
     qk_issue: str = ""
+    commuting: tuple = (None, None)  # per circuit: None, or the rotary planes its maps must commute with
 
 
 @dataclass(frozen=True)
@@ -255,8 +261,10 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
                 "multi-query attention, where key/value heads are shared, is not supported)")
         pairings = [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
 
-        def passes(pair):
+        def passes(pair, pairs=None):
             G = _random_maps(hg.size, dh, gen)
+            if pairs is not None:
+                G = _to_class(G, pairs)
             tr = HierarchyTransform(maps={(hg.name, 0): G})
             blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots), circuits=(pair,),
                                  roles=("circuit",))
@@ -267,7 +275,7 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
         ok = {pair: passes(pair) for pr in pairings for pair in pr}
         full = [pr for pr in pairings if ok[pr[0]] and ok[pr[1]]]
         half = [pr for pr in pairings if ok[pr[0]] != ok[pr[1]]]
-        qk_ok, qk_issue = True, ""
+        qk_ok, qk_issue, commuting = True, "", (None, None)
         if full:
             pr = full[0]
         elif half:
@@ -275,12 +283,20 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
             good = pr[0] if ok[pr[0]] else pr[1]
             bad = pr[1] if ok[pr[0]] else pr[0]
             pr = (bad, good)
-            qk_ok = False
             names = [(slots[i].module, slots[i].outer) for i in bad]
-            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible or "
-                        "orthogonal maps: an operation between these projections and the attention scores does "
-                        "not commute with them (rotary position embeddings, a norm on q/k); per-head maps inside "
-                        "this QK circuit are not supported (use level='permutation')")
+            found = [c for c in ("half", "interleaved") if dh % 2 == 0 and passes(bad, _rotary_pairs(dh, c))]
+            if found:
+                commuting = (_rotary_pairs(dh, found[0]), None)
+                qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits only maps commuting with "
+                            f"rotations of the planes {found[0]!r} (rotary position embeddings): its per-head maps are "
+                            "restricted to a·I + b·J per plane")
+            else:
+                qk_ok = False
+                qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible "
+                            "or orthogonal maps, not even those commuting with rotations of 2-D planes: an operation "
+                            "between these projections and the attention scores does not commute with them (rotary "
+                            "position embeddings on part of the head or with repeated planes, a norm on q/k); "
+                            "per-head maps inside this QK circuit are not supported (use level='permutation')")
         else:
             raise ValueError(f"head group {hg.name!r}: no pairing of its slots "
                              f"{[(s.module, s.outer) for s in slots]} into two circuits leaves the function unchanged "
@@ -289,7 +305,7 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
         for pair in pr:
             w = [_writes(model, slots[i]) for i in pair]
             roles.append("ov" if any(w) else ("qk" if all(x is False for x in w) else "circuit"))
-        if not qk_ok:
+        if half:
             roles[0] = "qk"
         # the writing slot second in an OV circuit, q before k (lower slot index first) in a QK circuit
         circ = []
@@ -298,7 +314,8 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
                 pair = (pair[1], pair[0])
             circ.append(tuple(pair))
         blocks.append(AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots),
-                                     circuits=tuple(circ), roles=tuple(roles), qk_ok=qk_ok, qk_issue=qk_issue))
+                                     circuits=tuple(circ), roles=tuple(roles), qk_ok=qk_ok, qk_issue=qk_issue,
+                                     commuting=commuting))
     width = int(next(iter(sd64[n].shape[a] for n, a in stream)))
     return TransformerStructure(stream=stream, stream_group=g.name, width=width, fixes_ones=bool(fix_ones),
                                 stream_issue=issue, units=units, attention=tuple(blocks), groups=tuple(groups),
@@ -545,27 +562,64 @@ def _circuit_gram(sd_a, sd_b, blk, c):
     return K, na, nb
 
 
-def _fit_maps(Y1, X1, Y2, X2, invertible, iters=60):
+def _rotary_pairs(dh, convention):
+    """Index pairs of the 2-D planes a rotary embedding rotates: ``"half"`` ``(k, k + d_h/2)`` (rotate-half
+    layout), ``"interleaved"`` ``(2k, 2k + 1)``."""
+    if convention == "half":
+        return tuple((k, k + dh // 2) for k in range(dh // 2))
+    return tuple((2 * k, 2 * k + 1) for k in range(dh // 2))
+
+
+def _to_class(G, pairs, orthogonal=False):
+    """Frobenius projection of per-head maps onto those commuting with every rotation of the planes ``pairs``
+    (block-diagonal ``a·I + b·J`` per plane; with ``orthogonal``, the plane rotations ``(a, b)/√(a² + b²)``)."""
+    i = torch.tensor([p[0] for p in pairs])
+    j = torch.tensor([p[1] for p in pairs])
+    a = (G[..., i, i] + G[..., j, j]) / 2
+    b = (G[..., j, i] - G[..., i, j]) / 2
+    if orthogonal:
+        r = torch.sqrt(a ** 2 + b ** 2).clamp_min(1e-12)
+        a, b = a / r, b / r
+    out = torch.zeros_like(G)
+    out[..., i, i] = a
+    out[..., j, j] = a
+    out[..., j, i] = b
+    out[..., i, j] = -b
+    return out
+
+
+def _fit_maps(Y1, X1, Y2, X2, invertible, iters=60, pairs=None):
     """Per head ``G`` minimizing ``‖G X1 − Y1‖² + ‖G^{−ᵀ} X2 − Y2‖²`` (orthogonal: Procrustes, closed form;
-    invertible: from the orthogonal solution by L-BFGS)."""
+    invertible: from the orthogonal solution by L-BFGS). With ``pairs`` (a rotary QK circuit) ``G`` is restricted
+    to the maps commuting with the rotations of those planes (:func:`_to_class`), fitted by L-BFGS."""
     G0 = _polar(torch.einsum("hdn,hen->hde", torch.cat([Y1, Y2], -1), torch.cat([X1, X2], -1)))
-    if not invertible:
+    if pairs is not None:
+        G0 = _to_class(G0, pairs, orthogonal=True)
+    if not invertible and pairs is None:
         return G0
+
+    def cls(G):
+        return G if pairs is None else _to_class(G, pairs, orthogonal=not invertible)
+
+    def f(G):
+        M = cls(G)
+        return ((M @ X1 - Y1) ** 2).sum() + ((_inv_t(M) @ X2 - Y2) ** 2).sum()
+
     G = G0.clone().requires_grad_(True)
     opt = torch.optim.LBFGS([G], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     scale = float((Y1 ** 2).sum() + (Y2 ** 2).sum()) or 1.0
 
     def closure():
         opt.zero_grad()
-        loss = (((G @ X1 - Y1) ** 2).sum() + ((_inv_t(G) @ X2 - Y2) ** 2).sum()) / scale
+        loss = f(G) / scale
         loss.backward()
         return loss
 
     with torch.enable_grad():
         opt.step(closure)
-    G = G.detach()
-    f0 = float(((G0 @ X1 - Y1) ** 2).sum() + ((G0 @ X2 - Y2) ** 2).sum())
-    f1 = float(((G @ X1 - Y1) ** 2).sum() + ((_inv_t(G) @ X2 - Y2) ** 2).sum())
+    G = cls(G.detach())
+    with torch.no_grad():
+        f0, f1 = float(f(G0)), float(f(G))
     if not np.isfinite(f1) or f1 > f0 or float(torch.linalg.cond(G).max()) > 1e6:
         return G0
     return G
@@ -701,7 +755,7 @@ def weight_match_hierarchy(sd_a: dict, sd_b: dict, structure: TransformerStructu
             cur = _apply_sd(sb, structure, tr, skip=("maps",))
             for c, (i, j) in enumerate(blk.circuits):
                 G = _fit_maps(_slot_mats(sa, blk, i), _slot_mats(cur, blk, i), _slot_mats(sa, blk, j),
-                              _slot_mats(cur, blk, j), invertible=(level == "invertible"))
+                              _slot_mats(cur, blk, j), invertible=(level == "invertible"), pairs=blk.commuting[c])
                 tr.maps[(g.name, c)] = G
     return tr, _level_steps(sa, sb, structure, tr, level)
 
@@ -854,7 +908,9 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
                 key = ("maps", g.name, c)
                 if key in params:
                     G = params[key].detach().double() if hard else params[key]
-                    tr.maps[(g.name, c)] = G if level == "invertible" else O(G)
+                    if blk.commuting[c] is not None:  # rotary QK circuit: the commuting class
+                        G = _to_class(G, blk.commuting[c], orthogonal=level != "invertible")
+                    tr.maps[(g.name, c)] = G if (level == "invertible" or blk.commuting[c] is not None) else O(G)
         return tr
 
     xs = _inputs_tuple(X, model_a)
@@ -1026,11 +1082,21 @@ def _check_function(model_b, aligned, xs):
     return diff, tol
 
 
+def _strip_trace_constants(model):
+    """Remove the ``_tensor_constant*`` attributes that ``torch.fx`` tracing leaves on a module (numbered per trace,
+    they would make two models of one architecture trace to differently named graphs)."""
+    for m in model.modules():
+        for k in [k for k in vars(m) if k.startswith("_tensor_constant")]:
+            delattr(m, k)
+    return model
+
+
 def _activation_align(a, b, xs, structure, level, seed):
     from .matching import activation_match, permute_model
     from .orthogonal import orthogonal_align
 
-    match = activation_match(a, b, xs, seed=seed)
+    a, b = _strip_trace_constants(a), _strip_trace_constants(b)
+    match = activation_match(a, b, xs, list(structure.groups), seed=seed)  # groups given: A is traced once, like B
     b_p = permute_model(b, match)
     kinds = {g.name: g.kind for g in match.groups}
     steps = [{"part": f"{name} ({kinds.get(name, '?')})", "kind": "activation correlation",
@@ -1091,7 +1157,7 @@ def _activation_head_maps(a, b, xs, structure):
                 G = _fit_maps(torch.cat([ya1, ya2], -1), torch.cat([xb1, xb2], -1), ya1[..., :0], xb1[..., :0],
                               invertible=True)
             else:
-                G = _fit_maps(ya1, xb1, ya2, xb2, invertible=True)
+                G = _fit_maps(ya1, xb1, ya2, xb2, invertible=True, pairs=blk.commuting[c])
             tr.maps[(blk.group.name, c)] = G
             steps.append({"part": f"{blk.roles[c]} maps {blk.group.name} (activations)", "kind": "invertible",
                           "before": float(((ya1 - xb1) ** 2).sum() / (ya1 ** 2).sum()),
@@ -1181,7 +1247,8 @@ def align(model_a: nn.Module, model_b: nn.Module, X=None, *, strategy: str = "we
     if strategy == "learned" and y is None:
         raise ValueError("strategy='learned' needs targets y (integer labels for X) for the task loss")
     a, b, converted = _prepare(model_a, model_b, xs, level)
-    structure = transformer_structure(a, xs, seed=seed)
+    # traced on a copy: tracing may attach constants to a module, and activation matching compares both graphs
+    structure = transformer_structure(copy.deepcopy(a), xs, seed=seed)
     _check_level_supported(structure, level)
     check = tuple(x[:256] for x in xs)
     tr, history = None, []
