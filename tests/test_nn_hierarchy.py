@@ -252,6 +252,10 @@ def test_bad_arguments():
         align(a, b)
     with pytest.raises(ValueError, match="needs targets y"):
         align(a, b, TOKENS, strategy="learned")
+    with pytest.raises(ValueError, match="y must hold integer targets"):
+        align(a, b, TOKENS, strategy="learned", y=torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="y must hold integer targets"):
+        align(a, b, TOKENS, strategy="learned", y=torch.zeros(24))
     with pytest.raises(ValueError, match="differ"):
         align(a, _lm(0, dim=15), TOKENS)
 

@@ -131,7 +131,12 @@ def _to64(model):
 
 
 def _cast_inputs(xs, dtype):
-    return tuple(x.to(dtype) if x.is_floating_point() else x for x in xs)
+    return tuple(x.to(dtype) if isinstance(x, torch.Tensor) and x.is_floating_point() else x for x in xs)
+
+
+def _rows(xs, n):
+    """The first ``n`` samples of every tensor input (other inputs passed through)."""
+    return tuple(x[:n] if isinstance(x, torch.Tensor) else x for x in xs)
 
 
 def _outputs(model, xs):
@@ -240,7 +245,7 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     stream = tuple((m.name, m.axis) for m in g.members)
     units = tuple(u for u in groups if u.kind == "units")
     m64 = _to64(model)
-    x64 = _cast_inputs(tuple(x[:8] for x in xs), torch.float64)  # a few rows suffice for the probe
+    x64 = _cast_inputs(_rows(xs, 8), torch.float64)  # a few rows suffice for the probe
     y0 = _outputs(m64, x64)
     sd64 = {k: v for k, v in m64.state_dict().items()}
     gen = torch.Generator().manual_seed(int(seed))
@@ -916,6 +921,9 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
     xs = _inputs_tuple(X, model_a)
     y = torch.as_tensor(y)
     N = xs[0].shape[0]
+    if y.is_floating_point() or y.is_complex() or y.ndim == 0 or y.shape[0] != N:
+        raise ValueError(f"y must hold integer targets with one row per sample of X ({N} rows: shape (N,) or (N, T)), "
+                         f"got dtype {y.dtype} and shape {tuple(y.shape)}")
     opt = torch.optim.Adam(list(params.values()), lr=float(lr))
     gen = torch.Generator().manual_seed(int(seed))
     rng = np.random.default_rng(seed)
@@ -927,7 +935,8 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
             lam = float(rng.uniform(0.4, 0.6))
             tb = _apply_sd(sb, structure, project(hard=False))
             mixed = {k: ((1 - lam) * v + lam * tb[k]) if v.is_floating_point() else v for k, v in sa.items()}
-            out = torch.func.functional_call(model_a, mixed, tuple(x[idx] for x in xs), tie_weights=False)
+            out = torch.func.functional_call(model_a, mixed, tuple(x[idx] if isinstance(x, torch.Tensor) else x
+                                                                  for x in xs), tie_weights=False)
             loss = _task_loss(out, y[idx])
             opt.zero_grad()
             loss.backward()
@@ -1250,7 +1259,7 @@ def align(model_a: nn.Module, model_b: nn.Module, X=None, *, strategy: str = "we
     # traced on a copy: tracing may attach constants to a module, and activation matching compares both graphs
     structure = transformer_structure(copy.deepcopy(a), xs, seed=seed)
     _check_level_supported(structure, level)
-    check = tuple(x[:256] for x in xs)
+    check = _rows(xs, 256)
     tr, history = None, []
     if strategy == "activation":
         aligned, steps_out = _activation_align(a, b, xs, structure, level, seed)
