@@ -309,3 +309,34 @@ def test_groups_of_the_asymmetric_model_are_accepted():
     assert r1.converted and not any(n.endswith((".F", ".D")) for n, _ in r1.members)
     assert r1.residual_after < r1.residual_before  # Procrustes never increases the residual
     torch.testing.assert_close(b1(X), b(X), rtol=1e-4, atol=1e-5)
+
+
+class FunctionalLNNet(nn.Module):
+    """Pre-norm residual net whose stream norm is a functional layer_norm (gainless, or with a fixed gain)."""
+
+    def __init__(self, gain=False):
+        super().__init__()
+        self.inp, self.fc, self.out = nn.Linear(3, 6), nn.Linear(6, 6), nn.Linear(6, 2)
+        self.gain = nn.Parameter(torch.linspace(0.5, 1.5, 6)) if gain else None
+
+    def forward(self, x):
+        h = self.inp(x)
+        h = h + self.fc(F.layer_norm(h, (6,), self.gain))
+        return self.out(F.layer_norm(h, (6,), self.gain))
+
+
+def test_functional_layer_norm_without_affine_admits_the_ones_fixing_maps():
+    from lmctheory.nn.orthogonal import stream_rotation_constraint
+
+    torch.manual_seed(0)
+    a, b = FunctionalLNNet(), FunctionalLNNet()
+    X = torch.randn(32, 3)
+    g = residual_stream_group(permutation_groups(a, X[:2]))
+    assert stream_rotation_constraint(a, X[:2], g) is True  # Q·1 = ±1 only (T-S3)
+    b_o, info = orthogonal_align(a, b, X)
+    assert info.fixes_ones and info.function_change < 1e-5
+    ones = np.ones(6) / np.sqrt(6)
+    assert np.allclose(np.abs(info.Q @ ones), ones, atol=1e-8)
+    with pytest.raises(ValueError, match="layer_norm"):  # a gain on the functional norm: no rotation commutes
+        stream_rotation_constraint(FunctionalLNNet(gain=True), X[:2],
+                                   residual_stream_group(permutation_groups(FunctionalLNNet(gain=True), X[:2])))

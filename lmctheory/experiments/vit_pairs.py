@@ -26,6 +26,8 @@ Setup (CPU scale of docs/experiments.md#ni-resnets; claims docs/experiments.md#c
   sample); and the permutation + orthogonal curve (then :func:`~lmctheory.nn.orthogonal.orthogonal_align` of the
   stream, Procrustes on the training set; for the LayerNorm variants with the norm's gain/bias folded into the
   linear maps reading it and ``Q`` restricted to ``Q·1 = ±1``, T-S3 — reported only, G1 judges ``rms_standard``).
+  For ``rms_standard`` also the whole [GLMC] hierarchy (:func:`lmctheory.nn.hierarchy.align`): weight matching
+  ("hier") and learned matching from it ("learned", :data:`LEARNED_STEPS` steps).
   Reported per curve: the midpoint test-accuracy drop (pp), the loss barrier ``B_lin``, and the endpoint
   train/test accuracies of every model.
 """
@@ -38,10 +40,11 @@ import numpy as np
 
 from ._common import Context, curve_stats, jsonable, run_single_threaded
 
-__all__ = ["VARIANTS", "KAPPA", "FIXED_FRACTION", "config", "train_pair", "pair_configs", "collect"]
+__all__ = ["VARIANTS", "KAPPA", "FIXED_FRACTION", "config", "train_pair", "pair_configs", "collect", "STRATEGY_CURVES",
+           "measure_strategies", "strategies_config", "strategies_pair", "summarize_strategies", "collect_strategies"]
 
 NAMESPACE = "experiments_vit_pairs"
-VERSION = 1
+VERSION = 2
 KAPPA = 2.0
 FIXED_FRACTION = 0.25
 #: (label, kind, κ, norm, orthogonal alignment)
@@ -49,7 +52,9 @@ VARIANTS = (("standard", "standard", 0.0, "layernorm", True),
             ("wvit_zero", "wasym", 0.0, "layernorm", True),
             ("wvit_fixed", "wasym", KAPPA, "layernorm", True),
             ("rms_standard", "standard", 0.0, "rmsnorm", True))
-CURVES = ("unaligned", "perm", "orth")
+CURVES = ("unaligned", "perm", "orth", "hier", "learned")
+#: learned-matching steps of the "learned" curve (RMSNorm variant only)
+LEARNED_STEPS = 100
 
 
 def config(quick: bool) -> dict:
@@ -113,6 +118,15 @@ def _train_pair(cfg: dict) -> dict:
         out["orth_function_change"] = info.function_change
         # how far Q is from a signed permutation (1.0): mean over rows of the largest |entry|
         out["orth_max_abs_entry_mean"] = float(np.abs(info.Q).max(axis=1).mean())
+    if cfg["norm"] == "rmsnorm":  # the whole [GLMC] hierarchy: weight matching, then learned matching from it
+        from ..nn.hierarchy import align
+
+        for key, strategy in (("hier", "weight"), ("learned", "learned")):
+            t1 = time.perf_counter()
+            b_h, rep = align(a, b, ds.X_train, strategy=strategy, level="hierarchy", y=ds.y_train,
+                             steps=LEARNED_STEPS, seed=cfg["seed"])
+            out[key] = interpolate(rep.model_a, b_h, ds.X_test, ds.y_test, lams).to_dict()
+            out[f"{key}_seconds"] = time.perf_counter() - t1
     out["seconds"] = time.perf_counter() - t0
     return jsonable(out)
 
@@ -158,3 +172,147 @@ def collect(ctx: Context, cfg: dict | None = None) -> dict:
         out["variants"][label] = v
     out["seconds"] = time.perf_counter() - t0
     return jsonable(out)
+
+
+# -------------------------------------------------------------------------------------------------
+# [GLMC] strategies over the whole hierarchy (claims G2, G3; figure 15)
+# -------------------------------------------------------------------------------------------------
+#: (label, strategy, level) of every measured curve; ``vanilla`` is the unaligned pair.
+STRATEGY_CURVES = (("vanilla", None, None),
+                   ("activation", "activation", "permutation"),
+                   ("weight_perm", "weight", "permutation"),
+                   ("weight", "weight", "hierarchy"),
+                   ("learned_perm", "learned", "permutation"),
+                   ("learned", "learned", "hierarchy"))
+STRATEGIES_NAMESPACE = "experiments_vit_strategies"
+STRATEGIES_VERSION = 1
+
+
+def _curve_on(model_a, model_b, X, y, lams, batch=512):
+    """Loss (mean cross-entropy per sample, or per token for ``(N, T, V)`` outputs) and accuracy along the linear
+    path, with the barriers of :func:`lmctheory.nn.training.barriers`."""
+    import torch
+
+    from ..nn._inputs import primary_output
+    from ..nn.training import barriers, interpolate_state_dicts
+
+    sa, sb = model_a.state_dict(), model_b.state_dict()
+    net = __import__("copy").deepcopy(model_a).eval()
+    loss, acc = [], []
+    for lam in lams:
+        net.load_state_dict(interpolate_state_dicts(sa, sb, float(lam)))
+        tot, cor, n = 0.0, 0.0, 0
+        with torch.no_grad():
+            for s in range(0, X.shape[0], batch):
+                out = primary_output(net(X[s:s + batch]))
+                t = y[s:s + batch]
+                out, t = out.reshape(-1, out.shape[-1]), t.reshape(-1)
+                tot += float(torch.nn.functional.cross_entropy(out, t, reduction="sum"))
+                cor += float((out.argmax(-1) == t).sum())
+                n += t.numel()
+        loss.append(tot / n)
+        acc.append(cor / n)
+    out = {"lams": [float(v) for v in lams], "loss": loss, "acc": acc, **barriers(lams, loss, acc)}
+    mid = int(np.argmin(np.abs(np.asarray(lams) - 0.5)))
+    out["midpoint_acc_drop"] = float(100 * ((acc[0] + acc[-1]) / 2 - acc[mid]))
+    out["midpoint_loss_barrier"] = float(loss[mid] - (loss[0] + loss[-1]) / 2)
+    return out
+
+
+def measure_strategies(a, b, X_train, y_train, X_test, y_test, cfg: dict) -> dict:
+    """Per strategy of :data:`STRATEGY_CURVES`: the test curve between A and B aligned by
+    :func:`lmctheory.nn.hierarchy.align` (``cfg``: ``n_lams``, ``seed``, ``learned_steps``, ``learned_lr``,
+    ``wm_rounds``), the alignment's seconds, function change and per-level report."""
+    from ..nn.hierarchy import align
+
+    lams = np.linspace(0.0, 1.0, cfg["n_lams"])
+    out = {}
+    for label, strategy, level in STRATEGY_CURVES:
+        t1 = time.perf_counter()
+        if strategy is None:
+            ma, mb, rep = a, b, None
+        else:
+            n = cfg.get("align_rows", 512) if strategy == "activation" else X_train.shape[0]
+            mb, rep = align(a, b, X_train[:n], strategy=strategy, level=level, y=y_train[:n], rounds=cfg["wm_rounds"],
+                            steps=cfg["learned_steps"], lr=cfg["learned_lr"], seed=cfg["seed"])
+            ma = rep.model_a
+        secs = time.perf_counter() - t1
+        out[label] = _curve_on(ma, mb, X_test, y_test, lams)
+        out[label]["align_seconds"] = secs
+        if rep is not None:
+            out[label]["function_change"] = rep.function_change
+            out[label]["steps"] = rep.steps
+    return out
+
+
+def strategies_config(quick: bool) -> dict:
+    """ViT pairs over widths for the strategy comparison (G2, figure 15; JSON-able, keys the cache)."""
+    base = dict(dataset="digits", data_seed=0, patch=2, depth=2, heads=4, mlp_ratio=2.0, norm="rmsnorm", lr=1e-3,
+                weight_decay=1e-2, batch_size=128, n_lams=11, wm_rounds=5, learned_lr=1e-2,
+                version=STRATEGIES_VERSION)
+    if quick:
+        return {**base, "widths": [8, 16, 32], "epochs": 15, "pairs": 1, "learned_steps": 60, "align_rows": 256}
+    return {**base, "widths": [32, 64, 128], "epochs": 60, "pairs": 4, "learned_steps": 300}
+
+
+def strategies_pair(cfg: dict) -> dict:
+    """Train one ViT pair of width ``cfg["dim"]`` and measure every strategy (JSON-able)."""
+    return run_single_threaded(_strategies_pair, cfg)
+
+
+def _strategies_pair(cfg: dict) -> dict:
+    import torch
+
+    from ..nn import data, evaluate, train
+    from ..nn.vit import make_vit
+
+    t0 = time.perf_counter()
+    ds = data.digits(seed=cfg["data_seed"])
+    models = []
+    base_seed = 1000 * cfg["seed"] + 2 * cfg["pair"]
+    for s in (base_seed + 1, base_seed + 2):
+        m = make_vit(8, 1, ds.n_classes, patch=cfg["patch"], dim=cfg["dim"], depth=cfg["depth"], heads=cfg["heads"],
+                     mlp_ratio=cfg["mlp_ratio"], norm=cfg["norm"], seed=s)
+        train(m, ds.X_train, ds.y_train, epochs=cfg["epochs"], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+              batch_size=cfg["batch_size"], seed=s)
+        models.append(m.eval())
+    out = {"endpoint_test_acc": [evaluate(m, ds.X_test, ds.y_test)[1] for m in models]}
+    torch.manual_seed(cfg["seed"])
+    out.update(measure_strategies(models[0], models[1], ds.X_train, ds.y_train, ds.X_test, ds.y_test, cfg))
+    out["seconds"] = time.perf_counter() - t0
+    return jsonable(out)
+
+
+def summarize_strategies(runs_by_width: dict) -> dict:
+    """Per width: per strategy the barriers over pairs (mean ± std) and the endpoint accuracies."""
+    from ._common import mean_std
+
+    out = {}
+    for w, runs in runs_by_width.items():
+        row = {"endpoint_test_acc": [a for r in runs for a in r["endpoint_test_acc"]]}
+        for label, _, _ in STRATEGY_CURVES:
+            bl = [r[label]["barrier_lin"] for r in runs]
+            dr = [r[label]["midpoint_acc_drop"] for r in runs]
+            row[label] = {"loss_barrier_lin": bl, "loss_barrier_lin_mean": mean_std(bl)[0],
+                          "loss_barrier_lin_std": mean_std(bl)[1], "midpoint_acc_drop_mean": mean_std(dr)[0],
+                          "align_seconds_mean": mean_std([r[label]["align_seconds"] for r in runs])[0],
+                          "loss_mean": np.mean([r[label]["loss"] for r in runs], 0).tolist(),
+                          "lams": runs[0][label]["lams"]}
+        out[str(w)] = row
+    return out
+
+
+def collect_strategies(ctx: Context, cfg: dict | None = None) -> dict:
+    """Every strategy on ViT pairs at every width of ``cfg`` (default :func:`strategies_config`)."""
+    from ..sweep import run_jobs
+
+    cfg = strategies_config(ctx.quick) if cfg is None else cfg
+    t0 = time.perf_counter()
+    keys = [k for k in cfg if k not in ("widths", "pairs")]
+    jobs = [{**{k: cfg[k] for k in keys}, "dim": w, "pair": p, "seed": ctx.seed}
+            for w in cfg["widths"] for p in range(cfg["pairs"])]
+    res = run_jobs(strategies_pair, jobs, namespace=STRATEGIES_NAMESPACE, cache_root=ctx.cache_root,
+                   client=ctx.client, kind="json", desc="ViT strategies", progress=ctx.progress,
+                   max_workers=ctx.max_workers)
+    by = {w: [r for r, j in zip(res, jobs) if j["dim"] == w] for w in cfg["widths"]}
+    return jsonable({"config": cfg, "widths": summarize_strategies(by), "seconds": time.perf_counter() - t0})

@@ -2,7 +2,7 @@
 
 Each figure is one registered function (modules ``figNN_*.py``) that computes its data with the
 public API (analytic figures 1–5) or with an experiment of :mod:`lmctheory.experiments` (trained
-figures 6–14), draws it in the shared style (:mod:`.style`) and returns a :class:`FigureOutput`.
+figures 6–15), draws it in the shared style (:mod:`.style`) and returns a :class:`FigureOutput`.
 :func:`render_figure` saves ``<name>.png`` (caption in the PNG metadata), ``<name>.csv`` (the
 plotted data) and ``<name>.txt`` (the caption), atomically and as one set.
 
@@ -56,6 +56,7 @@ _MODULES = (
     "fig12_predict",
     "fig13_resnet_interpolation",
     "fig14_transformer_interpolation",
+    "fig15_hierarchy_barriers",
 )
 
 

@@ -1,4 +1,4 @@
-"""Shared plumbing of the trained figures (6–14): run an experiment's ``collect``, check its data's shape.
+"""Shared plumbing of the trained figures (6–15): run an experiment's ``collect``, check its data's shape.
 
 A trained figure never trains anything itself: it calls ``collect`` of an experiment in
 :mod:`lmctheory.experiments` (cached on disk per job; the same data ``paper_checks`` judges) and only

@@ -25,6 +25,8 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``vit``       :func:`make_vit` (small standard / W-asymmetric / syre ViTs, LayerNorm or gainless RMSNorm)
 ``orthogonal`` [GLMC] residual-stream rotation: :func:`orthogonal_align`, :func:`apply_orthogonal`,
               :func:`fold_norm_gains`
+``hierarchy`` the whole [GLMC] hierarchy (FF units, heads, per-head QK/OV circuit maps, orthogonal stream):
+              :func:`align` with weight / activation / learned matching, :func:`transformer_structure`
 
 Interpolation convention everywhere: ``θ(λ) = (1−λ)θ_A + λθ_B`` (``λ = 0`` is model A;
 :mod:`lmctheory.nn.training`).
@@ -59,7 +61,9 @@ _LAZY = {
     "curves": ("CURVE_KINDS", "Curve", "CurveEnsemble", "fit_curve", "line_path"),
     "batchnorm": ("batchnorm_layers", "reset_batchnorm"),
     "orthogonal": ("orthogonal_align", "apply_orthogonal", "OrthogonalAlignment", "fold_norm_gains",
-                   "residual_stream_group", "check_stream_rotatable"),
+                   "residual_stream_group", "check_stream_rotatable", "has_norm_affine", "stream_rotation_constraint"),
+    "hierarchy": ("align", "transformer_structure", "weight_match_hierarchy", "learned_match_hierarchy",
+                  "apply_transform", "HierarchyTransform", "AlignmentReport", "TransformerStructure"),
     "vit": ("make_vit", "ViT", "RMSNorm", "VIT_KINDS"),
 }
 

@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 __all__ = ["apply_orthogonal", "stream_member_modules", "check_stream_rotatable", "OrthogonalAlignment",
-           "fold_norm_gains", "residual_stream_group", "orthogonal_align"]
+           "fold_norm_gains", "residual_stream_group", "orthogonal_align", "has_norm_affine",
+           "stream_rotation_constraint"]
 
 _REFUSED = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 _RMSNORM = (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()
@@ -378,6 +379,9 @@ def _check_stream_ops(gm, model, g) -> bool:
                     "needs RMSNorm or LayerNorm whose affine parameters fold (fold_gains=True). Use permutation "
                     "alignment for this model.")
         what = node.target if node.op == "call_module" else getattr(node.target, "__name__", str(node.target))
+        if node.op != "call_module" and "layer_norm" in str(what) and _functional_ln_plain(node):
+            fix_ones = True  # layer_norm(x, shape, weight=None, bias=None): commutes with Q·1 = ±1 (T-S3)
+            continue
         if node.op != "call_module" and any(f in str(what) for f in _REFUSED_FUNCS):
             raise ValueError(f"the residual stream passes through {what} (node {node.name!r}), which does not "
                              "commute with orthogonal maps; orthogonal alignment needs RMSNorm without gain (T-S3)")
@@ -386,6 +390,63 @@ def _check_stream_ops(gm, model, g) -> bool:
                 f"an elementwise nonlinearity ({what!r}, node {node.name!r}) acts on the residual stream itself; "
                 "it commutes with permutations but not with orthogonal maps, so the stream cannot be rotated")
     return fix_ones
+
+
+def _functional_ln_plain(node) -> bool:
+    """A functional ``layer_norm(input, normalized_shape, weight, bias, eps)`` node over one axis with neither
+    weight nor bias (as ``F.layer_norm`` or ``aten.layer_norm`` write it)."""
+    args = list(node.args) + [None] * 5
+    shape = node.kwargs.get("normalized_shape", args[1])
+    weight = node.kwargs.get("weight", args[2])
+    bias = node.kwargs.get("bias", args[3])
+    one_axis = isinstance(shape, (list, tuple)) and len(shape) == 1 or isinstance(shape, int)
+    return bool(one_axis and weight is None and bias is None)
+
+
+def has_norm_affine(module: nn.Module) -> bool:
+    """True for an ``nn.RMSNorm`` with a gain or an ``nn.LayerNorm`` with a gain or bias (to be folded by
+    :func:`fold_norm_gains` before the stream can rotate, T-S3).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> has_norm_affine(nn.LayerNorm(4)), has_norm_affine(nn.LayerNorm(4, elementwise_affine=False))
+    (True, False)
+    """
+    return _has_affine(module)
+
+
+def stream_rotation_constraint(model: nn.Module, example_input, group) -> bool:
+    """Which orthogonal maps the residual-stream ``group`` of ``model`` admits: ``False`` — every orthogonal map
+    (gainless RMSNorm); ``True`` — those with ``Q·1 = ±1`` (LayerNorm without affine parameters on the stream,
+    T-S3). Raises ``ValueError`` naming the operation when the stream cannot rotate at all (a norm with a gain,
+    BatchNorm/GroupNorm, an elementwise nonlinearity on the stream).
+
+    Parameters
+    ----------
+    model : nn.Module
+    example_input : torch.Tensor or tuple of torch.Tensor
+    group : PermutationGroup
+        The residual-stream group of ``model`` (:func:`residual_stream_group`).
+
+    References
+    ----------
+    [GLMC] §2 (LayerNorm = RMSNorm after centering); docs/theory.md T-S3.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lmctheory.nn.vit import make_vit
+    >>> from lmctheory.nn.groups import permutation_groups
+    >>> m = make_vit(norm="rmsnorm", dim=8, heads=2, depth=1, seed=0)
+    >>> x = torch.zeros(2, 64)
+    >>> stream_rotation_constraint(m, x, residual_stream_group(permutation_groups(m, x)))
+    False
+    """
+    from .groups import _as_inputs, _trace
+
+    xs = _as_inputs(example_input)
+    return _check_stream_ops(_trace(model, len(xs)), model, group)
 
 
 def _procrustes_fixing_ones(B, A):
