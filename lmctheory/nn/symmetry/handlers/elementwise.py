@@ -1,0 +1,84 @@
+"""Elementwise operations with broadcasting, activation functions, factories reading a tensor's shape.
+
+Broadcasting merges the matching axes of all tensor operands with the output's axes. An operand that
+cannot be permuted (an input, a constant such as a rotary ``cos``/``sin`` table or a relative position
+bias, a buffer outside the state dict) and has size > 1 along an axis therefore pins that axis: this
+is exactly what makes rotary embeddings restrict the within-head q/k permutations, and what keeps
+attention masks and position tables fixed. A parameter operand (layer scale, an affine ``addcmul``,
+an RMSNorm gain) ties its axis to the activation's.
+"""
+
+from __future__ import annotations
+
+from ..registry import register_handler
+
+# values are computed position by position from the operands at the same position
+BINARY = ["add", "sub", "rsub", "mul", "div", "true_divide", "floor_divide", "remainder", "fmod", "pow", "maximum",
+          "minimum", "fmax", "fmin", "atan2", "hypot", "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
+          "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "__and__", "__or__", "__xor__",
+          "where", "masked_fill", "addcmul", "addcdiv", "lerp", "clamp", "clip", "clamp_min", "clamp_max",
+          "copysign", "xlogy", "heaviside", "threshold", "hardtanh", "leaky_relu", "elu", "celu", "selu", "prelu",
+          "softplus", "copy", "fill", "masked_scatter", "nan_to_num", "sigmoid_backward"]
+ACTIVATIONS = ["relu", "relu6", "gelu", "silu", "tanh", "sigmoid", "hardswish", "hardsigmoid", "mish", "softsign",
+               "logsigmoid", "log_sigmoid", "elu", "celu", "selu", "leaky_relu", "hardtanh", "softplus", "prelu",
+               "glu_jvp", "rrelu", "threshold", "tanhshrink", "hardshrink", "softshrink", "swish"]
+UNARY = ["neg", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "abs", "sqrt", "rsqrt", "square",
+         "reciprocal", "sign", "sgn", "erf", "erfc", "erfinv", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
+         "cosh", "asinh", "acosh", "atanh", "floor", "ceil", "round", "trunc", "frac", "logical_not",
+         "bitwise_not", "isnan", "isinf", "isfinite", "signbit", "positive", "sigmoid", "logit", "angle", "i0",
+         "nan_to_num", "relu"]
+
+
+def elementwise(ctx, tier=2, residual_tag=True):
+    out = ctx.out
+    ops = [(ctx.lay(n), ctx.val(n).shape) for n in ctx.tensor_args()]
+    res = ctx.broadcast(ops, out.shape)
+    name = str(ctx.node.target).split(".")[1].rstrip("_")
+    if residual_tag and name in ("add", "sub"):
+        acts = [n for n in ctx.tensor_args() if ctx.param(n) is None]
+        if len(acts) >= 2:
+            for i, s in enumerate(out.shape):
+                full = [n for n in acts if ctx.val(n).ndim >= out.ndim - i and ctx.val(n).shape[i - out.ndim] == s]
+                if s > 1 and len(full) >= 2:
+                    ctx.tag(res[i], "residual")
+            return ctx.tap(res, 1)
+    return ctx.tap(res, tier)
+
+
+def _names(names):
+    out = []
+    for n in names:
+        out += [f"aten.{n}", f"aten.{n}_"]
+    return out
+
+
+@register_handler(*_names(sorted(set(BINARY + UNARY) - set(ACTIVATIONS))))
+def _elementwise(ctx):
+    if ctx.out is None or not hasattr(ctx.out, "shape"):
+        ctx.fail("elementwise operation with a non-tensor result")
+    return elementwise(ctx)
+
+
+@register_handler(*_names(sorted(ACTIVATIONS)))
+def _activation(ctx):
+    return elementwise(ctx, tier=0, residual_tag=False)
+
+
+@register_handler("aten.zeros_like", "aten.ones_like", "aten.empty_like", "aten.full_like", "aten.rand_like",
+                  "aten.randn_like", "aten.new_zeros", "aten.new_ones", "aten.new_empty", "aten.new_full",
+                  "aten.new_tensor", "aten.scalar_tensor", "aten.zeros", "aten.ones", "aten.full", "aten.empty",
+                  "aten.arange", "aten.eye", "aten.tril", "aten.triu", "aten.sym_size", "aten.sym_numel",
+                  "aten.sym_stride", "aten.size", "aten.dim", "aten.numel")
+def _factory(ctx):
+    """Tensors built from a tensor's shape only (values independent of any activation): pinned."""
+    name = str(ctx.node.target).split(".")[1]
+    out = ctx.out
+    if name in ("tril", "triu"):
+        x = ctx.arg(0)
+        xl = ctx.lay(x)
+        ctx.pin(xl[-1], "triangular mask")
+        ctx.pin(xl[-2], "triangular mask")
+        return list(xl[:-2]) + ctx.fresh(out.shape[-2:], "triangular mask")
+    if not hasattr(out, "shape"):
+        return None
+    return ctx.fresh(out.shape, "tensor built from a shape")
