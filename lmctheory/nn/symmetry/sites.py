@@ -8,7 +8,9 @@ the linear map that produced them, and forward from the output to the linear map
 from __future__ import annotations
 
 import operator
+from dataclasses import replace
 
+import numpy as np
 import torch
 
 from .capture import module_path
@@ -67,78 +69,88 @@ class _Walker:
         return None, rotary
 
     def back(self, node, depth=0):
-        """(Projection or None, rotary) for an attention operand."""
+        """(Projection or None, rotary, path) for an attention operand; ``path`` lists the data-movement
+        nodes from the projection's output (exclusive) to ``node`` (inclusive)."""
         outer, index, rotary = 1, 0, False
+        path = []
         while depth < 200:
             depth += 1
             if not hasattr(node, "op") or node.op != "call_function":
-                return None, rotary
+                return None, rotary, None
             name = _name(node)
             proj, rot = self._proj(node, outer, index, rotary)
             if proj is not None:
-                return proj, rot
+                return replace(proj, node=node), rot, path[::-1]
             if node.target is operator.getitem:
                 src = node.args[0]
                 sname = _name(src)
                 if sname in ("split", "split_with_sizes", "chunk", "unbind", "unsafe_split"):
                     outer, index = len(src.meta["val"]), node.args[1]
+                    path += [node, src]
                     node = src.args[0]
                     continue
-                return None, rotary
+                return None, rotary, None
             if name == "select":
                 outer, index = node.args[0].meta["val"].shape[node.args[1]], node.args[2]
+                path.append(node)
                 node = node.args[0]
                 continue
-            if name == "slice" and outer == 1:
+            if name == "slice":
                 src = node.args[0]
                 d = node.args[1]
                 n = src.meta["val"].shape[d]
                 size = node.meta["val"].shape[d]
                 start = node.args[2] if len(node.args) > 2 and node.args[2] is not None else 0
-                if size and n % size == 0 and start % size == 0:
+                if outer == 1 and size and n % size == 0 and start % size == 0:
                     outer, index = n // size, start // size
+                path.append(node)
                 node = src
                 continue
             if name in _MOVE:
+                path.append(node)
                 node = node.args[0]
                 continue
             if name in ("mul", "div", "add", "sub"):
                 tens = [x for x in node.args if isinstance(x, torch.fx.Node)]
                 acts = [x for x in tens if self.from_params(x)]
                 others = [x for x in tens if x not in acts]
-                if name == "mul" and others and any(o.meta["val"].ndim and o.meta["val"].shape[-1] > 1 for o in others):
+                if name == "mul" and others and any(o.meta["val"].ndim and o.meta["val"].shape[-1] > 1
+                                                    for o in others):
                     rotary = True
                 if name in ("add", "sub") and len(acts) == 2:
-                    # rotary: q*cos + rotate_half(q)*sin — both branches come from q; follow the first
-                    p0, r0 = self.back(acts[0], depth)
-                    p1, r1 = self.back(acts[1], depth)
-                    if p0 is not None and p0 == p1:
-                        return p0, rotary or r0 or r1
-                    return None, rotary
+                    # rotary: q·cos + rotate_half(q)·sin — both branches come from q; follow the first
+                    p0, r0, path0 = self.back(acts[0], depth)
+                    p1, r1, _ = self.back(acts[1], depth)
+                    if p0 is not None and p1 is not None and p0.weight == p1.weight:
+                        return p0, rotary or r0 or r1, path0 + path[::-1]
+                    return None, rotary, None
                 if len(acts) != 1:
-                    return None, rotary
+                    return None, rotary, None
                 node = acts[0]
                 continue
-            if name in ("neg", "cat"):
-                args = node.args[0] if name == "cat" else [node.args[0]]
-                acts = [x for x in args if isinstance(x, torch.fx.Node) and self.from_params(x)]
-                if not acts:
-                    return None, rotary
-                found = [self.back(x, depth) for x in acts]
-                if all(f[0] is not None and f[0].weight == found[0][0].weight for f in found):
-                    return found[0][0], rotary or any(f[1] for f in found)
-                return None, rotary
-            return None, rotary
-        return None, rotary
+            if name == "neg":
+                node = node.args[0]
+                continue
+            if name == "cat":
+                pieces = [x for x in node.args[0] if isinstance(x, torch.fx.Node) and x.meta["val"].numel() > 0]
+                if len(pieces) == 1:  # concatenation with an empty cache: data movement
+                    path.append(node)
+                    node = pieces[0]
+                    continue
+                found = [self.back(x, depth) for x in pieces]  # rotate_half: pieces of the same projection
+                if found and all(f[0] is not None and f[0].weight == found[0][0].weight for f in found):
+                    return found[0][0], rotary or any(f[1] for f in found), None
+                return None, rotary, None
+            return None, rotary, None
+        return None, rotary, None
 
     def forward(self, node):
-        """The projection reading an attention output (o), or None."""
-        seen = 0
-        while seen < 50:
-            seen += 1
+        """(Projection reading an attention output (o) or None, path of data-movement nodes to it)."""
+        path = []
+        while len(path) < 50:
             users = list(node.users)
             if len(users) != 1:
-                return None
+                return None, None
             u = users[0]
             name = _name(u)
             if name == "linear" and u.args[0] is node:
@@ -146,20 +158,92 @@ class _Walker:
                 b = u.args[2] if len(u.args) > 2 else u.kwargs.get("bias")
                 pw = self.graph.params.get(w.name)
                 if pw is None:
-                    return None
-                return Projection(pw, self.graph.params.get(b.name) if hasattr(b, "name") else None, 1)
+                    return None, None
+                return Projection(pw, self.graph.params.get(b.name) if hasattr(b, "name") else None, 1), path
             if name == "addmm" and u.args[1] is node:
                 w, b = u.args[2], u.args[0]
                 pw = self.graph.params.get(w.name)
                 if pw is None:
-                    return None
-                return Projection(pw, self.graph.params.get(b.name) if hasattr(b, "name") else None, 0)
+                    return None, None
+                return Projection(pw, self.graph.params.get(b.name) if hasattr(b, "name") else None, 0), path
             if name in _MOVE or (name in ("mul", "div") and not any(
                     isinstance(a, torch.fx.Node) and a is not node for a in u.args)):
+                if name in _MOVE:
+                    path.append(u)
                 node = u
                 continue
-            return None
+            return None, None
+        return None, None
+
+
+def _replay(start_value, path, first_input):
+    """Apply the data-movement nodes of ``path`` to ``start_value`` (in place of ``first_input``)."""
+    cur, prev = start_value, first_input
+    for n in path:
+        def sub(a):
+            if a is prev:
+                return cur
+            if isinstance(a, torch.fx.Node):
+                if a.meta["val"].numel() == 0:  # an empty piece (a cache): zeros of its shape
+                    return torch.zeros(tuple(a.meta["val"].shape), dtype=cur.dtype)
+                return cur  # the chain continued through an elementwise link (rotary) that is not replayed
+            return a
+        args = torch.fx.node.map_arg(n.args, sub)
+        kwargs = torch.fx.node.map_arg(n.kwargs, sub)
+        if n.target is operator.getitem:
+            cur = cur[n.args[1]]
+        else:
+            try:
+                cur = n.target(*args, **kwargs)
+            except RuntimeError:  # a view of a non-contiguous index tensor: same values by reshape
+                if _name(n) != "view":
+                    raise
+                cur = cur.reshape(n.args[1])
+        prev = n
+    return cur
+
+
+def _rows_back(proj, path, operand, transposed=False):
+    """Indices along the projection's feature axis of each (head, within-head) entry of ``operand``."""
+    node = proj.node
+    out = node.meta["val"]
+    idx = torch.arange(out.shape[-1], dtype=torch.float64).expand(tuple(out.shape)).contiguous()
+    try:
+        r = _replay(idx, path, node)
+    except Exception:
         return None
+    if r.ndim < 4 or tuple(r.shape) != tuple(operand.meta["val"].shape):
+        return None
+    if transposed:
+        r = r.transpose(-1, -2)
+    sel = r[(0,) * (r.ndim - 3)][:, 0, :]
+    rows = sel.round().long().numpy()
+    # grouped-query attention written with repeat_kv: repeated kv heads collapse to distinct rows
+    uniq = []
+    for h in rows:
+        if not any(np.array_equal(h, u) for u in uniq):
+            uniq.append(h)
+    return np.stack(uniq)
+
+
+def _rows_forward(proj, path, attn_out):
+    v = attn_out.meta["val"]
+    if v.ndim < 4:
+        return None
+    H, dv = v.shape[-3], v.shape[-1]
+    code = (torch.arange(H, dtype=torch.float64)[:, None, None] * dv +
+            torch.arange(dv, dtype=torch.float64)[None, None, :])
+    idx = code.expand(tuple(v.shape)).contiguous()
+    try:
+        r = _replay(idx, path, attn_out)
+    except Exception:
+        return None
+    feat = r.reshape(-1, r.shape[-1])[0].round().long().numpy()
+    if sorted(feat.tolist()) != list(range(H * dv)):
+        return None
+    inv = np.empty(H * dv, dtype=np.int64)
+    inv[feat] = np.arange(len(feat))
+    return inv.reshape(H, dv)
 
 
 def _scores_source(node, depth=0):
@@ -182,6 +266,12 @@ def _scores_source(node, depth=0):
     return None
 
 
+def _with_rows(p, rows):
+    if p is None:
+        return None
+    return replace(p, node=None, rows=None if rows is None else tuple(map(tuple, rows.tolist())))
+
+
 def attention_sites_of(analysis) -> list[AttentionSite]:
     w = _Walker(analysis)
     recs = analysis.attention
@@ -201,12 +291,16 @@ def attention_sites_of(analysis) -> list[AttentionSite]:
             triples.append((src, node, q, kt, b))
     for site_node, out_node, q, k, v in triples:
         qv, kv, vv = q.meta["val"], k.meta["val"], v.meta["val"]
-        qp, qrot = w.back(q)
-        kp, krot = w.back(k)
-        vp, _ = w.back(v)
-        op = w.forward(out_node)
+        qp, qrot, qpath = w.back(q)
+        kp, krot, kpath = w.back(k)
+        vp, _, vpath = w.back(v)
+        op, opath = w.forward(out_node)
+        explicit = site_node is not out_node  # softmax(q @ kᵀ) @ v: the operand is kᵀ
+        qp = _with_rows(qp, _rows_back(qp, qpath, q) if qp is not None else None)
+        kp = _with_rows(kp, _rows_back(kp, kpath, k, transposed=explicit) if kp is not None else None)
+        vp = _with_rows(vp, _rows_back(vp, vpath, v) if vp is not None else None)
+        op = _with_rows(op, _rows_forward(op, opath, out_node) if op is not None else None)
         # head counts: from the projections' widths where found (repeat_kv hides kv heads in shapes)
-        explicit = site_node is not out_node
         head_dim = int(qv.shape[-1])
         v_head_dim = int(vv.shape[-1])
         n_heads = int(qv.shape[-3]) if qv.ndim >= 4 else 1

@@ -163,6 +163,10 @@ class Projection:
         fused ``kv``; 1 for a separate projection).
     index : int
         Which piece this projection is (0 = q, 1 = k, 2 = v in a fused ``qkv``).
+    rows : tuple of tuple of int, or None
+        The exact layout, whatever the fusion or interleaving: ``rows[h][j]`` is the index along ``axis``
+        of head ``h``, within-head coordinate ``j`` (shape ``(n_heads, head_dim)`` for q and o,
+        ``(n_kv_heads, head_dim)`` for k and v). None where the path is not plain data movement.
     """
 
     weight: str
@@ -170,6 +174,8 @@ class Projection:
     axis: int
     outer: int = 1
     index: int = 0
+    rows: tuple | None = None
+    node: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

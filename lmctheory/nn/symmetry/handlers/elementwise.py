@@ -31,18 +31,26 @@ UNARY = ["neg", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "abs", 
 
 def elementwise(ctx, tier=2, residual_tag=True):
     out = ctx.out
-    ops = [(ctx.lay(n), ctx.val(n).shape) for n in ctx.tensor_args()]
-    res = ctx.broadcast(ops, out.shape)
+    targs = ctx.tensor_args()
     name = str(ctx.node.target).split(".")[1].rstrip("_")
+    resid = []
     if residual_tag and name in ("add", "sub"):
-        acts = [n for n in ctx.tensor_args() if ctx.param(n) is None]
-        if len(acts) >= 2:
-            for i, s in enumerate(out.shape):
-                full = [n for n in acts if ctx.val(n).ndim >= out.ndim - i and ctx.val(n).shape[i - out.ndim] == s]
-                if s > 1 and len(full) >= 2:
-                    ctx.tag(res[i], "residual")
-            return ctx.tap(res, 1)
-    return ctx.tap(res, tier)
+        # a residual sum adds activations whose axes were distinct classes before the sum (x + f(x));
+        # a sum of two functions of the same activation (x + c·x³ inside an activation) is not one
+        acts = [n for n in targs if ctx.param(n) is None]
+        for i, s in enumerate(out.shape):
+            roots = set()
+            for n in acts:
+                v = ctx.val(n)
+                j = i - (out.ndim - v.ndim)
+                if s > 1 and j >= 0 and v.shape[j] == s:
+                    roots.add(tuple(ctx.cl.find(c) for c in ctx.cl.expand(ctx.lay(n)[j])))
+            if len(roots) >= 2:
+                resid.append(i)
+    res = ctx.broadcast([(ctx.lay(n), ctx.val(n).shape) for n in targs], out.shape)
+    for i in resid:
+        ctx.tag(res[i], "residual")
+    return ctx.tap(res, 1 if resid else tier)
 
 
 def _names(names):

@@ -136,13 +136,25 @@ def _repeat_interleave(ctx):
     return res
 
 
-@register_handler("aten.slice", "aten.narrow")
+@register_handler("aten.slice.Tensor", "aten.narrow")
 def _slice(ctx):
     x = ctx.arg(0)
     xl, xv = ctx.lay(x), ctx.val(x)
     d = norm_axis(ctx.arg(1, "dim", 0), xv.ndim)
     out = ctx.out
     res = list(xl)
+    n, size = xv.shape[d], out.shape[d]
+    start = ctx.arg(2, "start", 0) or 0
+    step = ctx.arg(4, "step", 1) if "slice" in str(ctx.node.target) else 1
+    start = start + n if start < 0 else start
+    if size != n and size > 0 and step == 1 and n % size == 0 and start % size == 0:
+        # one of n/size equal consecutive pieces: the piece index is pinned, the units within a piece
+        # may be permuted (the same way in every piece), as for split/chunk
+        cut = ctx.cl.cut(xl[d], [n // size, size], "slice of an equal piece")
+        if cut is not None:
+            ctx.pin(cut[0], "slice: position of the piece")
+            res[d] = cut[1]
+            return res
     if out.shape[d] != xv.shape[d]:
         ctx.pin(xl[d], "axis sliced by position")
         res[d] = ctx.cl.new(out.shape[d], f"{ctx.node.name}:{d}", pinned="slice")
