@@ -360,10 +360,11 @@ def check_permutation_invariance(model: nn.Module, example_input, groups=None, *
     ``n_random`` elements permuting all groups at once (non-identity on every group), seeds from
     ``seed``. A wrong group (even of size 2) is therefore always moved at least once.
 
-    Tolerance: unless ``atol`` is given, ``atol = 4·r + 16·ε·s``, where ``s = max|f(x)|``, ``ε`` the
+    Tolerance: unless ``atol`` is given, ``atol = 4·r + 4·ε·s``, where ``s = max|f(x)|``, ``ε`` the
     output dtype's machine epsilon and ``r = max|f(x) − f₆₄(x)|`` the rounding error of the actual
-    computation, measured against a float64 copy of the model (``r = 0`` for a float64 model, then
-    ``atol = 1e4·ε₆₄·s``). The check passes if ``max|f(x) − f_π(x)| ≤ atol + rtol·s`` for every element.
+    computation, measured against a float64 copy of the model (a float64 model: ``atol = 1e4·ε₆₄·s``;
+    a model that cannot run in float64: ``atol = 64·ε·s``). In bfloat16 this is a few percent of the
+    output scale, where a fixed multiple of ``ε`` would let changes of the order of the outputs pass. The check passes if ``max|f(x) − f_π(x)| ≤ atol + rtol·s`` for every element.
 
     Parameters
     ----------
@@ -423,9 +424,9 @@ def check_permutation_invariance(model: nn.Module, example_input, groups=None, *
                 m64 = copy.deepcopy(model).double()
                 r = _max_diff(ref, _outputs(m64, inputs.to(dtype=torch.float64)))
                 del m64
-            except Exception:  # a model that cannot run in float64: fall back to the dtype's rounding
-                r = 0.0
-            atol = 4 * r + 16 * eps * scale
+                atol = 4 * r + 4 * eps * scale
+            except Exception:  # a model that cannot run in float64: a bound from the dtype's rounding alone
+                atol = 64 * eps * scale
     atol = check_scalar(atol, "atol", low=0.0)
     tol = atol + rtol * scale
     work = copy.deepcopy(model)
