@@ -165,8 +165,10 @@ def attention_sites(model: nn.Module, example_input) -> list[AttentionSite]:
     ...         y = nn.functional.scaled_dot_product_attention(q, k, v)
     ...         return x + self.o(y.transpose(1, 2).reshape(B, T, 8))
     >>> s, = attention_sites(Attn(), torch.randn(2, 5, 8))
-    >>> s.q, s.o.weight, (s.n_heads, s.n_kv_heads, s.head_dim, s.rotary)
-    (Projection(weight='qkv.weight', bias='qkv.bias', axis=0, outer=3, index=0), 'o.weight', (2, 2, 4, False))
+    >>> s.q.weight, s.q.outer, s.k.index, s.v.rows, s.o.weight
+    ('qkv.weight', 3, 1, ((16, 17, 18, 19), (20, 21, 22, 23)), 'o.weight')
+    >>> s.n_heads, s.n_kv_heads, s.head_dim, s.rotary
+    (2, 2, 4, False)
     """
     return analyze(model, example_input).attention
 
@@ -323,7 +325,7 @@ def apply_permutation(model: nn.Module, perms, groups=None) -> nn.Module:
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     >>> x = torch.randn(5, 3)
-    >>> new = apply_permutation(net, random_permutation(permutation_groups(net, x), seed=1))
+    >>> new = apply_permutation(net, random_permutation(permutation_groups(net, x), seed=0))
     >>> bool(torch.allclose(new(x), net(x), atol=1e-6)), bool(torch.equal(new[0].weight, net[0].weight))
     (True, False)
     """
