@@ -49,8 +49,8 @@ class _Deferred:
 
     ``_run(handle, model, xs, keep)`` with ``keep`` (tap node names) captures with :func:`capture` and returns
     values keyed by node name; with ``keep=None`` it runs the former torch.fx trace (call_module nodes) and
-    returns values keyed by fx node. ``handle.graph`` is the graph of the last run, else the model's most
-    recent capture, else a description of its modules and tensors.
+    returns values keyed by fx node. ``handle.graph`` is the graph of the last run, else a description of the
+    model's modules and tensors (enough to compare two architectures).
     """
 
     def __init__(self, model):
@@ -61,16 +61,6 @@ class _Deferred:
     def graph(self):
         if self.current is not None:
             return self.current
-        from .symmetry.capture import _CACHE
-
-        cached = _CACHE.get(self.model)
-        if cached:
-            return list(cached.values())[-1].graph
-        sd = hash(tuple((k, tuple(t.shape), str(t.dtype)) for k, t in self.model.state_dict(keep_vars=True).items()))
-        for other in list(_CACHE.values()):  # a captured model of the same architecture
-            for key, cg in other.items():
-                if key[0] == sd:
-                    return cg.graph
         from types import SimpleNamespace
 
         nodes = [SimpleNamespace(name=n, op="module", target=type(m).__qualname__)
