@@ -420,3 +420,34 @@ def test_bfloat16_tolerance_follows_the_rounding_of_the_computation():
 def test_float64_model_checks_at_float64_precision():
     net, x = _mlp(torch.float64)
     assert check_permutation_invariance(net, x) < 1e-12
+
+
+def test_unfold_patchify_of_the_input_and_module_vs_functional_forms():
+    class UnfoldViT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.fc, self.head = nn.Linear(2 * 4 * 4, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+            self.norm = nn.LayerNorm(8)
+
+        def forward(self, x):
+            p = F.unfold(x, kernel_size=4, stride=4).transpose(1, 2)  # (B, patches, C·16): input axes only
+            h = self.embed(p)
+            h = h + self.fc(torch.relu(self.norm(h)))
+            return self.head(h.mean(1))
+
+    gs = _check(UnfoldViT(), torch.randn(2, 2, 8, 8))
+    assert [g.kind for g in gs] == ["residual"]
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w1, self.b1 = nn.Parameter(torch.randn(5, 3)), nn.Parameter(torch.randn(5))
+            self.w2 = nn.Parameter(torch.randn(2, 5))
+
+        def forward(self, x):
+            return F.linear(F.gelu(F.linear(x, self.w1, self.b1)), self.w2)
+
+    mod = nn.Sequential(nn.Linear(3, 5), nn.GELU(), nn.Linear(5, 2, bias=False))
+    shape = lambda gs: [(g.size, g.kind, [(m.axis, m.outer, m.inner) for m in g.members]) for g in gs]  # noqa: E731
+    x = torch.randn(4, 3)
+    assert shape(permutation_groups(mod, x)) == shape(permutation_groups(Functional(), x))
