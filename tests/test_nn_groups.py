@@ -125,11 +125,14 @@ def test_flatten_groupnorm_and_attention_block_structure():
 
 def test_einsum_chunk_cat_and_asymmetric_layers():
     gs = permutation_groups(*_build("glu_einsum"))
-    assert [(g.kind, g.size) for g in gs] == [("residual", 6), ("heads", 3), ("head_dim", 2), ("units", 5)]
+    assert [(g.kind, g.size) for g in gs] == [("residual", 6), ("heads", 3), ("head_dim", 2), ("units", 5),
+                                             ("units", 3)]
     bm = _by_member(gs)
     assert bm[("cls", 2)][0].kind == "residual"
     assert (bm[("up.weight", 0)][1].outer, bm[("up.weight", 0)][1].inner) == (2, 1)  # GLU halves share units
-    assert ("side.weight", 0) not in bm and ("side2.bias", 0) not in bm  # concatenated: pinned
+    # two equal pieces concatenated: one permutation acts inside both, the head reads them as (2, 3)
+    side = bm[("side.weight", 0)][0]
+    assert bm[("side2.bias", 0)][0] is side and (bm[("head.weight", 1)][1].outer, side.size) == (2, 3)
     gs = permutation_groups(*_build("asym_cnn"))
     bm = _by_member(gs)
     for name in ("c1.F", "c1.D", "c1.weight", "c2.F", "fc.D", "fc.F"):

@@ -54,7 +54,8 @@ def test_planted_permutation_recovered_exactly(key, method):
             matched = r.correlation[np.arange(len(r.perm)), r.perm]
             live = np.any(r.correlation != 0, axis=1)  # constant units (dead ReLUs) are decided by weights
             assert live.sum() + res.constant_units.get(name, 0) == len(live)
-            np.testing.assert_allclose(matched[live], r.correlation.max(), rtol=1e-6, err_msg=name)
+            # (each unit's best: a unit dead in one piece of a concatenation correlates on fewer taps)
+            np.testing.assert_allclose(matched[live], r.correlation[live].max(axis=1), rtol=1e-6, err_msg=name)
 
 
 def test_heads_are_matched_as_blocks():

@@ -1,8 +1,11 @@
 """Views, reshapes, transposes, indexing, concatenation and splitting (pure data movement).
 
 Row-major reshapes split and merge axes into factor classes (so a channel axis viewed as
-``(groups, per_group)`` and transposed — a channel shuffle — is followed exactly); an axis indexed at
-one position, sliced, rolled, flipped, padded or concatenated from several tensors is pinned.
+``(groups, per_group)`` and transposed — a channel shuffle — is followed exactly). Splitting into (or
+slicing out) equal consecutive pieces, and concatenating equal pieces, read the axis as
+``(pieces, piece length)``: the piece index is pinned and one permutation acts inside every piece (Swin's
+patch merging, fused projections). An axis indexed at one position, sliced unevenly, rolled, flipped,
+padded or concatenated from unequal pieces is pinned.
 """
 
 from __future__ import annotations
@@ -261,12 +264,15 @@ def _cat(ctx):
     n = out.ndim
     d = norm_axis(ctx.arg(1, "dim", 0), n)
     res = [None] * n
+    equal = not stack and len(ts) > 1 and len({ctx.val(t).shape[d] for t in ts}) == 1
     for t in ts:
         tl = list(ctx.lay(t))
         if ctx.val(t).ndim != n - int(stack):
             ctx.fail("cat of tensors of different ranks (legacy 1-D empty tensors are the only exception)")
         if stack:
             tl = tl[:d] + [None] + tl[d:]
+        elif equal:
+            ctx.tie(ctx.lay(ts[0])[d], tl[d])  # equal pieces: one permutation inside every piece
         elif len(ts) > 1:
             ctx.pin(tl[d], "concatenated axis")
         for i in range(n):
@@ -278,6 +284,9 @@ def _cat(ctx):
                 ctx.tie(res[i], tl[i])
     if not stack and len(ts) == 1:
         res[d] = list(ctx.lay(ts[0])[d])
+    elif equal:
+        # (pieces, piece length) row-major: the piece index is pinned, the units within a piece follow the pieces
+        res[d] = ctx.cl.new(len(ts), f"{ctx.node.name}:{d}", pinned="concatenated pieces") + list(ctx.lay(ts[0])[d])
     else:
         res[d] = ctx.cl.new(out.shape[d], f"{ctx.node.name}:{d}", pinned="concatenated/stacked axis")
     return [r if r is not None else ctx.cl.new(out.shape[i], f"{ctx.node.name}:{i}") for i, r in enumerate(res)]
