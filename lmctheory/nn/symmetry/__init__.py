@@ -46,6 +46,7 @@ from .api import (SymmetryAnalysis, analyze, apply_permutation, attention_sites,
                   permute_member, random_permutation)
 from .capture import CapturedGraph, capture
 from .registry import register_handler
+from . import handlers  # noqa: E402,F401  (registers the built-in handlers)
 from .types import (GROUP_KINDS, AttentionSite, GroupElement, Member, PermutationGroup, Projection,
                     SymmetryCheckError, Tap, UnsupportedOperationError)
 

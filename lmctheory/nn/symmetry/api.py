@@ -63,7 +63,7 @@ def analyze(model: nn.Module, example_input) -> SymmetryAnalysis:
 
     References
     ----------
-    docs/theory.md T-S1 (permutation symmetries of hidden units, channels and heads).
+    docs/theory.md#t-s1 (T-S1) (permutation symmetries of hidden units, channels and heads).
 
     Examples
     --------
@@ -119,7 +119,7 @@ def permutation_groups(model: nn.Module, example_input) -> list[PermutationGroup
 
     References
     ----------
-    docs/theory.md T-S1 (permutation symmetry of hidden units) and §10 "Alignment"; Ainsworth et al. 2023
+    docs/theory.md#t-s1 (T-S1) (permutation symmetry of hidden units) and §10 "Alignment"; Ainsworth et al. 2023
     (*Git Re-Basin*, §3 permutation groups of ResNets/transformers).
 
     Examples
@@ -149,7 +149,7 @@ def attention_sites(model: nn.Module, example_input) -> list[AttentionSite]:
 
     References
     ----------
-    docs/theory.md T-S1; [GLMC] (per-head q/k and v/o maps; rotary embeddings restrict them).
+    docs/theory.md#t-s1 (T-S1); [GLMC] (per-head q/k and v/o maps; rotary embeddings restrict them).
 
     Examples
     --------
@@ -208,7 +208,7 @@ def random_permutation(groups, seed: int = 0) -> GroupElement:
 
     References
     ----------
-    docs/theory.md T-S1.
+    docs/theory.md#t-s1 (T-S1).
 
     Examples
     --------
@@ -230,6 +230,10 @@ def normalize_perms(perms, groups, name="perms") -> dict:
     Accepts a :class:`GroupElement`, a mapping by group name (values: int arrays or objects with a
     ``perm`` attribute, e.g. :class:`lmctheory.alignment.MatchingResult`), an object with a ``perms``
     dict, or a list aligned with ``groups``. Groups not named keep the identity.
+
+    References
+    ----------
+    docs/theory.md#t-s1 (T-S1).
 
     Examples
     --------
@@ -317,7 +321,7 @@ def apply_permutation(model: nn.Module, perms, groups=None) -> nn.Module:
 
     References
     ----------
-    docs/theory.md T-S1.
+    docs/theory.md#t-s1 (T-S1).
 
     Examples
     --------
@@ -356,7 +360,7 @@ def _max_diff(a, b):
 def check_permutation_invariance(model: nn.Module, example_input, groups=None, *, seed: int = 0,
                                  atol: float | None = None, rtol: float = 0.0, n_random: int = 3,
                                  each_group: bool = True) -> float:
-    """Self-check: apply several group elements and compare the outputs (docs/theory.md T-S1).
+    """Self-check: apply several group elements and compare the outputs (docs/theory.md#t-s1 (T-S1)).
 
     Elements tested: every group alone with a random non-identity permutation (``each_group``), then
     ``n_random`` elements permuting all groups at once (non-identity on every group), seeds from
@@ -396,7 +400,7 @@ def check_permutation_invariance(model: nn.Module, example_input, groups=None, *
 
     References
     ----------
-    docs/theory.md T-S1.
+    docs/theory.md#t-s1 (T-S1).
 
     Examples
     --------

@@ -230,7 +230,7 @@ def capture(model: nn.Module, example_input, *, name: str = "example_input") -> 
 
     References
     ----------
-    docs/theory.md T-S1 (the symmetry groups are read off this graph).
+    docs/theory.md#t-s1 (T-S1) (the symmetry groups are read off this graph).
 
     Examples
     --------

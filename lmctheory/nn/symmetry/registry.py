@@ -83,11 +83,17 @@ def register_handler(*ops, replace: bool = False) -> Callable:
 
     References
     ----------
-    docs/theory.md T-S1 (a handler must commute with every permutation of the classes it leaves free).
+    docs/theory.md#t-s1 (T-S1) (a handler must commute with every permutation of the classes it leaves free).
 
     Examples
     --------
-    See the module docstring (:mod:`lmctheory.nn.symmetry.registry`) for a complete, runnable example.
+    The module docstring (:mod:`lmctheory.nn.symmetry.registry`) has a complete example with a custom operator;
+    the built-in handlers are registered the same way:
+
+    >>> import torch
+    >>> import lmctheory.nn.symmetry  # registers the built-in handlers
+    >>> handler_for(torch.ops.aten.linear.default).__module__
+    'lmctheory.nn.symmetry.handlers.linear'
     """
     if not ops:
         raise TypeError("register_handler needs at least one operation")
