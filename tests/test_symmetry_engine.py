@@ -1,8 +1,6 @@
 """The symmetry engine's parts (lmctheory.nn.symmetry): capture, handlers for the hard cases, the registry, clear
 refusals, group elements, and a self-check that catches groups that are wrong by construction (docs/theory.md T-S1)."""
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -10,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmctheory.nn.symmetry import (GroupElement, Member, PermutationGroup, SymmetryCheckError,
-                                   UnsupportedOperationError, analyze, apply_permutation, attention_sites, capture,
+                                   UnsupportedOperationError, apply_permutation, attention_sites, capture,
                                    check_permutation_invariance, permutation_groups, random_permutation,
                                    register_handler)
 

@@ -55,4 +55,5 @@ __all__ = [
     "GroupElement", "Projection", "AttentionSite", "SymmetryAnalysis", "CapturedGraph", "capture", "analyze",
     "permutation_groups", "attention_sites", "random_permutation", "normalize_perms", "apply_permutation",
     "permute_member", "check_permutation_invariance", "check_groups", "is_asymmetric_module", "register_handler",
+    "handlers",
 ]

@@ -127,7 +127,8 @@ def permutation_groups(model: nn.Module, example_input) -> list[PermutationGroup
     >>> import torch
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-    >>> [(g.name, g.size, g.kind, [(m.name, m.axis) for m in g.members]) for g in permutation_groups(net, torch.randn(2, 4))]
+    >>> groups = permutation_groups(net, torch.randn(2, 4))
+    >>> [(g.name, g.size, g.kind, [(m.name, m.axis) for m in g.members]) for g in groups]
     [('0.weight:0', 8, 'units', [('0.weight', 0), ('0.bias', 0), ('2.weight', 1)])]
     """
     return analyze(model, example_input).groups
@@ -370,7 +371,8 @@ def check_permutation_invariance(model: nn.Module, example_input, groups=None, *
     output dtype's machine epsilon and ``r = max|f(x) − f₆₄(x)|`` the rounding error of the actual
     computation, measured against a float64 copy of the model (a float64 model: ``atol = 1e4·ε₆₄·s``;
     a model that cannot run in float64: ``atol = 64·ε·s``). In bfloat16 this is a few percent of the
-    output scale, where a fixed multiple of ``ε`` would let changes of the order of the outputs pass. The check passes if ``max|f(x) − f_π(x)| ≤ atol + rtol·s`` for every element.
+    output scale, where a fixed multiple of ``ε`` would let changes of the order of the outputs pass.
+    The check passes if ``max|f(x) − f_π(x)| ≤ atol + rtol·s`` for every element.
 
     Parameters
     ----------

@@ -146,8 +146,6 @@ class Analysis:
         self.taps: list = []
         self.attention: list = []  # raw attention records from handlers (see handlers.attention)
         self.ctx = Context(self)
-        from . import handlers  # noqa: F401  (registers the built-in handlers)
-
         for node in graph.graph.nodes:
             self.ctx.node = node
             if node.op == "placeholder":

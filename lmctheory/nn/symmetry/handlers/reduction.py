@@ -132,7 +132,8 @@ def _pool(ctx, k):
 
 
 for _k, _names in ((1, ("max_pool1d", "avg_pool1d", "adaptive_avg_pool1d", "adaptive_max_pool1d", "lp_pool1d",
-                        "max_pool1d_with_indices", "upsample_nearest1d", "upsample_linear1d", "_upsample_nearest_exact1d")),
+                        "max_pool1d_with_indices", "upsample_nearest1d", "upsample_linear1d",
+                        "_upsample_nearest_exact1d")),
                    (2, ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "lp_pool2d",
                         "max_pool2d_with_indices", "_adaptive_avg_pool2d", "upsample_nearest2d",
                         "upsample_bilinear2d", "upsample_bicubic2d", "_upsample_nearest_exact2d",
