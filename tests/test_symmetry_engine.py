@@ -449,3 +449,26 @@ def test_unfold_patchify_of_the_input_and_module_vs_functional_forms():
     shape = lambda gs: [(g.size, g.kind, [(m.axis, m.outer, m.inner) for m in g.members]) for g in gs]  # noqa: E731
     x = torch.randn(4, 3)
     assert shape(permutation_groups(mod, x)) == shape(permutation_groups(Functional(), x))
+
+
+def test_prelu_glu_and_channel_shuffle_op():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.act, self.c2 = nn.Conv2d(2, 6, 1), nn.PReLU(6), nn.Conv2d(6, 4, 1)
+            self.shuffle = nn.ChannelShuffle(3)
+            self.fc = nn.Linear(6, 4)  # GLU halves: 2 × 2
+            self.out = nn.Linear(2, 2)
+            with torch.no_grad():
+                self.act.weight.uniform_(-1, 1)
+
+        def forward(self, x):
+            h = self.c2(self.shuffle(self.act(self.c1(x)))).mean((2, 3))
+            return self.out(F.glu(self.fc(torch.cat([h, h[:, :2]], 1)), dim=-1))
+
+    model, x = Net(), torch.randn(2, 2, 5, 5)
+    gs = _check(model, x)
+    bm = {(m.name, m.axis, m.outer, m.inner): g for g in gs for m in g.members}
+    # PReLU slopes follow the channels; the shuffle (3, 2) -> (2, 3) is followed through factors
+    assert bm[("act.weight", 0, 1, 2)] is bm[("c1.weight", 0, 1, 2)] is bm[("c2.weight", 1, 2, 1)]
+    assert bm[("fc.weight", 0, 2, 1)] is bm[("out.weight", 1, 1, 1)]  # the GLU halves share one permutation

@@ -119,9 +119,13 @@ class Context:
         for lay, oshape in operands:
             oshape = tuple(oshape)
             off = len(shape) - len(oshape)
+            if off < 0:
+                self.fail("internal error: a broadcast operand has more axes than the result")
             for i, s in enumerate(oshape):
-                if s == 1 or s != shape[off + i]:
+                if s == 1:
                     continue
+                if s != shape[off + i]:
+                    self.fail(f"internal error: operand shape {oshape} does not broadcast to {shape}")
                 if out[off + i] is None:
                     out[off + i] = lay[i]
                 else:

@@ -17,11 +17,11 @@ BINARY = ["add", "sub", "rsub", "mul", "div", "true_divide", "floor_divide", "re
           "minimum", "fmax", "fmin", "atan2", "hypot", "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
           "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "__and__", "__or__", "__xor__",
           "where", "masked_fill", "addcmul", "addcdiv", "lerp", "clamp", "clip", "clamp_min", "clamp_max",
-          "copysign", "xlogy", "heaviside", "threshold", "hardtanh", "leaky_relu", "elu", "celu", "selu", "prelu",
-          "softplus", "copy", "fill", "masked_scatter", "nan_to_num", "sigmoid_backward"]
+          "copysign", "xlogy", "heaviside", "threshold", "hardtanh", "leaky_relu", "elu", "celu", "selu",
+          "softplus", "copy", "fill", "nan_to_num"]
 ACTIVATIONS = ["relu", "relu6", "gelu", "silu", "tanh", "sigmoid", "hardswish", "hardsigmoid", "mish", "softsign",
-               "logsigmoid", "log_sigmoid", "elu", "celu", "selu", "leaky_relu", "hardtanh", "softplus", "prelu",
-               "glu_jvp", "rrelu", "threshold", "tanhshrink", "hardshrink", "softshrink", "swish"]
+               "logsigmoid", "log_sigmoid", "elu", "celu", "selu", "leaky_relu", "hardtanh", "softplus",
+               "rrelu", "threshold", "tanhshrink", "hardshrink", "softshrink", "swish"]
 UNARY = ["neg", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "abs", "sqrt", "rsqrt", "square",
          "reciprocal", "sign", "sgn", "erf", "erfc", "erfinv", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
          "cosh", "asinh", "acosh", "atanh", "floor", "ceil", "round", "trunc", "frac", "logical_not",
@@ -90,3 +90,33 @@ def _factory(ctx):
     if not hasattr(out, "shape"):
         return None
     return ctx.fresh(out.shape, "tensor built from a shape")
+
+
+@register_handler("aten.prelu", "aten._prelu_kernel")
+def _prelu(ctx):
+    """PReLU: one slope per channel (axis 1 of an ``(N, C, …)`` input), or a single shared slope."""
+    x, w = ctx.arg(0), ctx.arg(1)
+    xl, xv, wv = ctx.lay(x), ctx.val(x), ctx.val(w)
+    if wv.numel() > 1:
+        ch = 1 if xv.ndim >= 2 else 0
+        if wv.ndim != 1 or wv.shape[0] != xv.shape[ch]:
+            ctx.fail("prelu with a slope tensor that is not one value per channel")
+        ctx.tie(xl[ch], ctx.lay(w)[0])
+    return ctx.tap(list(xl), 0)
+
+
+@register_handler("aten.glu")
+def _glu(ctx):
+    """GLU along ``dim``: the axis is read as (2 halves, n/2); the halves share one permutation."""
+    x = ctx.arg(0)
+    xl, xv = ctx.lay(x), ctx.val(x)
+    d = ctx.arg(1, "dim", -1)
+    d = d + xv.ndim if d < 0 else d
+    cut = ctx.cl.cut(xl[d], [2, xv.shape[d] // 2], "glu halves")
+    res = list(xl)
+    if cut is None:
+        res[d] = ctx.cl.new(xv.shape[d] // 2, f"{ctx.node.name}:{d}", pinned="glu")
+    else:
+        ctx.pin(cut[0], "glu: which half")
+        res[d] = cut[1]
+    return ctx.tap(res, 0)

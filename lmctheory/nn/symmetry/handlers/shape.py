@@ -342,8 +342,20 @@ def _unfold(ctx):
     return res + [ctx.cl.new(ctx.out.shape[-1], f"{ctx.node.name}:w", pinned="unfold")]
 
 
-@register_handler("aten.im2col", "aten.col2im", "aten.pixel_shuffle", "aten.pixel_unshuffle",
-                  "aten.channel_shuffle", "aten.native_channel_shuffle")
+@register_handler("aten.channel_shuffle", "aten.native_channel_shuffle")
+def _channel_shuffle(ctx):
+    """Channels read as (groups, C/groups) and transposed: the factors are followed exactly."""
+    x = ctx.arg(0)
+    xl, xv = ctx.lay(x), ctx.val(x)
+    g = int(ctx.arg(1, "groups"))
+    cut = ctx.cl.cut(xl[1], [g, xv.shape[1] // g], "channel shuffle")
+    if cut is None:
+        return list(xl[:1]) + [ctx.cl.new(xv.shape[1], f"{ctx.node.name}:1", pinned="channel shuffle")] + \
+            list(xl[2:])
+    return list(xl[:1]) + [cut[1] + cut[0]] + list(xl[2:])
+
+
+@register_handler("aten.im2col", "aten.col2im", "aten.pixel_shuffle", "aten.pixel_unshuffle")
 def _mixing_layout(ctx):
     """Operations that rearrange channels with positions: every input axis is pinned."""
     x = ctx.arg(0)
