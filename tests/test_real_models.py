@@ -183,3 +183,22 @@ def test_llama_gqa_rotary_swiglu_rmsnorm():
     assert (p + "self_attn.k_proj.weight", 8) in members and (p + "self_attn.q_proj.weight", 16) in members
     assert s.q_group_heads_group is not None
     check_permutation_invariance(model, inp(), a.groups)
+
+
+@pytest.mark.parametrize("cls, cfg, kw", [
+    ("LlamaForCausalLM", "LlamaConfig", dict(num_key_value_heads=2, **_SMALL_LM)),
+    ("GPT2LMHeadModel", "GPT2Config", dict(n_layer=2, n_embd=32, n_head=4, vocab_size=64, n_positions=16)),
+])
+def test_eager_attention_gives_the_same_structure_as_sdpa(cls, cfg, kw):
+    """softmax(q kᵀ) v written out (attn_implementation="eager") is recognized as the same attention."""
+    def sites(impl):
+        build, inp = _hf(cls, cfg, attn_implementation=impl, **kw)
+        torch.manual_seed(0)
+        model = build().eval()
+        a = analyze(model, inp())
+        check_permutation_invariance(model, inp(), a.groups)
+        return [(s.q.weight, s.k.weight, s.v.weight, s.o.weight, s.q.rows, s.k.rows, s.v.rows, s.o.rows, s.n_heads,
+                 s.n_kv_heads, s.head_dim, s.rotary, s.heads_group, s.vo_group) for s in a.attention], \
+            [(g.name, g.size) for g in a.groups]
+    eager, sdpa = sites("eager"), sites("sdpa")
+    assert eager == sdpa and len(eager[0]) == 2
