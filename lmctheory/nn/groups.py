@@ -44,23 +44,66 @@ def _as_inputs(example_input, name="example_input"):
     return xs
 
 
+def _structure(model):
+    return ([(n, type(m).__qualname__) for n, m in model.named_modules()],
+            [(k, tuple(t.shape)) for k, t in model.state_dict().items()])
+
+
+def _module_view(cg, model):
+    """The captured graph with the nodes of built-in torch.nn layers shown as ``call_module`` nodes."""
+    from types import SimpleNamespace
+
+    from .symmetry.capture import module_path
+
+    mods = dict(model.named_modules())
+    nodes = []
+    for n in cg.graph.nodes:
+        path = module_path(n)
+        m = mods.get(path)
+        if n.op == "call_function" and path and m is not None and type(m).__module__.startswith("torch.nn"):
+            nodes.append(SimpleNamespace(name=n.name, op="call_module", target=path, users={}))
+        else:
+            nodes.append(SimpleNamespace(name=n.name, op=n.op, target=n.target, users={}))
+    return SimpleNamespace(nodes=nodes)
+
+
+_LAST: list = []  # the last handle made (a weak reference to its model and its graph view)
+
+
 class _Deferred:
     """A graph handle for the former ``_trace``/``_run`` pair (which did not see the inputs at trace time).
 
     ``_run(handle, model, xs, keep)`` with ``keep`` (tap node names) captures with :func:`capture` and returns
     values keyed by node name; with ``keep=None`` it runs the former torch.fx trace (call_module nodes) and
-    returns values keyed by fx node. ``handle.graph`` is the graph of the last run, else a description of the
-    model's modules and tensors (enough to compare two architectures).
+    returns values keyed by fx node. Before a run, ``handle.graph`` is the model's latest capture (the nodes of
+    built-in layers shown as ``call_module``; a model of the same structure handled just before lends its
+    own), else a description of the model's modules and tensors.
     """
 
     def __init__(self, model):
+        import weakref
+
+        from .symmetry.capture import _CACHE
+
         self.model = model
         self.current = None
+        self._view = None
+        cached = _CACHE.get(model)
+        if cached:
+            self._view = _module_view(list(cached.values())[-1], model)
+        elif _LAST:
+            ref, structure, view = _LAST[0]
+            if ref() is not None and structure == _structure(model):
+                self._view = view
+        if self._view is not None:
+            _LAST[:] = [(weakref.ref(model), _structure(model), self._view)]
 
     @property
     def graph(self):
         if self.current is not None:
             return self.current
+        if self._view is not None:
+            return self._view
         from types import SimpleNamespace
 
         nodes = [SimpleNamespace(name=n, op="module", target=type(m).__qualname__)
