@@ -187,7 +187,8 @@ def test_llama_gqa_rotary_swiglu_rmsnorm():
 
 @pytest.mark.parametrize("cls, cfg, kw", [
     ("LlamaForCausalLM", "LlamaConfig", dict(num_key_value_heads=2, **_SMALL_LM)),
-    ("GPT2LMHeadModel", "GPT2Config", dict(n_layer=2, n_embd=32, n_head=4, vocab_size=64, n_positions=16)),
+    pytest.param("GPT2LMHeadModel", "GPT2Config", dict(n_layer=2, n_embd=32, n_head=4, vocab_size=64, n_positions=16),
+                 marks=slow),
 ])
 def test_eager_attention_gives_the_same_structure_as_sdpa(cls, cfg, kw):
     """softmax(q kᵀ) v written out (attn_implementation="eager") is recognized as the same attention."""
