@@ -72,6 +72,11 @@ MODELS = {
                                                                    num_heads=2, hidden_dim=16, mlp_dim=32,
                                                                    num_classes=10), _img),
     "tv_densenet121": pytest.param(*_tv("densenet121"), marks=slow),
+    "tv_squeezenet": _tv("squeezenet1_1"),
+    "tv_resnet50": pytest.param(*_tv("resnet50"), marks=slow),
+    "tv_vgg11_bn": pytest.param(*_tv("vgg11_bn"), marks=slow),
+    "tv_googlenet": pytest.param(*_tv("googlenet", aux_logits=False, init_weights=True), marks=slow),
+    "tv_mobilenet_v2": pytest.param(*_tv("mobilenet_v2"), marks=slow),
     # timm
     "timm_vit_tiny": _timm("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2),
     "timm_deit": pytest.param(*_timm("deit_tiny_distilled_patch16_224", img_size=32, patch_size=8, depth=2),
@@ -82,6 +87,10 @@ MODELS = {
     "timm_pit": pytest.param(*_timm("pit_ti_224", 64, img_size=64), marks=slow),
     "timm_mobilevit": pytest.param(*_timm("mobilevit_xxs", 64), marks=slow),
     "timm_efficientnet": pytest.param(*_timm("efficientnet_b0"), marks=slow),
+    "timm_levit": pytest.param(*_timm("levit_128s", 64, img_size=64), marks=slow),
+    "timm_coatnet": pytest.param(*_timm("coatnet_nano_rw_224", 64, img_size=64), marks=slow),
+    "timm_maxvit": pytest.param(*_timm("maxvit_nano_rw_256", 64, img_size=64), marks=slow),
+    "timm_eva02": _timm("eva02_tiny_patch14_224", 28, img_size=28, depth=2),
     "timm_swin": _timm("swin_tiny_patch4_window7_224", 56, img_size=56, depths=(1, 1), num_heads=(1, 2),
                        embed_dim=16),
     # Hugging Face transformers (tiny configurations)

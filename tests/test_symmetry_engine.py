@@ -472,3 +472,22 @@ def test_prelu_glu_and_channel_shuffle_op():
     # PReLU slopes follow the channels; the shuffle (3, 2) -> (2, 3) is followed through factors
     assert bm[("act.weight", 0, 1, 2)] is bm[("c1.weight", 0, 1, 2)] is bm[("c2.weight", 1, 2, 1)]
     assert bm[("fc.weight", 0, 2, 1)] is bm[("out.weight", 1, 1, 1)]  # the GLU halves share one permutation
+
+
+@pytest.mark.parametrize("fill, free", [(0.0, True), (None, False)])
+def test_constant_pins_only_the_axes_along_which_it_varies(fill, free):
+    class ConstBias(nn.Module):  # EVA-style: a zero key bias buffer concatenated with learned q/v biases
+        def __init__(self):
+            super().__init__()
+            self.qkv = nn.Linear(4, 12, bias=False)
+            self.q_bias, self.v_bias = nn.Parameter(torch.randn(4)), nn.Parameter(torch.randn(4))
+            self.register_buffer("k_bias", torch.zeros(4) if fill is not None else torch.arange(4.0),
+                                 persistent=False)
+            self.o = nn.Linear(4, 4)
+
+        def forward(self, x):
+            q, k, v = F.linear(x, self.qkv.weight, torch.cat([self.q_bias, self.k_bias, self.v_bias])).chunk(3, -1)
+            return x + self.o(F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0])
+
+    gs = _check(ConstBias(), torch.randn(2, 5, 4))
+    assert (("q_bias", 0) in _by_member(gs)) is free

@@ -105,6 +105,8 @@ class CapturedGraph:
         Canonical state-dict name -> every state-dict name of that tensor (tied weights share one).
     constants : set of str
         Placeholder node names of constants (lifted tensors, non-persistent buffers).
+    constant_values : dict of str -> torch.Tensor
+        Their values (a constant that does not vary along an axis does not pin that axis).
     user_inputs : list of str
         Placeholder node names of the model's own inputs (tensors and constants), in order.
     """
@@ -116,6 +118,7 @@ class CapturedGraph:
         wrapper_lookup = dict(_Flat(model).named_parameters(remove_duplicate=False))
         wrapper_lookup.update(dict(_Flat(model).named_buffers(remove_duplicate=False)))
         self.params, self.constants, self.user_inputs, self._targets = {}, set(), [], {}
+        self.constant_values = {}  # placeholder name -> the constant's value (non-persistent buffers, lifted tensors)
         placeholders = [n for n in self.graph.nodes if n.op == "placeholder"]
         specs = exported.graph_signature.input_specs
         if len(placeholders) != len(specs):
@@ -127,12 +130,17 @@ class CapturedGraph:
                 name = canon.get(id(t)) if t is not None else None
                 if name is None:
                     self.constants.add(node.name)  # non-persistent buffer: not in the state dict
+                    if isinstance(t, torch.Tensor):
+                        self.constant_values[node.name] = t
                 else:
                     self.params[node.name] = name
             elif spec.kind == InputKind.USER_INPUT:
                 self.user_inputs.append(node.name)
             else:
                 self.constants.add(node.name)
+                c = exported.constants.get(spec.target)
+                if isinstance(c, torch.Tensor):
+                    self.constant_values[node.name] = c
 
     @property
     def nodes(self):

@@ -33,6 +33,16 @@ def _tensor_tree(v) -> bool:
     return _is_tensor(v) or (isinstance(v, (tuple, list)) and any(_tensor_tree(x) for x in v))
 
 
+def _uniform(c, axis: int) -> bool:
+    """True if the constant ``c`` has the same values at every position along ``axis``."""
+    if not isinstance(c, torch.Tensor) or c.numel() == 0 or c.ndim <= axis or c.device.type == "meta":
+        return False
+    try:
+        return bool(torch.equal(c, c.narrow(axis, 0, 1).expand_as(c)))
+    except RuntimeError:
+        return False
+
+
 def op_name(node: fx.Node) -> str:
     k = op_key(node.target)
     return k if isinstance(k, str) else getattr(node.target, "__qualname__", getattr(node.target, "__name__",
@@ -198,7 +208,10 @@ class Analysis:
                 self.plays[name] = [self.cl.new(s, f"{name}:{i}") for i, s in enumerate(v.shape)]
             lay = self.plays[name]
         elif node.name in self.graph.constants:
-            lay = [self.cl.new(s, f"{node.name}:{i}", pinned="constant tensor") for i, s in enumerate(v.shape)]
+            # a constant pins the axes along which its values vary; along the others it is invariant
+            c = self.graph.constant_values.get(node.name)
+            lay = [self.cl.new(s, f"{node.name}:{i}", pinned=None if _uniform(c, i) else "constant tensor")
+                   for i, s in enumerate(v.shape)]
         else:
             lay = [self.cl.new(s, f"{node.name}:{i}", pinned="model input") for i, s in enumerate(v.shape)]
         self.lay[node] = lay
