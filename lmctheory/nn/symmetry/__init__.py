@@ -44,7 +44,7 @@ a residual stream), ``"units"`` (anything else: MLP hidden units, conv channels 
 from .api import (SymmetryAnalysis, analyze, apply_permutation, attention_sites, check_groups,
                   check_permutation_invariance, is_asymmetric_module, normalize_perms, permutation_groups,
                   permute_member, random_permutation)
-from .capture import CapturedGraph, capture
+from .capture import CapturedGraph, capture, clear_capture_cache
 from .registry import register_handler
 from . import handlers  # noqa: E402,F401  (registers the built-in handlers)
 from .types import (GROUP_KINDS, AttentionSite, GroupElement, Member, PermutationGroup, Projection,
@@ -55,5 +55,5 @@ __all__ = [
     "GroupElement", "Projection", "AttentionSite", "SymmetryAnalysis", "CapturedGraph", "capture", "analyze",
     "permutation_groups", "attention_sites", "random_permutation", "normalize_perms", "apply_permutation",
     "permute_member", "check_permutation_invariance", "check_groups", "is_asymmetric_module", "register_handler",
-    "handlers",
+    "clear_capture_cache", "handlers",
 ]

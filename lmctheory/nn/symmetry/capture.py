@@ -31,7 +31,7 @@ from torch.export.graph_signature import InputKind
 from .._inputs import ModelInputs, as_model_inputs, eval_mode, flatten_output
 from .types import UnsupportedOperationError
 
-__all__ = ["CapturedGraph", "capture", "module_path"]
+__all__ = ["CapturedGraph", "capture", "clear_capture_cache", "module_path"]
 
 _PREFIX = "model."
 
@@ -276,3 +276,11 @@ def capture(model: nn.Module, example_input, *, name: str = "example_input") -> 
         per_model.clear()
     per_model[key] = cg
     return cg
+
+
+def clear_capture_cache(model: nn.Module | None = None) -> None:
+    """Forget the cached captures of ``model`` (of every model if None)."""
+    if model is None:
+        _CACHE.clear()
+    else:
+        _CACHE.pop(model, None)
