@@ -197,7 +197,7 @@ class MHANet(nn.Module):
 
 class GLUTokens(nn.Module):
     """CLS token concatenated on the token axis, gainless RMSNorm written functionally, GLU via chunk,
-    attention written with einsum, and a channel concat of two branches (whose classes are pinned)."""
+    attention written with einsum, and a channel concat of two equal branches (one permutation acts in both)."""
 
     def __init__(self, dim=6, heads=3):
         super().__init__()

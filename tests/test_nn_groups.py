@@ -1,4 +1,5 @@
-"""Permutation symmetry groups by torch.fx tracing (lmctheory.nn.groups; docs/theory.md T-S1)."""
+"""Permutation symmetry groups of the symmetry engine (lmctheory.nn.symmetry, also importable as
+lmctheory.nn.groups; docs/theory.md T-S1) on independently written architectures."""
 
 import numpy as np
 import pytest
@@ -74,16 +75,19 @@ def test_flatten_groupnorm_and_attention_block_structure():
     heads = next(g for g in gs if g.kind == "heads")
     assert {(m.name, m.outer, m.inner) for m in heads.members} == {
         ("attn.in_proj_weight", 3, 4), ("attn.in_proj_bias", 3, 4), ("attn.out_proj.weight", 1, 4)}
-    assert not heads.taps  # hidden inside the leaf module
+    assert heads.taps  # traced through: the heads are visible as activations
 
 
 def test_einsum_chunk_cat_and_asymmetric_layers():
     gs = permutation_groups(*_build("glu_einsum"))
-    assert [(g.kind, g.size) for g in gs] == [("residual", 6), ("heads", 3), ("head_dim", 2), ("units", 5)]
+    assert [(g.kind, g.size) for g in gs] == [("residual", 6), ("heads", 3), ("head_dim", 2), ("units", 5),
+                                             ("units", 3)]
     bm = _by_member(gs)
     assert bm[("cls", 2)][0].kind == "residual"
     assert (bm[("up.weight", 0)][1].outer, bm[("up.weight", 0)][1].inner) == (2, 1)  # GLU halves share units
-    assert ("side.weight", 0) not in bm and ("side2.bias", 0) not in bm  # concatenated: pinned
+    # two equal pieces concatenated: one permutation acts inside both, the head reads them as (2, 3)
+    side = bm[("side.weight", 0)][0]
+    assert bm[("side2.bias", 0)][0] is side and (bm[("head.weight", 1)][1].outer, side.size) == (2, 3)
     gs = permutation_groups(*_build("asym_cnn"))
     bm = _by_member(gs)
     for name in ("c1.F", "c1.D", "c1.weight", "c2.F", "fc.D", "fc.F"):
@@ -155,7 +159,7 @@ def test_batchnorm_train_mode_and_perm_formats():
         torch.testing.assert_close(a(x), model(x), atol=1e-5, rtol=1e-5)  # batch statistics are equivariant too
 
 
-# -- (d) unsupported operations ----------------------------------------------------------------------------
+# -- (d) operations handled by pinning, and unsupported operations ------------------------------------------
 class _Sorted(nn.Module):
     def __init__(self):
         super().__init__()
@@ -187,21 +191,41 @@ class _Cumsum(nn.Module):
     def __init__(self):
         super().__init__()
         self.a = nn.Linear(3, 4)
+        self.b = nn.Linear(4, 4)
 
     def forward(self, x):
-        return torch.cumsum(self.a(x), dim=-1)
+        return torch.cumsum(self.b(torch.relu(self.a(x))), dim=-1)
+
+
+class _Cdist(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 4)
+
+    def forward(self, x):
+        h = self.a(x)
+        return torch.cdist(h[None], h[None])
+
+
+@pytest.mark.parametrize("model, x, pinned", [
+    (_Sorted(), torch.randn(2, 3), ("a.weight", 0)),  # sorted axis: positions matter afterwards
+    (_Nested(), torch.randn(2, 4), ("inner.lin.weight", 0)),  # indexed by a tensor
+    (_Cumsum(), torch.randn(2, 3), ("b.weight", 0)),  # cumulative sum along the units
+])
+def test_position_dependent_operations_pin_their_axis(model, x, pinned):
+    gs = permutation_groups(model, x)
+    assert pinned not in _by_member(gs)
+    check_permutation_invariance(model, x, gs)
 
 
 @pytest.mark.parametrize("model, x, pattern", [
-    (_Sorted(), torch.randn(2, 3), r"torch\.sort.*'<root>'"),
-    (nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3, groups=2)), torch.randn(1, 2, 7, 7),
-     r"groups=2.*module path '2'"),
-    (nn.Sequential(nn.Linear(3, 4), nn.Upsample(scale_factor=2)), torch.randn(1, 2, 3),
-     r"Upsample has no symmetry handler.*'1'"),
-    (_Nested(), torch.randn(2, 4), r"advanced.*'inner'"),
-    (_Cumsum(), torch.randn(2, 3), r"cumsum"),
+    (_Cdist(), torch.randn(2, 3), r"aten\.cdist.*'<root>'"),
+    (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.Softmax2d()), torch.randn(1, 2, 2, 3), None),
 ])
 def test_unsupported_operation_named(model, x, pattern):
+    if pattern is None:  # Softmax2d is a softmax over the channel axis: handled
+        check_permutation_invariance(model, x)
+        return
     with pytest.raises(UnsupportedOperationError, match=pattern):
         permutation_groups(model, x)
     assert issubclass(UnsupportedOperationError, NotImplementedError)
@@ -216,7 +240,7 @@ def test_untraceable_model_is_unsupported():
         def forward(self, x):
             return self.a(x) if x.sum() > 0 else x
 
-    with pytest.raises(UnsupportedOperationError, match="torch.fx could not trace DataDependent"):
+    with pytest.raises(UnsupportedOperationError, match="torch.export could not capture DataDependent"):
         permutation_groups(DataDependent(), torch.randn(2, 3))
 
 
@@ -227,13 +251,13 @@ def test_bad_inputs():
         permutation_groups(None, x)
     with pytest.raises(TypeError, match="example_input must be a torch tensor"):
         permutation_groups(model, x.numpy())
-    with pytest.raises(TypeError, match=r"example_input\[1\] must be a torch tensor"):
-        permutation_groups(model, (x, "a"))
+    with pytest.raises(TypeError, match=r"example_input does not match .*too many positional arguments"):
+        permutation_groups(model, (x, x))
     with pytest.raises(ValueError, match="example_input must not be empty"):
         permutation_groups(model, torch.zeros(0, 6))
     with pytest.raises(ValueError, match="example_input must be finite"):
         permutation_groups(model, x * np.nan)
-    with pytest.raises(ValueError, match="also requires 'mask'"):
+    with pytest.raises(TypeError, match="missing a required argument: 'mask'"):
         class TwoArgs(nn.Module):
             def forward(self, x, mask):
                 return x * mask

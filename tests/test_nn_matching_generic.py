@@ -52,12 +52,13 @@ def test_planted_permutation_recovered_exactly(key, method):
     assert res.objective >= res.objective_identity
     if method == "activation":
         fallback = set(res.weight_matched)
-        assert fallback == ({g.name for g in gs if g.kind in ("heads", "head_dim")} if key == "mha" else set())
+        assert fallback == set()  # nn.MultiheadAttention is traced through: its heads are matched on activations
         for name, r in res.results.items():  # every matched pair has the largest possible cost (corr 1 per tap)
             matched = r.correlation[np.arange(len(r.perm)), r.perm]
             live = np.any(r.correlation != 0, axis=1)  # constant units (dead ReLUs) are decided by weights
             assert live.sum() + res.constant_units.get(name, 0) == len(live)
-            np.testing.assert_allclose(matched[live], r.correlation.max(), rtol=1e-6, err_msg=name)
+            # (each unit's best: a unit dead in one piece of a concatenation correlates on fewer taps)
+            np.testing.assert_allclose(matched[live], r.correlation[live].max(axis=1), rtol=1e-6, err_msg=name)
 
 
 def test_heads_are_matched_as_blocks():

@@ -9,8 +9,10 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``training``  :func:`train`, :func:`evaluate`, :func:`interpolate`
 ``matching``  :func:`activation_match`, :func:`weight_match` (one :class:`GroupMatching` result),
               :func:`permute_model`, :func:`to_standard`, :func:`collect_activations` (any traceable model)
-``groups``    :func:`permutation_groups` (symmetry groups of any traceable model by torch.fx tracing),
-              :func:`random_permutation`, :func:`apply_permutation`, :func:`check_permutation_invariance`
+``symmetry``  the symmetry engine: :func:`permutation_groups` (symmetry groups of any model ``torch.export``
+              captures: torchvision, timm, Hugging Face), :func:`attention_sites`, :func:`random_permutation`,
+              :func:`apply_permutation`, :func:`check_permutation_invariance`, :func:`register_handler`
+              (``groups`` re-exports it under its former name)
 ``estimate``  :func:`estimate_realization_costs`, :func:`estimate_all_layers`, :func:`ridge_realization_cost`
 ``biasfree``  [LEWC] bias-free ReLU MLPs: :func:`make_width_mlp`, :func:`train_width_model`,
               :func:`recompute_batchnorm`, :func:`hidden_outputs`
@@ -44,9 +46,10 @@ _LAZY = {
     "data": ("Dataset", "gaussian_mixture", "teacher_student", "digits"),
     "matching": ("collect_activations", "activation_match", "weight_match", "permute_model", "to_standard",
                  "GroupMatching"),
-    "groups": ("UnsupportedOperationError", "SymmetryCheckError", "Member", "Tap", "PermutationGroup",
-               "permutation_groups", "random_permutation", "normalize_perms", "apply_permutation",
-               "check_permutation_invariance", "is_asymmetric_module"),
+    "symmetry": ("UnsupportedOperationError", "SymmetryCheckError", "Member", "Tap", "PermutationGroup",
+                 "GroupElement", "Projection", "AttentionSite", "SymmetryAnalysis", "CapturedGraph", "capture",
+                 "analyze", "permutation_groups", "attention_sites", "random_permutation", "normalize_perms",
+                 "apply_permutation", "check_permutation_invariance", "is_asymmetric_module", "register_handler"),
     "estimate": ("RealizationEstimate", "RidgeCost", "estimate_realization_costs", "record_layer_inputs",
                  "estimate_all_layers", "ridge_realization_cost", "conv_patches", "layer_samples",
                  "LayerInputs", "LayerEstimates"),
