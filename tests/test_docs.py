@@ -232,7 +232,7 @@ def run_doctests(obj, name: str) -> tuple[int, int, str]:
 def test_every_headline_module_has_examples_collected():
     mods = modules_with_examples()
     assert set(_headline_modules()) <= set(mods), sorted(set(_headline_modules()) - set(mods))
-    assert "lmctheory.nn.groups" in mods and "lmctheory.chord" in mods
+    assert "lmctheory.nn.symmetry.api" in mods and "lmctheory.chord" in mods
 
 
 @pytest.mark.parametrize("modname", modules_with_examples())
