@@ -193,7 +193,8 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     at the permutation level only: its head group (a kv head with its group of query heads) and its group of
     query heads within a kv group join ``units``; it gets no circuit maps. No names or per-architecture
     specification are used. The stream's maps are probed: a random orthogonal map (RMSNorm without gain: every
-    map), else a random one with ``R·1 = 1`` (LayerNorm without affine parameters, ``fixes_ones``), else none (``stream_issue`` says why; only the permutation level is then available).
+    map), else a random one with ``R·1 = 1`` (LayerNorm without affine parameters, ``fixes_ones``), else none
+    (``stream_issue`` says why; only the permutation level is then available).
 
     Parameters
     ----------
