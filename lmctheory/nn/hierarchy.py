@@ -1097,7 +1097,7 @@ class AlignmentReport:
 
 def _prepare(model_a, model_b, xs, level):
     """Both models standard, with norm gains folded (levels above permutation)."""
-    from .groups import is_asymmetric_module
+    from .symmetry import is_asymmetric_module
     from .matching import to_standard
     from .orthogonal import fold_norm_gains, has_norm_affine
 
@@ -1188,7 +1188,7 @@ def _fold_by_hooks(model, xs, why=""):
 
 
 def _check_function(model_b, aligned, xs):
-    from .groups import SymmetryCheckError
+    from .symmetry import SymmetryCheckError
 
     ya, yb = _outputs(model_b, xs), _outputs(aligned, xs)
     diff, scale = _max_diff(ya, yb)
