@@ -283,7 +283,7 @@ def test_bad_arguments():
     a = make_vit(norm="rmsnorm", dim=8, heads=2, depth=1, seed=0)
     b = make_vit(norm="rmsnorm", dim=16, heads=2, depth=1, seed=0)
     X = torch.randn(4, 64)
-    with pytest.raises(ValueError, match="same shapes"):
+    with pytest.raises(ValueError, match="same architecture.*embed"):
         orthogonal_align(a, b, X)
     with pytest.raises(TypeError, match="model_b"):
         orthogonal_align(a, "b", X)

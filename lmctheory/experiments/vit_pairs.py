@@ -125,7 +125,7 @@ def _train_pair(cfg: dict) -> dict:
             t1 = time.perf_counter()
             b_h, rep = align(a, b, ds.X_train, strategy=strategy, level="hierarchy", y=ds.y_train,
                              steps=LEARNED_STEPS, seed=cfg["seed"])
-            out[key] = interpolate(rep.model_a, b_h, ds.X_test, ds.y_test, lams).to_dict()
+            out[key] = interpolate(rep.model_a, b_h, ds.X_test, ds.y_test, lams=lams).to_dict()
             out[f"{key}_seconds"] = time.perf_counter() - t1
     out["seconds"] = time.perf_counter() - t0
     return jsonable(out)

@@ -1091,21 +1091,11 @@ def _check_function(model_b, aligned, xs):
     return diff, tol
 
 
-def _strip_trace_constants(model):
-    """Remove the ``_tensor_constant*`` attributes that ``torch.fx`` tracing leaves on a module (numbered per trace,
-    they would make two models of one architecture trace to differently named graphs)."""
-    for m in model.modules():
-        for k in [k for k in vars(m) if k.startswith("_tensor_constant")]:
-            delattr(m, k)
-    return model
-
-
 def _activation_align(a, b, xs, structure, level, seed):
     from .matching import activation_match, permute_model
     from .orthogonal import orthogonal_align
 
-    a, b = _strip_trace_constants(a), _strip_trace_constants(b)
-    match = activation_match(a, b, xs, list(structure.groups), seed=seed)  # groups given: A is traced once, like B
+    match = activation_match(a, b, xs, groups=list(structure.groups), seed=seed)  # groups given: A is traced once, like B
     b_p = permute_model(b, match)
     kinds = {g.name: g.kind for g in match.groups}
     steps = [{"part": f"{name} ({kinds.get(name, '?')})", "kind": "activation correlation",

@@ -180,28 +180,45 @@ def _kind(m) -> str:
     return "RMSNorm" if isinstance(m, _RMSNORM) else "LayerNorm"
 
 
-def _token_op(user, ndim):
-    """``ndim`` of ``user``'s output if it only mixes/selects along axes other than the last (a mean over tokens,
-    an index like ``h[:, 0]``), which commutes with ``diag(g)`` and keeps a bias; else ``None``."""
-    import operator
-
-    name = user.target if user.op == "call_method" else getattr(user.target, "__name__", None)
-    if name == "mean" and (user.op == "call_method" or user.target is torch.mean):
-        dim = user.args[1] if len(user.args) > 1 else user.kwargs.get("dim")
-        keep = user.kwargs.get("keepdim", user.args[2] if len(user.args) > 2 else False)
-        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-        if dim is None or not all(isinstance(d, int) for d in dims):
-            return None
-        if any(d % ndim == ndim - 1 for d in dims):
+def _token_op(user, cur, ndim):
+    """``ndim`` of the ATen node ``user``'s output if it only moves, mixes or selects along axes other than the
+    last (a mean over tokens, an index like ``h[:, 0]``, a reshape keeping the last axis), which commutes with
+    ``diag(g)`` and keeps a bias; else ``None``."""
+    name = str(user.target)
+    args = list(user.args)
+    if not args or args[0] is not cur:
+        return None
+    val = user.meta.get("val")
+    if not isinstance(val, torch.Tensor):
+        return None
+    if any(name.startswith(f"aten.{op}.") for op in ("clone", "alias", "contiguous", "detach", "dropout",
+                                                     "_to_copy", "to")):
+        return val.ndim if val.ndim == ndim else None
+    if name.startswith(("aten.view.", "aten.reshape.", "aten._unsafe_view.")):
+        src = cur.meta.get("val")
+        # row-major: rows of the last axis stay rows when the last length is kept
+        return val.ndim if val.ndim >= 1 and src is not None and val.shape[-1] == src.shape[-1] else None
+    if name.startswith("aten.mean.dim"):
+        dims = args[1] if len(args) > 1 else None
+        keep = args[2] if len(args) > 2 else user.kwargs.get("keepdim", False)
+        dims = dims if isinstance(dims, (tuple, list)) else (dims,)
+        if not dims or not all(isinstance(d, int) for d in dims) or any(d % ndim == ndim - 1 for d in dims):
             return None
         return ndim if keep else ndim - len(dims)
-    if user.op == "call_function" and user.target is operator.getitem and len(user.args) == 2:
-        idx = user.args[1] if isinstance(user.args[1], tuple) else (user.args[1],)
-        if any(i is Ellipsis or i is None or not isinstance(i, (int, slice)) for i in idx) or len(idx) >= ndim:
-            if not (len(idx) == ndim and idx[-1] == slice(None)):
-                return None
-        return ndim - sum(isinstance(i, int) for i in idx)
+    if name.startswith(("aten.select.int", "aten.slice.Tensor")):
+        dim = args[1] if len(args) > 1 else 0
+        if not isinstance(dim, int) or dim % ndim == ndim - 1:
+            return None
+        return val.ndim
     return None
+
+
+def _module_nodes(cg, path):
+    """The call_function nodes of the captured graph ``cg`` run inside the module at ``path``."""
+    from .symmetry.capture import module_path
+
+    return [n for n in cg.graph.nodes if n.op == "call_function" and
+            (module_path(n) == path or module_path(n).startswith(path + "."))]
 
 
 @torch.no_grad()
@@ -252,54 +269,54 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
     >>> f[1].weight is None, bool(torch.allclose(f(x), net(x), atol=1e-6))
     (True, True)
     """
-    from .groups import _as_inputs, _run, _trace
+    from .symmetry import capture
+    from .symmetry.capture import module_path
 
     if not any(_has_affine(m) for m in model.modules()):
         return model
-    xs = _as_inputs(example_input)
-    gm = _trace(model, len(xs))
+    cg = capture(model, example_input)
     mods = dict(model.named_modules())
-    vals = _run(gm, model, tuple(x[:2] for x in xs))
     calls = {}  # linear module -> its call nodes
-    for node in gm.graph.nodes:
-        if node.op == "call_module" and _linear_like(mods.get(node.target)):
-            calls.setdefault(node.target, set()).add(node)
+    for node in cg.graph.nodes:
+        if node.op == "call_function" and str(node.target).startswith("aten.linear.") and \
+                _linear_like(mods.get(module_path(node))):
+            calls.setdefault(module_path(node), set()).add(node)
     plan = {}  # norm name -> set of linear module names
     claimed = {}  # linear module -> norm
-    for node in gm.graph.nodes:
-        m = mods.get(node.target) if node.op == "call_module" else None
+    for name, m in mods.items():
         if not _has_affine(m):
             continue
-        where = f"cannot fold the gain of {_kind(m)} at {node.target!r}"
+        where = f"cannot fold the gain of {_kind(m)} at {name!r}"
         if len(m.normalized_shape) != 1:
             raise ValueError(f"{where}: it normalizes {len(m.normalized_shape)} axes (only the last axis is "
                              "supported)")
-        readers, stack = set(), [(node, vals[node].ndim)]
+        ran = _module_nodes(cg, name)
+        if not ran:
+            continue  # not called on this input
+        node = ran[-1]
+        readers, stack = set(), [(node, node.meta["val"].ndim)]
         while stack:
             cur, nd = stack.pop()
             for user in cur.users:
-                um = mods.get(user.target) if user.op == "call_module" else None
-                if (user.op == "call_function" and user.target is getattr and user.args[1:] and
-                        user.args[1] in ("shape", "dtype", "device", "ndim")) or \
-                        (user.op == "call_method" and user.target in ("size", "dim")):
-                    continue  # metadata only, no values flow
-                if _linear_like(um) and user.args and user.args[0] is cur and not user.kwargs:
+                if user.op == "output":
+                    raise ValueError(f"{where}: its output is an output of the model, not only read by nn.Linear "
+                                     "maps; orthogonal alignment needs the norm without gain/bias (T-S3)")
+                if user in calls.get(module_path(user), ()) and user.args[0] is cur:
                     readers.add(user)
                     continue
-                nd2 = _token_op(user, nd)
+                nd2 = _token_op(user, cur, nd)
                 if nd2 is None or nd2 < 1:
-                    what = user.target if user.op in ("call_module", "call_method") else \
-                        getattr(user.target, "__name__", user.target)
                     raise ValueError(
-                        f"{where}: its output feeds {what!r} (node {user.name!r}), not only nn.Linear maps; "
-                        "orthogonal alignment needs the norm without gain/bias (T-S3)")
+                        f"{where}: its output feeds {user.target} (node {user.name!r}, module "
+                        f"{module_path(user)!r}), not only nn.Linear maps; orthogonal alignment needs the norm "
+                        "without gain/bias (T-S3)")
                 stack.append((user, nd2))
-        names = {r.target for r in readers}
+        names = {module_path(r) for r in readers}
         for ln in names:
-            if not calls[ln] <= readers or claimed.get(ln, node.target) != node.target:
+            if not calls[ln] <= readers or claimed.get(ln, name) != name:
                 raise ValueError(f"{where}: the linear map {ln!r} reading it also reads other tensors")
-            claimed[ln] = node.target
-        plan[node.target] = names
+            claimed[ln] = name
+        plan[name] = names
     new = copy.deepcopy(model)
     nmods = dict(new.named_modules())
 
@@ -338,9 +355,9 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
 
 def residual_stream_group(groups, group: str | None = None):
     """The residual-stream group among ``groups`` (``kind == "residual"``), or the one named ``group``."""
-    from .groups import _check_groups
+    from .symmetry import check_groups
 
-    groups = _check_groups(groups)
+    groups = check_groups(groups)
     if group is not None:
         found = [g for g in groups if g.name == group]
         if not found:
@@ -356,39 +373,35 @@ def residual_stream_group(groups, group: str | None = None):
     return res[0]
 
 
-def _check_stream_ops(gm, model, g) -> bool:
-    """Refuse, naming it, any traced operation on the stream that does not commute with rotations; return True
+def _check_stream_ops(cg, model, g) -> bool:
+    """Refuse, naming it, any captured operation on the stream that does not commute with rotations; return True
     if a LayerNorm without affine parameters acts on the stream (then ``Q`` must fix the all-ones direction)."""
     mods = dict(model.named_modules())
-    nodes = {n.name: n for n in gm.graph.nodes}
+    nodes = {n.name: n for n in cg.graph.nodes}
     fix_ones = False
     for t in g.taps:
         node = nodes.get(t.node)
         if node is None:
             continue
-        if node.op == "call_module":
-            m = mods.get(node.target)
-            if isinstance(m, nn.LayerNorm) and not _has_affine(m) and len(m.normalized_shape) == 1:
-                fix_ones = True
-                continue
-            if isinstance(m, _REFUSED) or (isinstance(m, _RMSNORM) and m.weight is not None):
-                raise ValueError(
-                    f"the residual stream passes through {type(m).__name__} at {node.target!r}, which does not "
-                    "commute with orthogonal maps (LayerNorm only admits rotations fixing the all-ones direction, "
-                    "after its gain and bias are folded into the following linear maps, T-S3): orthogonal alignment "
-                    "needs RMSNorm or LayerNorm whose affine parameters fold (fold_gains=True). Use permutation "
-                    "alignment for this model.")
-        what = node.target if node.op == "call_module" else getattr(node.target, "__name__", str(node.target))
-        if node.op != "call_module" and "layer_norm" in str(what) and _functional_ln_plain(node):
+        op = t.op or str(node.target)
+        m = mods.get(t.module) if t.module else None
+        where = f"{op} (node {node.name!r}, module {t.module!r})"
+        if "layer_norm" in op and _functional_ln_plain(node):
             fix_ones = True  # layer_norm(x, shape, weight=None, bias=None): commutes with Q·1 = ±1 (T-S3)
             continue
-        if node.op != "call_module" and any(f in str(what) for f in _REFUSED_FUNCS):
-            raise ValueError(f"the residual stream passes through {what} (node {node.name!r}), which does not "
-                             "commute with orthogonal maps; orthogonal alignment needs RMSNorm without gain (T-S3)")
+        if "rms_norm" in op and len(node.args) > 2 and node.args[2] is not None or \
+                isinstance(m, _REFUSED) or (isinstance(m, _RMSNORM) and m.weight is not None) or \
+                any(f in op for f in _REFUSED_FUNCS):
+            raise ValueError(
+                f"the residual stream passes through {type(m).__name__ if m is not None else 'a norm'} at {where}, "
+                "which does not commute with orthogonal maps (LayerNorm only admits rotations fixing the all-ones "
+                "direction, after its gain and bias are folded into the following linear maps, T-S3): orthogonal "
+                "alignment needs RMSNorm or LayerNorm whose affine parameters fold (fold_gains=True). Use "
+                "permutation alignment for this model.")
         if t.tier == 0:
             raise ValueError(
-                f"an elementwise nonlinearity ({what!r}, node {node.name!r}) acts on the residual stream itself; "
-                "it commutes with permutations but not with orthogonal maps, so the stream cannot be rotated")
+                f"an elementwise nonlinearity ({where}) acts on the residual stream itself; it commutes with "
+                "permutations but not with orthogonal maps, so the stream cannot be rotated")
     return fix_ones
 
 
@@ -437,16 +450,15 @@ def stream_rotation_constraint(model: nn.Module, example_input, group) -> bool:
     --------
     >>> import torch
     >>> from lmctheory.nn.vit import make_vit
-    >>> from lmctheory.nn.groups import permutation_groups
+    >>> from lmctheory.nn.symmetry import permutation_groups
     >>> m = make_vit(norm="rmsnorm", dim=8, heads=2, depth=1, seed=0)
     >>> x = torch.zeros(2, 64)
     >>> stream_rotation_constraint(m, x, residual_stream_group(permutation_groups(m, x)))
     False
     """
-    from .groups import _as_inputs, _trace
+    from .symmetry import capture
 
-    xs = _as_inputs(example_input)
-    return _check_stream_ops(_trace(model, len(xs)), model, group)
+    return _check_stream_ops(capture(model, example_input), model, group)
 
 
 def _procrustes_fixing_ones(B, A):
@@ -473,17 +485,11 @@ def _stream_rows(vals, taps):
     return torch.cat(rows).numpy()
 
 
-def _outputs(model, xs):
-    from .groups import _flat_out
+def _outputs(model, inputs):
+    from ._inputs import call_model, eval_mode, flatten_output
 
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            return _flat_out(model(*xs))
-    finally:
-        for m, t in modes.items():
-            m.train(t)
+    with eval_mode(model), torch.no_grad():
+        return flatten_output(call_model(model, inputs))
 
 
 def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, group: str | None = None,
@@ -564,7 +570,7 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     >>> a = make_vit(norm="rmsnorm", dim=8, heads=2, depth=1, seed=0)
     >>> Q = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(0),
     ...                                 dtype=torch.float64))[0]
-    >>> from lmctheory.nn.groups import permutation_groups
+    >>> from lmctheory.nn.symmetry import permutation_groups
     >>> g = [g for g in permutation_groups(a, torch.zeros(2, 64)) if g.kind == "residual"][0]
     >>> b = apply_orthogonal(a, Q, g.members)
     >>> b_al, res = orthogonal_align(a, b, torch.randn(20, 64))
@@ -572,18 +578,22 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     (True, True)
     """
     from ..alignment import orthogonal_procrustes
-    from .groups import SymmetryCheckError, _check_groups, _run, _trace, is_asymmetric_module, permutation_groups
-    from .matching import _inputs, _model_arg, _same_structure, to_standard
+    from ._checks import check_module
+    from ._inputs import as_model_inputs, check_same_architecture
+    from .matching import to_standard
+    from .symmetry import SymmetryCheckError, capture, check_groups, is_asymmetric_module, permutation_groups
 
-    _model_arg(model_a, "model_a")
-    _model_arg(model_b, "model_b")
-    _same_structure(model_a, model_b)
+    check_module(model_a, "model_a", nn.Module, "a torch.nn.Module")
+    check_module(model_b, "model_b", nn.Module, "a torch.nn.Module")
+    check_same_architecture(model_a, model_b)
     rtol = float(rtol)
     if not (np.isfinite(rtol) and rtol >= 0):
         raise ValueError(f"rtol must be a finite number ≥ 0, got {rtol}")
-    xs = _inputs(X, model_a)
+    xs = as_model_inputs(X, "X", model=model_a)
+    if xs.batch_size < 2:
+        raise ValueError(f"X needs at least 2 samples along its first axis, got {xs.batch_size}")
     # the stream is identified on the model as given, so a model without one is refused for that reason
-    g = residual_stream_group(permutation_groups(model_a, xs) if groups is None else _check_groups(groups), group)
+    g = residual_stream_group(permutation_groups(model_a, xs) if groups is None else check_groups(groups), group)
     converted = []
     if any(is_asymmetric_module(m) for m in model_a.modules()):
         model_a, model_b = to_standard(model_a), to_standard(model_b)
@@ -609,19 +619,19 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
         raise ValueError(f"group {g.name!r} has members that are not in the model: {dropped[:3]}")
     members = _as_members([(n, a) for n, a in members])
     check_stream_rotatable(model_b, members)
-    gm_a, gm_b = _trace(model_a, len(xs)), _trace(model_b, len(xs))
-    fix_ones = _check_stream_ops(gm_a, model_a, g)
+    cg = capture(model_a, xs)
+    fix_ones = _check_stream_ops(cg, model_a, g)
     taps = [t for t in g.taps if t.tier == 1 and t.outer == 1 and t.inner == 1]
     if not taps:
-        lin = {n.name for n in gm_a.graph.nodes if n.op == "call_module"
-               and isinstance(dict(model_a.named_modules()).get(n.target), nn.Linear)}
-        taps = [t for t in g.taps if t.node in lin and t.outer == 1 and t.inner == 1]
+        mods = dict(model_a.named_modules())
+        taps = [t for t in g.taps if t.op.startswith("aten.linear.") and isinstance(mods.get(t.module), nn.Linear)
+                and t.outer == 1 and t.inner == 1]
     if not taps:
         raise ValueError(f"group {g.name!r} has no traced activation to align on (no residual sum or linear "
                          "output carries it)")
     keep = {t.node for t in taps}
-    A = _stream_rows(_run(gm_a, model_a, xs, keep), taps)
-    B = _stream_rows(_run(gm_b, model_b, xs, keep), taps)
+    A = _stream_rows(cg.run(model_a, xs, keep), taps)
+    B = _stream_rows(cg.run(model_b, xs, keep), taps)
     if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
         raise ValueError("the stream activations are not finite on X")
     # B O ≈ A, i.e. a ≈ Oᵀ b; with LayerNorm on the stream O must fix the all-ones direction (T-S3)
