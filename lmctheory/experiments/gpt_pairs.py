@@ -51,14 +51,19 @@ def make_gpt(vocab: int, n_positions: int, dim: int, depth: int, heads: int, see
     :func:`lmctheory.nn.thirdparty.import_transformers` (an ``ImportError`` naming the ``test`` extra without it)."""
     import torch
 
+    from .._validation import check_int, check_seed
     from ..nn.thirdparty import import_transformers
 
+    vocab, n_positions = check_int(vocab, "vocab", low=2), check_int(n_positions, "n_positions", low=1)
+    dim, depth = check_int(dim, "dim", low=1), check_int(depth, "depth", low=1)
+    heads, seed = check_int(heads, "heads", low=1), check_seed(seed)
+    if dim % heads:
+        raise ValueError(f"dim must be a multiple of heads, got dim={dim}, heads={heads}")
     tr = import_transformers()
-    conf = tr.GPT2Config(vocab_size=int(vocab), n_positions=int(n_positions), n_embd=int(dim), n_layer=int(depth),
-                         n_head=int(heads), resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+    conf = tr.GPT2Config(vocab_size=vocab, n_positions=n_positions, n_embd=dim, n_layer=depth, n_head=heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
                          tie_word_embeddings=True)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+        torch.manual_seed(seed)
         return tr.GPT2LMHeadModel(conf)
 
 
