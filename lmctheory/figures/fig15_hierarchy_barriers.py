@@ -12,7 +12,7 @@ from .style import new_figure
 
 NAME = "fig15_hierarchy_barriers"
 SOURCES = (("vit_pairs.collect_strategies", "vision: ViT on digits"),
-           ("gpt_pairs.collect", "language: GPT-2 (Hugging Face), modular sequences"))
+           ("gpt_pairs.collect", "language: HF GPT-2, modular sequences"))
 STYLE = {"vanilla": ("vanilla averaging", "C0", "o"), "activation": ("activation matching (permutations)", "C1", "s"),
          "weight_perm": ("weight matching (permutations)", "C4", "v"),
          "weight": ("weight matching (hierarchy)", "C2", "^"),
