@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmctheory.nn import activation_match, permute_model
-from lmctheory.nn.groups import SymmetryCheckError, apply_permutation, permutation_groups, random_permutation
+from lmctheory.nn.symmetry import SymmetryCheckError, apply_permutation, permutation_groups, random_permutation
 from lmctheory.nn.orthogonal import apply_orthogonal, fold_norm_gains, orthogonal_align, residual_stream_group
 from lmctheory.nn.vit import make_vit
 
@@ -340,3 +340,46 @@ def test_functional_layer_norm_without_affine_admits_the_ones_fixing_maps():
     with pytest.raises(ValueError, match="layer_norm"):  # a gain on the functional norm: no rotation commutes
         stream_rotation_constraint(FunctionalLNNet(gain=True), X[:2],
                                    residual_stream_group(permutation_groups(FunctionalLNNet(gain=True), X[:2])))
+
+
+def _hf_pair(kind):
+    from ._thirdparty import load_transformers
+
+    tr = load_transformers()
+    if kind == "gpt2":  # LayerNorm with gain and bias, fused Conv1D qkv, lm_head tied to the embedding
+        cfg = tr.GPT2Config(n_layer=2, n_head=2, n_embd=8, vocab_size=11, n_positions=8, resid_pdrop=0.0,
+                            embd_pdrop=0.0, attn_pdrop=0.0)
+        cls = tr.GPT2LMHeadModel
+    else:  # LlamaRMSNorm with gain, rotary embeddings, SwiGLU
+        cfg = tr.LlamaConfig(hidden_size=8, intermediate_size=16, num_hidden_layers=2, num_attention_heads=2,
+                             num_key_value_heads=2, vocab_size=11, max_position_embeddings=8)
+        cls = tr.LlamaForCausalLM
+    torch.manual_seed(0)
+    return cls(cfg).eval(), cls(cfg).eval()
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_hugging_face_residual_streams(kind):
+    a, b = _hf_pair(kind)
+    X = torch.randint(0, 11, (6, 8), generator=torch.Generator().manual_seed(0))
+    b_al, res = orthogonal_align(a, b, X)
+    assert res.converted  # the norm gains were folded
+    assert res.fixes_ones == (kind == "gpt2")  # LayerNorm: Q·1 = ±1; RMSNorm: any orthogonal map
+    # the aligned model computes B's function (the fold and the rotation together)
+    assert float((b_al(X).logits - b(X).logits).abs().max()) <= 1e-4
+    assert float(np.abs(res.Q.T @ res.Q - np.eye(8)).max()) < 1e-10
+    assert res.residual_after < res.residual_before
+    # a planted rotation of A's (folded) stream is recovered
+    af = res.model_a
+    g = residual_stream_group(permutation_groups(af, X))
+    Q = random_orthogonal(8, seed=3)
+    if res.fixes_ones:  # a rotation of the complement of the all-ones direction, which it fixes
+        basis = np.linalg.qr(np.hstack([np.ones((8, 1)), np.eye(8)[:, :7]]))[0]
+        R = np.eye(8)
+        R[1:, 1:] = random_orthogonal(7, seed=3)
+        Q = basis @ R @ basis.T
+        assert float(np.abs(Q @ np.ones(8) - np.ones(8)).max()) < 1e-10
+    planted = apply_orthogonal(af, Q, [(m.name, m.axis) for m in g.members])
+    back, res2 = orthogonal_align(af, planted, X)
+    assert res2.residual_after < 1e-6 < res2.residual_before
+    assert float((back(X).logits - af(X).logits).abs().max()) <= 1e-5

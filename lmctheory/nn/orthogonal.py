@@ -163,21 +163,46 @@ class OrthogonalAlignment:
 # -------------------------------------------------------------------------------------------------
 # folding RMSNorm gains, finding the stream, aligning
 # -------------------------------------------------------------------------------------------------
+def _is_conv1d(m) -> bool:
+    """Hugging Face ``Conv1D`` (GPT-2): ``y = x W + b`` with ``W`` stored as ``(in, out)``."""
+    return type(m).__name__ == "Conv1D" and isinstance(getattr(m, "weight", None), torch.Tensor) and \
+        m.weight.ndim == 2 and hasattr(m, "nf")
+
+
 def _linear_like(m) -> bool:
-    return isinstance(m, nn.Linear)
+    return isinstance(m, nn.Linear) or _is_conv1d(m)
+
+
+def _rms_eps(m):
+    """``eps`` of a written-out RMSNorm module with a gain (``x·rsqrt(mean(x²) + eps)·g``, e.g. Hugging Face
+    ``LlamaRMSNorm``), else ``None``."""
+    if isinstance(m, _RMSNORM) or not type(m).__name__.endswith("RMSNorm"):
+        return None
+    w = getattr(m, "weight", None)
+    eps = getattr(m, "variance_epsilon", getattr(m, "eps", None))
+    if not isinstance(w, nn.Parameter) or w.ndim != 1 or not isinstance(eps, (int, float)):
+        return None
+    return float(eps)
+
+
+def _norm_shape(m) -> tuple:
+    return tuple(m.normalized_shape) if hasattr(m, "normalized_shape") else tuple(m.weight.shape)
 
 
 def _has_affine(m) -> bool:
-    """A norm on the last axis with a gain or bias (``nn.RMSNorm`` with gain, ``nn.LayerNorm`` with affine)."""
+    """A norm on the last axis with a gain or bias (``nn.RMSNorm`` with gain, ``nn.LayerNorm`` with affine, a
+    written-out RMSNorm module such as Hugging Face's ``LlamaRMSNorm``)."""
     if isinstance(m, _RMSNORM):
         return m.weight is not None
+    if _rms_eps(m) is not None:
+        return True
     if isinstance(m, nn.LayerNorm):
         return m.weight is not None or m.bias is not None
     return False
 
 
 def _kind(m) -> str:
-    return "RMSNorm" if isinstance(m, _RMSNORM) else "LayerNorm"
+    return type(m).__name__ if _rms_eps(m) is not None else "RMSNorm" if isinstance(m, _RMSNORM) else "LayerNorm"
 
 
 def _token_op(user, cur, ndim):
@@ -227,8 +252,10 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
     reading it.
 
     ``W·(g ⊙ N(x) + β) + b = (W diag g)·N(x) + (b + Wβ)`` for ``N`` = RMSNorm (``torch.nn.RMSNorm``,
-    ``elementwise_affine=True``) or LayerNorm (``nn.LayerNorm`` with affine, one normalized axis): each such norm
-    whose every use reaches ``nn.Linear`` modules (directly, or through a mean over other axes / an index that keeps
+    ``elementwise_affine=True``, or a written-out RMSNorm module with a 1-D ``weight`` and ``eps`` /
+    ``variance_epsilon`` such as Hugging Face's ``LlamaRMSNorm``) or LayerNorm (``nn.LayerNorm`` with affine, one
+    normalized axis): each such norm whose every use reaches ``nn.Linear`` modules or Hugging Face ``Conv1D``
+    (``x W + b``, rows of ``W`` scaled) (directly, or through a mean over other axes / an index that keeps
     the last axis, e.g. ``norm(h).mean(1)`` or ``norm(h)[:, 0]``), and whose linear maps read nothing else, is
     replaced by the same norm without affine parameters (same ``eps``), and each linear map by ``W diag g`` with
     bias ``b + Wβ``. The function is unchanged; the stream then admits orthogonal maps (RMSNorm) or those fixing
@@ -237,8 +264,9 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
     Parameters
     ----------
     model : nn.Module
-        Any module ``torch.fx`` can trace (see :func:`lmctheory.nn.groups.permutation_groups`); asymmetric
-        layers must be converted first (:func:`lmctheory.nn.matching.to_standard`).
+        Any module the symmetry engine captures (:func:`lmctheory.nn.symmetry.capture`); asymmetric
+        layers must be converted first (:func:`lmctheory.nn.matching.to_standard`). A linear map whose weight
+        is tied to another module's (a language model's head and embedding) is untied in the copy.
     example_input : torch.Tensor or tuple of torch.Tensor
 
     Returns
@@ -276,19 +304,24 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
         return model
     cg = capture(model, example_input)
     mods = dict(model.named_modules())
-    calls = {}  # linear module -> its call nodes
+    calls = {}  # linear module -> its call nodes (aten.linear; aten.addmm of a Hugging Face Conv1D)
     for node in cg.graph.nodes:
-        if node.op == "call_function" and str(node.target).startswith("aten.linear.") and \
-                _linear_like(mods.get(module_path(node))):
+        m = mods.get(module_path(node)) if node.op == "call_function" else None
+        if isinstance(m, nn.Linear) and str(node.target).startswith("aten.linear.") or \
+                _is_conv1d(m) and str(node.target).startswith("aten.addmm."):
             calls.setdefault(module_path(node), set()).add(node)
+
+    def reads(user, cur):
+        return user in calls.get(module_path(user), ()) and \
+            user.args[1 if str(user.target).startswith("aten.addmm.") else 0] is cur
     plan = {}  # norm name -> set of linear module names
     claimed = {}  # linear module -> norm
     for name, m in mods.items():
         if not _has_affine(m):
             continue
         where = f"cannot fold the gain of {_kind(m)} at {name!r}"
-        if len(m.normalized_shape) != 1:
-            raise ValueError(f"{where}: it normalizes {len(m.normalized_shape)} axes (only the last axis is "
+        if len(_norm_shape(m)) != 1:
+            raise ValueError(f"{where}: it normalizes {len(_norm_shape(m))} axes (only the last axis is "
                              "supported)")
         ran = _module_nodes(cg, name)
         if not ran:
@@ -301,7 +334,7 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
                 if user.op == "output":
                     raise ValueError(f"{where}: its output is an output of the model, not only read by nn.Linear "
                                      "maps; orthogonal alignment needs the norm without gain/bias (T-S3)")
-                if user in calls.get(module_path(user), ()) and user.args[0] is cur:
+                if reads(user, cur):
                     readers.add(user)
                     continue
                 nd2 = _token_op(user, cur, nd)
@@ -324,6 +357,11 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
         parent_name, _, child = name.rpartition(".")
         setattr(new.get_submodule(parent_name) if parent_name else new, child, module)
 
+    shared = {}  # parameter id -> how many module slots hold it (a tied lm_head and embedding)
+    for mod in new.modules():
+        for p in mod.parameters(recurse=False):
+            shared[id(p)] = shared.get(id(p), 0) + 1
+
     for norm_name, lin_names in plan.items():
         norm = nmods[norm_name]
         ref = norm.weight if norm.weight is not None else norm.bias
@@ -332,17 +370,28 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
         for ln in sorted(lin_names):
             lin = nmods[ln]
             w0 = lin.weight.detach().clone()
-            if beta is not None and lin.bias is None:
-                fresh = nn.Linear(lin.in_features, lin.out_features, bias=True, device=w0.device, dtype=w0.dtype)
+            if _is_conv1d(lin):  # y = x W + b, W (in, out): rows scaled
+                lin.weight.copy_(w0 * g.to(w0.dtype)[:, None])
+                if beta is not None:
+                    lin.bias.add_(beta.detach().to(w0.dtype) @ w0)
+                continue
+            if shared.get(id(lin.weight), 1) > 1 or beta is not None and lin.bias is None:
+                # a tied weight is untied (the fold changes this reader only); a missing bias is added
+                bias = lin.bias is not None or beta is not None
+                fresh = nn.Linear(lin.in_features, lin.out_features, bias=bias, device=w0.device, dtype=w0.dtype)
                 fresh.weight.copy_(w0)
-                fresh.bias.zero_()
+                if bias:
+                    fresh.bias.copy_(lin.bias.detach() if lin.bias is not None else torch.zeros_like(fresh.bias))
                 fresh.train(lin.training)
                 replace(ln, fresh)
                 lin = nmods[ln] = fresh
             lin.weight.copy_(w0 * g.to(w0.dtype))
             if beta is not None:
                 lin.bias.add_(w0 @ beta.detach().to(w0.dtype))
-        if isinstance(norm, _RMSNORM):
+        if _rms_eps(norm) is not None:
+            plain = nn.RMSNorm(_norm_shape(norm), eps=_rms_eps(norm), elementwise_affine=False,
+                               device=ref.device, dtype=ref.dtype)
+        elif isinstance(norm, _RMSNORM):
             plain = nn.RMSNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
                                device=ref.device, dtype=ref.dtype)
         else:
