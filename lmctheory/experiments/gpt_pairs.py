@@ -60,8 +60,8 @@ def make_gpt(vocab: int, n_positions: int, dim: int, depth: int, heads: int, see
     if dim % heads:
         raise ValueError(f"dim must be a multiple of heads, got dim={dim}, heads={heads}")
     tr = import_transformers()
-    conf = tr.GPT2Config(vocab_size=vocab, n_positions=n_positions, n_embd=dim, n_layer=depth, n_head=heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
-                         tie_word_embeddings=True)
+    conf = tr.GPT2Config(vocab_size=vocab, n_positions=n_positions, n_embd=dim, n_layer=depth, n_head=heads,
+                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False, tie_word_embeddings=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return tr.GPT2LMHeadModel(conf)
