@@ -1,16 +1,20 @@
 """The [GLMC] hierarchy (lmctheory.nn.hierarchy): structure found by the symmetry, planted maps recovered by
 weight matching, every strategy and level function-preserving on the package's ViT, an independently written
-transformer and (when the engine traces it) Hugging Face GPT-2; refusals and the function check bite."""
+transformer, Hugging Face GPT-2 and Llama (rotary; grouped-query attention by permutations); refusals and the
+function check bite."""
 
+import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from lmctheory.nn.symmetry import SymmetryCheckError
-from lmctheory.nn.hierarchy import (HierarchyTransform, _ones_basis, _polar, align, apply_transform,
-                                    learned_match_hierarchy, transformer_structure, weight_match_hierarchy)
+from lmctheory.nn.hierarchy import (HierarchyTransform, _ones_basis, _polar, _rotary_pairs, align,
+                                    apply_transform, learned_match_hierarchy, transformer_structure,
+                                    weight_match_hierarchy)
 from lmctheory.nn.vit import make_vit
 
 
@@ -108,6 +112,7 @@ def test_structure_of_the_vit_is_found_by_the_symmetry(norm):
     assert s.fixes_ones == (norm == "layernorm") and s.stream_issue == ""
     for blk in s.attention:
         assert blk.roles == ("qk", "ov") and blk.head_dim == 4 and blk.qk_ok
+        assert blk.source == "site"  # slots from the engine's attention site, verified by the probe
         q, k = (blk.slots[i] for i in blk.circuits[0])
         v, o = (blk.slots[i] for i in blk.circuits[1])
         assert (q.outer, k.outer, v.outer) == (0, 1, 2) and o.module.endswith("proj")
@@ -157,6 +162,8 @@ def test_every_strategy_and_level_preserves_function_on_an_independent_transform
 def test_independent_transformer_structure_separate_projections():
     s = transformer_structure(_lm(0), TOKENS)
     assert len(s.attention) == 2 and all(b.roles == ("qk", "ov") for b in s.attention)
+    # einsum attention: the engine's site finder does not follow it, so the slots are paired by probing alone
+    assert all(b.source == "probe" for b in s.attention)
     for blk in s.attention:
         mods = [tuple(blk.slots[i].module.rsplit(".", 1)[-1] for i in c) for c in blk.circuits]
         assert mods == [("wq", "wk"), ("wv", "wo")]
@@ -274,9 +281,58 @@ def test_hugging_face_gpt2():
     y = torch.randint(0, 11, (6, 8), generator=torch.Generator().manual_seed(1))  # next-token targets
     s = transformer_structure(a, X)
     assert len(s.attention) == 2 and all(blk.roles == ("qk", "ov") for blk in s.attention)  # fused Conv1D qkv
+    assert all(blk.source == "site" for blk in s.attention)
     for strategy in ("weight", "learned", "activation"):
         for level in ("permutation", "hierarchy"):
             b2, rep = align(a, b, X, strategy=strategy, level=level, y=y, steps=2, rounds=2)
             assert rep.function_change <= rep.tolerance
             if strategy == "weight" and level == "hierarchy":
                 assert rep.steps[-1]["after"] < rep.steps[-1]["before"]
+
+
+def _hf_llama(kv_heads):
+    from tests._thirdparty import load_transformers
+
+    tr = load_transformers()
+    cfg = tr.LlamaConfig(hidden_size=16, intermediate_size=16, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=kv_heads, head_dim=4, vocab_size=11, max_position_embeddings=8)
+    torch.manual_seed(0)
+    return tr.LlamaForCausalLM(cfg).eval(), tr.LlamaForCausalLM(cfg).eval()
+
+
+def test_hugging_face_llama_rotary_heads_from_the_attention_sites():
+    a, b = _hf_llama(4)
+    X = torch.randint(0, 11, (6, 8), generator=torch.Generator().manual_seed(0))
+    s = transformer_structure(a, X)
+    assert len(s.attention) == 2
+    for blk in s.attention:  # q_proj/k_proj (rotary: maps commuting with the rotate-half planes), v_proj/o_proj
+        assert blk.source == "site" and blk.qk_ok and blk.commuting == (_rotary_pairs(4, "half"), None)
+        mods = [tuple(blk.slots[i].module.rsplit(".", 1)[-1] for i in c) for c in blk.circuits]
+        assert mods == [("q_proj", "k_proj"), ("v_proj", "o_proj")]
+    b2, rep = align(a, b, X, strategy="weight", level="hierarchy", rounds=2)
+    assert rep.function_change <= rep.tolerance
+    assert rep.steps[-1]["after"] < rep.steps[-1]["before"]
+
+
+@pytest.mark.parametrize("kv_heads", [2, 1])
+def test_grouped_query_attention_is_aligned_by_permutations(kv_heads):
+    a, b = _hf_llama(kv_heads)
+    X = torch.randint(0, 11, (6, 8), generator=torch.Generator().manual_seed(0))
+    s = transformer_structure(a, X)
+    # no circuit maps; the kv heads (each with its query heads) and the query heads within a kv group are
+    # permutation groups next to the FF units
+    assert s.attention == ()
+    heads = [u for u in s.units if u.kind == "heads"]
+    assert len(heads) == 2 * (2 if kv_heads == 2 else 1)
+    assert sorted({u.size for u in heads}) == ([2] if kv_heads == 2 else [4])
+    for strategy in ("weight", "activation"):
+        b2, rep = align(a, b, X, strategy=strategy, level="hierarchy", rounds=2)
+        assert rep.function_change <= rep.tolerance
+    # a planted permutation of the kv-head group is undone by weight matching (B = A permuted)
+    from lmctheory.nn.symmetry import apply_permutation
+
+    g = heads[0]
+    planted = apply_permutation(copy.deepcopy(a), {g.name: np.arange(g.size)[::-1].copy()}, [g])
+    b3, rep = align(a, planted, X, strategy="weight", level="permutation", rounds=2)
+    assert rep.function_change <= rep.tolerance
+    assert rep.steps[-1]["after"] < 1e-10 < rep.steps[-1]["before"]

@@ -81,7 +81,9 @@ class AttentionBlock:
     projection's layout cannot tell. ``qk_ok`` is False when the QK circuit admits no per-head maps (then
     ``qk_issue`` says why). ``commuting[c]`` is ``None`` (every per-head map) or, for a QK circuit behind a rotary
     embedding, the index pairs of the rotated planes: its maps are then restricted to block-diagonal ``a·I + b·J``
-    per plane, the maps that commute with every rotation of those planes (found by probing, as the circuits are).
+    per plane, the maps that commute with every rotation of those planes (found by probing). ``source`` is
+    ``"site"`` when the slots come from the engine's attention site (verified by probing), ``"probe"`` when the
+    site finder does not follow the attention and the slots were paired by probing alone.
     """
 
     group: object
@@ -93,6 +95,7 @@ class AttentionBlock:
     qk_ok: bool = True
     qk_issue: str = ""
     commuting: tuple = (None, None)  # per circuit: None, or the rotary planes its maps must commute with
+    source: str = "site"  # "site": slots from the engine's attention site; "probe": paired by probing alone
 
 
 @dataclass(frozen=True)
@@ -152,15 +155,6 @@ def _max_diff(ya, yb):
     return diff, scale
 
 
-def _slots_of(group) -> list[Slot]:
-    by = {}
-    for m in group.members:
-        mod = m.name.rsplit(".", 1)[0] if "." in m.name else ""
-        for o in range(m.outer):
-            by.setdefault((mod, o), []).append(m)
-    return [Slot(module=k[0], outer=k[1], members=tuple(v)) for k, v in by.items()]
-
-
 def _writes(model, slot) -> bool | None:
     """True if the slot is on a projection's input axis (the output projection), None if unknown."""
     mods = dict(model.named_modules())
@@ -187,13 +181,20 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     """The [GLMC] symmetry hierarchy of ``model``: residual stream, FF unit groups, and per attention layer the
     slots of its QK and OV circuits.
 
-    The groups come from :func:`lmctheory.nn.groups.permutation_groups` (traced on ``X``). For every head group
-    the four slots (q, k, v, output projection; one per module and outer index) are paired into circuits by the
-    symmetry itself: the pairing for which random per-head maps ``G`` (slot ``i``) and ``G^{−ᵀ}`` (slot ``j``)
-    leave the model's outputs on the first 8 rows of ``X`` unchanged (float64 copy, relative change ≤ 1e-7). No names or
-    per-architecture specification are used. The stream's maps are probed the same way: a random orthogonal map
-    (RMSNorm without gain: every map), else a random one with ``R·1 = 1`` (LayerNorm without affine parameters,
-    ``fixes_ones``), else none (``stream_issue`` says why; only the permutation level is then available).
+    The groups come from :func:`lmctheory.nn.symmetry.permutation_groups` and the attention layout from
+    :func:`lmctheory.nn.symmetry.attention_sites` (captured on ``X``): for every head group, the q, k, v and
+    output projections of its attention site (exact rows per head; one contiguous block per head required) give
+    the QK circuit (q, k) and the OV circuit (v, o). Each circuit is verified by the symmetry itself: random
+    per-head maps ``G`` (first slot) and ``G^{−ᵀ}`` (second slot) must leave the model's outputs on the first 8
+    rows of ``X`` unchanged (float64 copy, relative change ≤ 1e-7); behind rotary embeddings the QK maps are
+    restricted to those commuting with the rotated planes (rotate-half or interleaved, found by the same probe).
+    A head group whose attention the site finder does not follow (e.g. written with ``einsum``) has its four
+    slots paired into circuits by that probe alone. Grouped-query attention (``n_kv_heads < n_heads``) enters
+    at the permutation level only: its head group (a kv head with its group of query heads) and its group of
+    query heads within a kv group join ``units``; it gets no circuit maps. No names or per-architecture
+    specification are used. The stream's maps are probed: a random orthogonal map (RMSNorm without gain: every
+    map), else a random one with ``R·1 = 1`` (LayerNorm without affine parameters, ``fixes_ones``), else none
+    (``stream_issue`` says why; only the permutation level is then available).
 
     Parameters
     ----------
@@ -213,8 +214,8 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     Raises
     ------
     ValueError
-        No (or several) residual-stream groups; a head group whose slots are not four (grouped-query attention),
-        whose head blocks are not contiguous, or whose slots pair into no circuit at all.
+        No (or several) residual-stream groups; a head group with no attention site, whose projections are not
+        linear maps of parameters, whose head blocks are not contiguous, or whose OV circuit fails the probe.
 
     References
     ----------
@@ -228,8 +229,8 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     >>> s.width, len(s.units), [b.roles for b in s.attention]
     (8, 1, [('qk', 'ov')])
     """
-    from .groups import PermutationGroup, permutation_groups
     from .orthogonal import residual_stream_group
+    from .symmetry import PermutationGroup, permutation_groups
 
     xs = _inputs_tuple(X, model)
     if groups is None:
@@ -251,80 +252,187 @@ def transformer_structure(model: nn.Module, X, groups=None, *, seed: int = 0) ->
     gen = torch.Generator().manual_seed(int(seed))
     tied = _tied_keys(model)
     fix_ones, issue = _probe_stream(model, m64, sd64, x64, y0, stream, g, xs, gen, tied)
+    from .symmetry import attention_sites
+
+    sites, gqa_names = {}, []
+    for site in attention_sites(model, xs):
+        if site.n_kv_heads != site.n_heads:
+            # grouped-query attention: a kv head moves with its group of query heads (the site's head group), the
+            # query heads within a kv group by their own group; both are permutations only (no circuit maps)
+            gqa_names += [n for n in (site.heads_group, site.q_group_heads_group) if n and n not in gqa_names]
+        elif site.heads_group is not None:
+            sites.setdefault(site.heads_group, site)
+    by_name = {h.name: h for h in groups}
+    gqa = tuple(by_name[n] for n in gqa_names if n in by_name)
     blocks = []
-    for hg in (h for h in groups if h.kind == "heads"):
-        slots = _slots_of(hg)
-        inner = {m.inner for s in slots for m in s.members}
-        if len(inner) != 1:
-            raise ValueError(f"head group {hg.name!r}: its members have different head widths {sorted(inner)}; "
-                             "per-head maps need one contiguous block of equal width per head")
-        dh = inner.pop()
-        if len(slots) != 4:
-            raise ValueError(
-                f"head group {hg.name!r} has {len(slots)} projection slots {[(s.module, s.outer) for s in slots]}; "
-                "the circuit maps need exactly q, k, v and an output projection per head (grouped-query or "
-                "multi-query attention, where key/value heads are shared, is not supported)")
-        pairings = [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
-
-        def passes(pair, pairs=None):
-            G = _random_maps(hg.size, dh, gen)
-            if pairs is not None:
-                G = _to_class(G, pairs)
-            tr = HierarchyTransform(maps={(hg.name, 0): G})
-            blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots), circuits=(pair,),
-                                 roles=("circuit",))
-            new = _apply_sd(sd64, _mini_structure(blk, tied), tr)
-            diff, scale = _max_diff(y0, _functional_outputs(m64, new, x64))
-            return diff <= 1e-7 * max(scale, 1.0)
-
-        ok = {pair: passes(pair) for pr in pairings for pair in pr}
-        full = [pr for pr in pairings if ok[pr[0]] and ok[pr[1]]]
-        half = [pr for pr in pairings if ok[pr[0]] != ok[pr[1]]]
-        qk_ok, qk_issue, commuting = True, "", (None, None)
-        if full:
-            pr = full[0]
-        elif half:
-            pr = half[0]
-            good = pr[0] if ok[pr[0]] else pr[1]
-            bad = pr[1] if ok[pr[0]] else pr[0]
-            pr = (bad, good)
-            names = [(slots[i].module, slots[i].outer) for i in bad]
-            found = [c for c in ("half", "interleaved") if dh % 2 == 0 and passes(bad, _rotary_pairs(dh, c))]
-            if found:
-                commuting = (_rotary_pairs(dh, found[0]), None)
-                qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits only maps commuting with "
-                            f"rotations of the planes {found[0]!r} (rotary position embeddings): its per-head maps are "
-                            "restricted to a·I + b·J per plane")
-            else:
-                qk_ok = False
-                qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible "
-                            "or orthogonal maps, not even those commuting with rotations of 2-D planes: an operation "
-                            "between these projections and the attention scores does not commute with them (rotary "
-                            "position embeddings on part of the head or with repeated planes, a norm on q/k); "
-                            "per-head maps inside this QK circuit are not supported (use level='permutation')")
-        else:
-            raise ValueError(f"head group {hg.name!r}: no pairing of its slots "
-                             f"{[(s.module, s.outer) for s in slots]} into two circuits leaves the function unchanged "
-                             "under per-head maps (G, G^-T); the attention layout is not supported")
-        roles = []
-        for pair in pr:
-            w = [_writes(model, slots[i]) for i in pair]
-            roles.append("ov" if any(w) else ("qk" if all(x is False for x in w) else "circuit"))
-        if half:
-            roles[0] = "qk"
-        # the writing slot second in an OV circuit, q before k (lower slot index first) in a QK circuit
-        circ = []
-        for pair, role in zip(pr, roles):
-            if role == "ov" and _writes(model, slots[pair[0]]):
-                pair = (pair[1], pair[0])
-            circ.append(tuple(pair))
-        blocks.append(AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots),
-                                     circuits=tuple(circ), roles=tuple(roles), qk_ok=qk_ok, qk_issue=qk_issue,
-                                     commuting=commuting))
+    for hg in (h for h in groups if h.kind == "heads" and h.name not in gqa_names):
+        site = sites.get(hg.name)
+        if site is None:
+            # no site (an attention the site finder does not follow): slots paired by probing alone
+            blocks.append(_probed_block(hg, model, sd64, m64, x64, y0, gen, tied))
+            continue
+        blocks.append(_site_block(site, hg, model, sd64, m64, x64, y0, gen, tied))
+    units = units + gqa
     width = int(next(iter(sd64[n].shape[a] for n, a in stream)))
     return TransformerStructure(stream=stream, stream_group=g.name, width=width, fixes_ones=bool(fix_ones),
                                 stream_issue=issue, units=units, attention=tuple(blocks), groups=tuple(groups),
                                 tied=tied)
+
+
+def _slots_of(group) -> list[Slot]:
+    by = {}
+    for m in group.members:
+        mod = m.name.rsplit(".", 1)[0] if "." in m.name else ""
+        for o in range(m.outer):
+            by.setdefault((mod, o), []).append(m)
+    return [Slot(module=k[0], outer=k[1], members=tuple(v)) for k, v in by.items()]
+
+
+def _probed_block(hg, model, sd64, m64, x64, y0, gen, tied):
+    """The attention block of a head group with no attention site (an attention the engine's site finder does not
+    follow, e.g. written with ``einsum``): its four slots paired into circuits by the symmetry itself, the pairing
+    for which random per-head maps leave the outputs unchanged (float64 probe)."""
+    slots = _slots_of(hg)
+    inner = {m.inner for s in slots for m in s.members}
+    if len(inner) != 1:
+        raise ValueError(f"head group {hg.name!r}: its members have different head widths {sorted(inner)}; "
+                         "per-head maps need one contiguous block of equal width per head")
+    dh = inner.pop()
+    if len(slots) != 4:
+        raise ValueError(
+            f"head group {hg.name!r} has {len(slots)} projection slots {[(s.module, s.outer) for s in slots]}; "
+            "the circuit maps need exactly q, k, v and an output projection per head")
+    pairings = [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
+
+    def passes(pair, pairs=None):
+        G = _random_maps(hg.size, dh, gen)
+        if pairs is not None:
+            G = _to_class(G, pairs)
+        tr = HierarchyTransform(maps={(hg.name, 0): G})
+        blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots), circuits=(pair,),
+                             roles=("circuit",))
+        new = _apply_sd(sd64, _mini_structure(blk, tied), tr)
+        diff, scale = _max_diff(y0, _functional_outputs(m64, new, x64))
+        return diff <= 1e-7 * max(scale, 1.0)
+
+    ok = {pair: passes(pair) for pr in pairings for pair in pr}
+    full = [pr for pr in pairings if ok[pr[0]] and ok[pr[1]]]
+    half = [pr for pr in pairings if ok[pr[0]] != ok[pr[1]]]
+    qk_ok, qk_issue, commuting = True, "", (None, None)
+    if full:
+        pr = full[0]
+    elif half:
+        pr = half[0]
+        good = pr[0] if ok[pr[0]] else pr[1]
+        bad = pr[1] if ok[pr[0]] else pr[0]
+        pr = (bad, good)
+        names = [(slots[i].module, slots[i].outer) for i in bad]
+        found = [c for c in ("half", "interleaved") if dh % 2 == 0 and passes(bad, _rotary_pairs(dh, c))]
+        if found:
+            commuting = (_rotary_pairs(dh, found[0]), None)
+            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits only maps commuting with "
+                        f"rotations of the planes {found[0]!r} (rotary position embeddings): its per-head maps are "
+                        "restricted to a·I + b·J per plane")
+        else:
+            qk_ok = False
+            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible "
+                        "or orthogonal maps, not even those commuting with rotations of 2-D planes: an operation "
+                        "between these projections and the attention scores does not commute with them (rotary "
+                        "position embeddings on part of the head or with repeated planes, a norm on q/k); "
+                        "per-head maps inside this QK circuit are not supported (use level='permutation')")
+    else:
+        raise ValueError(f"head group {hg.name!r}: no pairing of its slots "
+                         f"{[(s.module, s.outer) for s in slots]} into two circuits leaves the function unchanged "
+                         "under per-head maps (G, G^-T); the attention layout is not supported")
+    roles = []
+    for pair in pr:
+        w = [_writes(model, slots[i]) for i in pair]
+        roles.append("ov" if any(w) else ("qk" if all(x is False for x in w) else "circuit"))
+    if half:
+        roles[0] = "qk"
+    # the writing slot second in an OV circuit, q before k (lower slot index first) in a QK circuit
+    circ = []
+    for pair, role in zip(pr, roles):
+        if role == "ov" and _writes(model, slots[pair[0]]):
+            pair = (pair[1], pair[0])
+        circ.append(tuple(pair))
+    return AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots), circuits=tuple(circ),
+                          roles=tuple(roles), qk_ok=qk_ok, qk_issue=qk_issue, commuting=commuting, source="probe")
+
+
+def _site_slot(hg, proj, role, site):
+    """The slot of projection ``proj`` (role q/k/v/o) in head group ``hg``, checked against its exact rows: head
+    ``h``, coordinate ``j`` must sit at ``(index·H + h)·d + j`` of its member (one contiguous block per head)."""
+    where = f"attention site {site.node!r} (module {site.module!r})"
+    if proj is None:
+        raise ValueError(f"{where}: the {role} projection does not reach a parameter (attention_sites gives none); "
+                         "per-head circuit maps need linear q, k, v and output projections")
+    mem = [m for m in hg.members if m.name in (proj.weight, proj.bias)]
+    w = [m for m in mem if m.name == proj.weight and m.axis % 2 == proj.axis % 2]
+    if not w:
+        raise ValueError(f"{where}: the {role} weight {proj.weight!r} is not a member of head group {hg.name!r}")
+    m = w[0]
+    d = m.inner
+    if proj.rows is not None:
+        want = tuple(tuple((proj.index * hg.size + h) * d + j for j in range(d)) for h in range(hg.size))
+        if m.outer != proj.outer or tuple(map(tuple, proj.rows)) != want:
+            raise ValueError(f"{where}: the heads of the {role} projection {proj.weight!r} are not one contiguous "
+                             "block per head (interleaved layout); per-head circuit maps need contiguous heads")
+    return Slot(module=proj.weight.rsplit(".", 1)[0] if "." in proj.weight else "", outer=proj.index,
+                members=tuple(mem))
+
+
+def _site_block(site, hg, model, sd64, m64, x64, y0, gen, tied):
+    """The attention block of one site (multi-head attention): slots q, k, v, o from the engine's exact
+    projections, circuits (q, k) and (v, o), each verified by a random per-head map (float64 probe); the QK maps
+    restricted to those commuting with the rotations when rotary embeddings act (planes found by probing)."""
+    slots = tuple(_site_slot(hg, p, r, site) for p, r in ((site.q, "q"), (site.k, "k"), (site.v, "v"),
+                                                          (site.o, "o")))
+    dh = site.head_dim
+    inner = {m.inner for sl in slots for m in sl.members if m.name.endswith("weight")}
+    if site.v_head_dim != dh or inner != {dh}:
+        raise ValueError(f"head group {hg.name!r}: q/k heads of width {dh} and v/o heads of width "
+                         f"{site.v_head_dim} (member widths {sorted(inner)}); per-head maps need one width")
+
+    def passes(pair, pairs=None):
+        G = _random_maps(hg.size, dh, gen)
+        if pairs is not None:
+            G = _to_class(G, pairs)
+        tr = HierarchyTransform(maps={(hg.name, 0): G})
+        blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=slots, circuits=(pair,),
+                             roles=("circuit",))
+        new = _apply_sd(sd64, _mini_structure(blk, tied), tr)
+        diff, scale = _max_diff(y0, _functional_outputs(m64, new, x64))
+        return diff <= 1e-7 * max(scale, 1.0)
+
+    qk, ov = (0, 1), (2, 3)
+    if not passes(ov):
+        raise ValueError(f"head group {hg.name!r}: per-head maps (G on v, G^-T on the output projection) of the OV "
+                         f"circuit of attention site {site.node!r} change the function; the attention layout is not "
+                         "supported")
+    qk_ok, qk_issue, commuting = True, "", (None, None)
+    if not passes(qk):
+        names = [(slots[i].module, slots[i].outer) for i in qk]
+        found = [c for c in ("half", "interleaved") if dh % 2 == 0 and passes(qk, _rotary_pairs(dh, c))]
+        if found:
+            commuting = (_rotary_pairs(dh, found[0]), None)
+            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits only maps commuting with "
+                        f"rotations of the planes {found[0]!r} (rotary position embeddings): its per-head maps are "
+                        "restricted to a·I + b·J per plane")
+        else:
+            qk_ok = False
+            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible "
+                        "or orthogonal maps, not even those commuting with rotations of 2-D planes: an operation "
+                        "between these projections and the attention scores does not commute with them (rotary "
+                        "position embeddings on part of the head or with repeated planes, a norm on q/k); "
+                        "per-head maps inside this QK circuit are not supported (use level='permutation')")
+    elif site.rotary:  # the rotations act as the identity on X (e.g. one position): the planes cannot be probed
+        qk_ok = False
+        qk_issue = (f"attention site {site.node!r} has rotary embeddings, but general per-head QK maps leave the "
+                    "outputs on X unchanged, so the rotated planes cannot be found by probing (use inputs with "
+                    "several positions); per-head maps inside this QK circuit are not supported here")
+    return AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=slots, circuits=(qk, ov),
+                          roles=("qk", "ov"), qk_ok=qk_ok, qk_issue=qk_issue, commuting=commuting)
 
 
 def _tied_keys(model) -> tuple:
@@ -780,7 +888,8 @@ def _level_steps(sa, sb, structure, tr, level):
                   "before": b, "after": a})
     for g in structure.units:
         b, a = rel([m.name for m in g.members])
-        steps.append({"part": f"FF units {g.name}", "kind": "permutation", "before": b, "after": a})
+        what = "FF units" if g.kind == "units" else "heads (grouped-query)"
+        steps.append({"part": f"{what} {g.name}", "kind": "permutation", "before": b, "after": a})
     for blk in structure.attention:
         g = blk.group
         b, a = rel([m.name for m in g.members])
@@ -988,7 +1097,7 @@ class AlignmentReport:
 
 def _prepare(model_a, model_b, xs, level):
     """Both models standard, with norm gains folded (levels above permutation)."""
-    from .groups import is_asymmetric_module
+    from .symmetry import is_asymmetric_module
     from .matching import to_standard
     from .orthogonal import fold_norm_gains, has_norm_affine
 
@@ -1079,7 +1188,7 @@ def _fold_by_hooks(model, xs, why=""):
 
 
 def _check_function(model_b, aligned, xs):
-    from .groups import SymmetryCheckError
+    from .symmetry import SymmetryCheckError
 
     ya, yb = _outputs(model_b, xs), _outputs(aligned, xs)
     diff, scale = _max_diff(ya, yb)
@@ -1095,7 +1204,8 @@ def _activation_align(a, b, xs, structure, level, seed):
     from .matching import activation_match, permute_model
     from .orthogonal import orthogonal_align
 
-    match = activation_match(a, b, xs, groups=list(structure.groups), seed=seed)  # groups given: A is traced once, like B
+    # groups given: A is traced once, like B
+    match = activation_match(a, b, xs, groups=list(structure.groups), seed=seed)
     b_p = permute_model(b, match)
     kinds = {g.name: g.kind for g in match.groups}
     steps = [{"part": f"{name} ({kinds.get(name, '?')})", "kind": "activation correlation",
