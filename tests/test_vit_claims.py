@@ -161,4 +161,4 @@ def test_figure15_renders_tiny(tiny_strategies):
     assert res.status == "ok", res.message
     body = res.paths["csv"].read_text()
     assert body.splitlines()[0].startswith("domain,width,strategy")
-    assert "vision: ViT on digits" in body and "language: GPT-2 layout" in body and ",learned," in body
+    assert "vision: ViT on digits" in body and "language: HF GPT-2" in body and ",learned," in body

@@ -1,5 +1,5 @@
-"""Independently trained pairs of small GPT-2-architecture language models on a generated modular-arithmetic
-sequence task, aligned by every [GLMC] strategy (claim G3, figure 15).
+"""Independently trained pairs of small GPT-2 language models (the Hugging Face implementation) on a generated
+modular-arithmetic sequence task, aligned by every [GLMC] strategy (claim G3, figure 15).
 
 Setup (fixed before any run):
 
@@ -8,15 +8,14 @@ Setup (fixed before any run):
   predicted from the current and the previous token — position-dependent attention and a modular-addition table
   in the MLP. ``p = 7``, ``T = 6``; 4000 training and 1000 test sequences. Chance level: predicting from the
   current token alone is right at position 1 and with probability ``1/p`` elsewhere (accuracy 29%).
-* Model (:class:`GPT`): GPT-2 layout written in plain PyTorch — token and learned position embeddings, pre-norm
-  blocks ``x + c_proj(attn(c_attn(ln_1(x))))`` with causal softmax attention from one fused ``c_attn`` map,
-  ``x + c_proj(gelu(c_fc(ln_2(x))))`` with a 4× MLP, final LayerNorm, untied linear read-out; LayerNorm with gain
-  and bias as in GPT-2. The symmetry engine now captures the Hugging Face ``GPT2LMHeadModel`` and every
-  strategy runs on it (``tests/test_nn_hierarchy.py``, tiny sizes); the measured profiles still use this
-  independently written model, which computes the same kind of function (untied read-out, unit-scale
-  positions), so that their numbers stay comparable. Width 32 / 48 / 64 (quick: 8 / 16
-  / 32), 2 layers, 4 heads, unit-scale learned positions; AdamW lr 3e-3, weight decay 0.1, batch 128; 40 epochs
-  (quick: 10; at width 32 the test accuracy plateaus near 43% after 10 epochs and stays there to 40).
+* Model (:func:`make_gpt`): the Hugging Face ``transformers.GPT2LMHeadModel`` built from a ``GPT2Config`` —
+  vocabulary ``p`` (nothing else), ``n_positions = T``, ``n_embd`` = width, 2 layers, 4 heads, 4× MLP with the
+  tanh-GELU, pre-norm LayerNorm with gain and bias, fused ``Conv1D`` ``c_attn``, read-out tied to the token
+  embedding (the GPT-2 default), all dropouts 0, no key/value cache; random initialization of the library
+  (normal, std 0.02) under the experiment's seeds, trained here. Inputs are ``{"input_ids": X}``; the alignment
+  (:func:`lmctheory.nn.hierarchy.align`, which takes positional inputs) gets the token ids positionally, where
+  they bind to ``input_ids``. Width 32 / 48 / 64 (quick: 8 / 16 / 32); AdamW lr 3e-3, weight decay 0.1, batch
+  128; 40 epochs (quick: 10).
 * Per pair, the per-token test cross-entropy along the linear path for every strategy of
   :data:`lmctheory.experiments.vit_pairs.STRATEGY_CURVES` (LayerNorm gains folded and the stream map restricted
   to ``R·1 = ±1`` above the permutation level, T-S3).
@@ -24,7 +23,6 @@ Setup (fixed before any run):
 
 from __future__ import annotations
 
-import math
 import time
 
 from ._common import Context, jsonable, run_single_threaded
@@ -32,7 +30,7 @@ from ._common import Context, jsonable, run_single_threaded
 __all__ = ["modular_sequences", "make_gpt", "config", "train_pair", "collect"]
 
 NAMESPACE = "experiments_gpt_pairs"
-VERSION = 1
+VERSION = 2
 
 
 def modular_sequences(n: int, length: int = 12, p: int = 11, seed: int = 0):
@@ -46,70 +44,27 @@ def modular_sequences(n: int, length: int = 12, p: int = 11, seed: int = 0):
     return X, (X + prev) % p
 
 
-_CLASSES = {}
-
-
-def _gpt_classes():
-    """The model classes, defined once (two models of a pair must share their classes to trace alike)."""
-    if _CLASSES:
-        return _CLASSES["GPT"]
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, dim, heads, n_positions):
-            super().__init__()
-            self.heads = heads
-            self.ln_1 = nn.LayerNorm(dim)
-            self.c_attn = nn.Linear(dim, 3 * dim)
-            self.c_proj = nn.Linear(dim, dim)
-            self.ln_2 = nn.LayerNorm(dim)
-            self.c_fc = nn.Linear(dim, 4 * dim)
-            self.mlp_proj = nn.Linear(4 * dim, dim)
-            # True above the diagonal: the future positions a token may not attend to
-            self.register_buffer("future", ~torch.tril(torch.ones(n_positions, n_positions, dtype=torch.bool)))
-
-        def forward(self, x):
-            n, t, d = x.shape
-            h = self.heads
-            q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
-            q = q.view(n, t, h, d // h).transpose(1, 2)
-            k = k.view(n, t, h, d // h).transpose(1, 2)
-            v = v.view(n, t, h, d // h).transpose(1, 2)
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // h))
-            att = att.masked_fill(self.future, -1e4)  # finite: exp(−1e4) underflows to 0.softmax(-1)
-            y = (att @ v).transpose(1, 2).reshape(n, t, d)
-            x = x + self.c_proj(y)
-            return x + self.mlp_proj(nn.functional.gelu(self.c_fc(self.ln_2(x))))
-
-    class GPT(nn.Module):
-        def __init__(self, vocab, n_positions, dim, depth, heads):
-            super().__init__()
-            self.wte = nn.Embedding(vocab, dim)
-            self.wpe = nn.Parameter(torch.randn(1, n_positions, dim))  # unit scale: positions distinct from the start
-            self.h = nn.ModuleList([Block(dim, heads, n_positions) for _ in range(depth)])
-            self.ln_f = nn.LayerNorm(dim)
-            self.lm_head = nn.Linear(dim, vocab, bias=False)
-
-        def forward(self, idx):
-            x = self.wte(idx) + self.wpe  # sequences have the full length n_positions
-            for blk in self.h:
-                x = blk(x)
-            return self.lm_head(self.ln_f(x))
-
-    _CLASSES["GPT"] = GPT
-    return GPT
-
-
 def make_gpt(vocab: int, n_positions: int, dim: int, depth: int, heads: int, seed: int):
-    """A GPT-2-layout causal language model (see the module docstring) for sequences of exactly ``n_positions``
-    tokens, seeded in a forked RNG."""
+    """A Hugging Face ``GPT2LMHeadModel`` with random initialization, seeded in a forked RNG (see the module
+    docstring): vocabulary ``vocab``, context ``n_positions``, width ``dim``, ``depth`` blocks of ``heads`` heads, no
+    dropout, read-out tied to the token embedding, no key/value cache. ``transformers`` comes from
+    :func:`lmctheory.nn.thirdparty.import_transformers` (an ``ImportError`` naming the ``test`` extra without it)."""
     import torch
 
-    GPT = _gpt_classes()
+    from .._validation import check_int, check_seed
+    from ..nn.thirdparty import import_transformers
+
+    vocab, n_positions = check_int(vocab, "vocab", low=2), check_int(n_positions, "n_positions", low=1)
+    dim, depth = check_int(dim, "dim", low=1), check_int(depth, "depth", low=1)
+    heads, seed = check_int(heads, "heads", low=1), check_seed(seed)
+    if dim % heads:
+        raise ValueError(f"dim must be a multiple of heads, got dim={dim}, heads={heads}")
+    tr = import_transformers()
+    conf = tr.GPT2Config(vocab_size=vocab, n_positions=n_positions, n_embd=dim, n_layer=depth, n_head=heads,
+                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False, tie_word_embeddings=True)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return GPT(vocab, n_positions, dim, depth, heads)
+        torch.manual_seed(seed)
+        return tr.GPT2LMHeadModel(conf)
 
 
 def config(quick: bool) -> dict:
@@ -124,6 +79,8 @@ def config(quick: bool) -> dict:
 def _train(model, X, Y, cfg, seed):
     import torch
 
+    from ..nn._inputs import as_model_inputs, call_model, primary_output
+
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     model.train()
@@ -131,7 +88,7 @@ def _train(model, X, Y, cfg, seed):
         perm = torch.randperm(X.shape[0], generator=gen)
         for s in range(0, X.shape[0], cfg["batch_size"]):
             idx = perm[s:s + cfg["batch_size"]]
-            out = model(X[idx])
+            out = primary_output(call_model(model, as_model_inputs({"input_ids": X[idx], "use_cache": False})))
             loss = torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), Y[idx].reshape(-1))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -157,16 +114,18 @@ def _train_pair(cfg: dict) -> dict:
     for s in (base_seed + 1, base_seed + 2):
         m = make_gpt(cfg["p"], cfg["length"], cfg["dim"], cfg["depth"], cfg["heads"], seed=s)
         models.append(_train(m, Xtr, Ytr, cfg, s))
-    ends = _curve_on(models[0], models[1], Xte, Yte, [0.0, 1.0])
+    test = {"input_ids": Xte, "use_cache": False}
+    ends = _curve_on(models[0], models[1], test, Yte, [0.0, 1.0])
     out = {"endpoint_test_acc": ends["acc"], "endpoint_test_loss": ends["loss"]}
     torch.manual_seed(cfg["seed"])
-    out.update(measure_strategies(models[0], models[1], Xtr, Ytr, Xte, Yte, cfg))
+    # align() takes positional inputs only: the token ids bind to GPT2LMHeadModel.forward's first argument, input_ids
+    out.update(measure_strategies(models[0], models[1], Xtr, Ytr, test, Yte, cfg))
     out["seconds"] = time.perf_counter() - t0
     return jsonable(out)
 
 
 def collect(ctx: Context, cfg: dict | None = None) -> dict:
-    """Every strategy on GPT-2-layout pairs at every width (per width: barriers mean ± std, endpoint accuracy)."""
+    """Every strategy on GPT-2 pairs at every width (per width: barriers mean ± std, endpoint accuracy)."""
     from ..sweep import run_jobs
     from .vit_pairs import summarize_strategies
 
@@ -179,5 +138,5 @@ def collect(ctx: Context, cfg: dict | None = None) -> dict:
                    kind="json", desc="GPT strategies", progress=ctx.progress, max_workers=ctx.max_workers)
     by = {w: [r for r, j in zip(res, jobs) if j["dim"] == w] for w in cfg["widths"]}
     out = {"config": cfg, "widths": summarize_strategies(by), "seconds": time.perf_counter() - t0,
-           "model": "GPT-2 layout written in plain PyTorch (independently of the Hugging Face GPT2LMHeadModel)"}
+           "model": "Hugging Face GPT2LMHeadModel, random init, tied read-out"}
     return jsonable(out)

@@ -190,21 +190,23 @@ STRATEGIES_VERSION = 1
 
 def _curve_on(model_a, model_b, X, y, lams, batch=512):
     """Loss (mean cross-entropy per sample, or per token for ``(N, T, V)`` outputs) and accuracy along the linear
-    path, with the barriers of :func:`lmctheory.nn.training.barriers`."""
+    path, with the barriers of :func:`lmctheory.nn.training.barriers`; ``X`` any model inputs (a tensor, a tuple, or
+    a dict of keyword inputs such as ``{"input_ids": …}``)."""
     import torch
 
-    from ..nn._inputs import primary_output
+    from ..nn._inputs import as_model_inputs, call_model, primary_output
     from ..nn.training import barriers, interpolate_state_dicts
 
     sa, sb = model_a.state_dict(), model_b.state_dict()
     net = __import__("copy").deepcopy(model_a).eval()
+    inputs = as_model_inputs(X, "X", net)
     loss, acc = [], []
     for lam in lams:
         net.load_state_dict(interpolate_state_dicts(sa, sb, float(lam)))
         tot, cor, n = 0.0, 0.0, 0
         with torch.no_grad():
-            for s in range(0, X.shape[0], batch):
-                out = primary_output(net(X[s:s + batch]))
+            for s in range(0, inputs.batch_size, batch):
+                out = primary_output(call_model(net, inputs.rows(slice(s, s + batch))))
                 t = y[s:s + batch]
                 out, t = out.reshape(-1, out.shape[-1]), t.reshape(-1)
                 tot += float(torch.nn.functional.cross_entropy(out, t, reduction="sum"))
@@ -222,7 +224,9 @@ def _curve_on(model_a, model_b, X, y, lams, batch=512):
 def measure_strategies(a, b, X_train, y_train, X_test, y_test, cfg: dict) -> dict:
     """Per strategy of :data:`STRATEGY_CURVES`: the test curve between A and B aligned by
     :func:`lmctheory.nn.hierarchy.align` (``cfg``: ``n_lams``, ``seed``, ``learned_steps``, ``learned_lr``,
-    ``wm_rounds``), the alignment's seconds, function change and per-level report."""
+    ``wm_rounds``), the alignment's seconds, function change and per-level report. ``X_train`` is passed
+    positionally (a tensor or tuple: :func:`~lmctheory.nn.hierarchy.align` takes no keyword inputs); ``X_test`` may
+    be any model inputs, a dict of keyword inputs included."""
     from ..nn.hierarchy import align
 
     lams = np.linspace(0.0, 1.0, cfg["n_lams"])

@@ -1,4 +1,4 @@
-"""Figure 15 — loss barrier by alignment strategy and width, ViTs (vision) and GPT-2-layout models (language)
+"""Figure 15 — loss barrier by alignment strategy and width, ViTs (vision) and Hugging Face GPT-2 models (language)
 ([GLMC] Table 1); experiments :func:`lmctheory.experiments.vit_pairs.collect_strategies` and
 :func:`lmctheory.experiments.gpt_pairs.collect`, judged by paper_checks G2 and G3."""
 
@@ -12,7 +12,7 @@ from .style import new_figure
 
 NAME = "fig15_hierarchy_barriers"
 SOURCES = (("vit_pairs.collect_strategies", "vision: ViT on digits"),
-           ("gpt_pairs.collect", "language: GPT-2 layout, modular sequences"))
+           ("gpt_pairs.collect", "language: HF GPT-2, modular sequences"))
 STYLE = {"vanilla": ("vanilla averaging", "C0", "o"), "activation": ("activation matching (permutations)", "C1", "s"),
          "weight_perm": ("weight matching (permutations)", "C4", "v"),
          "weight": ("weight matching (hierarchy)", "C2", "^"),
@@ -64,8 +64,9 @@ def make(ctx: FigureContext) -> FigureOutput:
         "((1−λ)𝓛(0) + λ𝓛(1))] between two independently trained transformers after each alignment of "
         "lmctheory.nn.hierarchy.align, by width (mean ± 1 s.d. over pairs). Left: ViTs with gainless RMSNorm on digits "
         f"(depth {cv.get('depth', '?')}, {cv.get('heads', '?')} heads, {cv.get('epochs', '?')} epochs, "
-        f"{cv.get('pairs', '?')} pairs). Right: GPT-2-layout causal models (LayerNorm folded, stream maps fixing the "
-        f"all-ones direction) on seeded modular sequences (p = {cg.get('p', '?')}, per-token loss; "
+        f"{cv.get('pairs', '?')} pairs). Right: Hugging Face GPT2LMHeadModels (random init, read-out tied to the "
+        "token embedding; LayerNorm folded, stream maps fixing the all-ones direction) on seeded modular sequences "
+        f"(p = {cg.get('p', '?')}, per-token loss; "
         f"{cg.get('pairs', '?')} pairs). Strategies: vanilla averaging; activation matching of permutations; weight "
         "matching (data-free) with permutations only or over the hierarchy (FF units, heads on QK/OV circuits, "
         "per-head invertible circuit maps, orthogonal stream); learned matching (projected maps trained on the loss "
