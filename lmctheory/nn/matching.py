@@ -405,6 +405,60 @@ class _WeightObjective:
             G += part
         return G.cpu().numpy()
 
+    @torch.no_grad()
+    def _nested_values(self, k, gname, m, inner_name, inner_m, perms):
+        """``V[i, j] = max_σ Σ_d ⟨A[unit i, sub d], B'[unit j, sub σ(d)]⟩``: the gain of group ``gname`` on
+        member ``m`` whose units hold the units of the unresolved group ``inner_name`` (a head and its
+        within-head axis), each pair of units matched on its own within-unit assignment."""
+        g, d = self.groups[gname], self.groups[inner_name]
+        bt = self.B[k]
+        for h, mm in self.on[k]:
+            if (h, mm) in ((gname, m), (inner_name, inner_m)) or h not in perms:
+                continue
+            bt = _take_units(bt, mm.axis, mm.outer, self.groups[h].size, mm.inner, self._perm(h, perms))
+        shape = list(bt.shape)
+        view = shape[:m.axis] + [m.outer, g.size, d.size, inner_m.inner] + shape[m.axis + 1:]
+        a = self.A[k].reshape(view).movedim((m.axis + 1, m.axis + 2), (0, 1)).reshape(g.size, d.size, -1)
+        b = bt.reshape(view).movedim((m.axis + 1, m.axis + 2), (0, 1)).reshape(g.size, d.size, -1)
+        return torch.einsum("idr,jer->ijde", a.double(), b.double())
+
+    def initial(self, order) -> dict:
+        """A start for the descent: the groups visited once in graph order, each solved from the members
+        whose other axes are pinned or belong to groups already solved (a member whose axis also carries an
+        unsolved group nested in this group's units — a head's within-head axis — counts with the best
+        within-unit assignment of every pair of units). A group with no such member stays at the identity.
+
+        From the identity, a group's gain also sums the members still permuted at random, whose noise can
+        outweigh the signal; solving in graph order from the pinned inputs uses only matched terms."""
+        perms = {n: np.arange(self.groups[n].size, dtype=np.int64) for n in order}
+        solved = set()
+        for gname in order:
+            g = self.groups[gname]
+            G = torch.zeros(g.size, g.size, dtype=torch.float64, device=self.device)
+            T, used = {}, False
+            for k, m in self.members[gname]:
+                others = [(h, mm) for h, mm in self.on[k] if (h, mm) != (gname, m) and h not in solved]
+                if not others:
+                    bt = self.permuted(k, perms, skip=(gname, m))
+                    G += _gram(self.A[k], bt, m.axis, m.outer, g.size, m.inner)
+                    used = True
+                elif len(others) == 1 and others[0][0] != gname:
+                    h, mm = others[0]
+                    d = self.groups[h]
+                    if mm.axis == m.axis and mm.outer == m.outer * g.size and mm.inner * d.size == m.inner:
+                        part = self._nested_values(k, gname, m, h, mm, perms)
+                        T[h] = part + T[h] if h in T else part
+                        used = True
+            for part in T.values():  # one within-unit assignment per nested group
+                Tn = part.cpu().numpy()
+                V = np.array([[float(Tn[i, j][np.arange(Tn.shape[2]), _lap(Tn[i, j])].sum())
+                               for j in range(g.size)] for i in range(g.size)])
+                G += torch.as_tensor(V, device=self.device)
+            if used:
+                perms[gname] = _lap(G.cpu().numpy())
+            solved.add(gname)
+        return perms
+
 
 def _result_of(C, perm, n_random, rng):
     from ..alignment import MatchingResult
@@ -424,8 +478,9 @@ def _lap(C):
     return perm
 
 
-def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed):
-    """Git Re-Basin descent over the groups ``names`` (the others fixed at ``fixed``)."""
+def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed, init=None):
+    """Git Re-Basin descent over the groups ``names`` (the others fixed at ``fixed``; restart 0 starts at
+    ``init`` where given, else at ``fixed`` or the identity)."""
     from ..alignment import permutation_coordinate_descent
 
     def merged(p):
@@ -437,7 +492,7 @@ def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed):
         nonlinear=[n for n in names if n in wo.nonlinear],
         neighbors={n: [h for h in wo.neighbors[n] if h in sizes] for n in names},
         n_restarts=n_restarts, max_iter=max_iter, seed=seed,
-        init={n: fixed[n] for n in names if n in fixed})
+        init={n: (init or fixed)[n] for n in names if n in (init or fixed)})
 
 
 def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, max_iter: int = 100,
@@ -514,7 +569,8 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     ident = {g.name: np.arange(g.size, dtype=np.int64) for g in groups}
     names = [g.name for g in groups]
     if names:
-        res = _descend(wo, names, {}, n_restarts=n_restarts, max_iter=max_iter, seed=seed)
+        start = wo.initial(names)
+        res = _descend(wo, names, {}, n_restarts=n_restarts, max_iter=max_iter, seed=seed, init=start)
         perms, obj, restarts = res.perms, res.objective, res.restart_objectives
     else:
         perms, obj, restarts = {}, wo.objective({}), ()
