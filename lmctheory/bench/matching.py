@@ -17,11 +17,13 @@ Rows:
   peak resident memory of a fresh subprocess; streamed statistics keep it independent of the number of
   images (the earlier implementation, which kept every activation, peaked at about 4.3 GB here).
 
-Measured (2 CPU cores shared with other jobs, load average 5–8, full mode, two runs): ResNet-18 ours 8.4 s /
-23.7 s, objective 5196.6, vs rebasin 0.0.47 22.7 s / 36.3 s, objective 5138.1 (identity 4799.7); GPT-2-style 12
-layers 91 s / 248 s, peak RSS 2.9 GB (1.4 GB before matching: the two models and their construction); activation
-matching of 400 and 1,600 images: peak RSS 440 and 468 MB (273 and 287 MB before matching), against 4,334 MB for
-1,600 images with the earlier implementation, which kept every activation.
+Measured (2 CPU cores shared with other jobs, one thread): ResNet-18 ours 5.1 s, objective 5258.1, vs rebasin
+0.0.47 6.9 s, objective 5138.1 (identity 4799.7), load average 0.6–0.8 (earlier, from the identity only and at
+load 5–8: 8.4 s / 23.7 s, objective 5196.6, vs rebasin 22.7 s / 36.3 s); activation matching of 400 and 1,600 images: peak RSS 440 and
+468 MB (273 and 287 MB before matching), against 4,334 MB for 1,600 images with the earlier implementation, which
+kept every activation. Hugging Face GPT2LMHeadModel, 12 layers (one thread, load average 4.5–5.5): trace 5.4 s,
+weight_match 281 s (37 groups; objective 20921.4 vs 19195.6 at the identity), peak RSS 3.0 GB (1.5 GB before
+matching: the two models and their construction).
 """
 
 from __future__ import annotations
