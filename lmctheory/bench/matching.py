@@ -21,9 +21,9 @@ Measured (2 CPU cores shared with other jobs, one thread): ResNet-18 ours 5.1 s,
 0.0.47 6.9 s, objective 5138.1 (identity 4799.7), load average 0.6–0.8 (earlier, from the identity only and at
 load 5–8: 8.4 s / 23.7 s, objective 5196.6, vs rebasin 22.7 s / 36.3 s); activation matching of 400 and 1,600 images: peak RSS 440 and
 468 MB (273 and 287 MB before matching), against 4,334 MB for 1,600 images with the earlier implementation, which
-kept every activation. Hugging Face GPT2LMHeadModel, 12 layers (one thread, load average 4.5–5.5): trace 5.4 s,
-weight_match 281 s (37 groups; objective 20921.4 vs 19195.6 at the identity), peak RSS 3.0 GB (1.5 GB before
-matching: the two models and their construction).
+kept every activation. Hugging Face GPT2LMHeadModel, 12 layers (one thread): trace 2.5 s, weight_match 97 s at
+load average 0.8–1.8 (281 s and trace 5.4 s at load 4.5–5.5); 37 groups, objective 20921.4 vs 19195.6 at the
+identity; peak RSS 2.9 GB (1.5 GB before matching: the two models and their construction).
 """
 
 from __future__ import annotations
