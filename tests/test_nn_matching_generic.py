@@ -324,4 +324,7 @@ def test_skipping_unchanged_gains_is_exact():
     assert runs[0].restart_objectives == runs[1].restart_objectives and runs[0].sweeps == runs[1].sweeps
     assert all(np.array_equal(runs[0].perms[k], runs[1].perms[k]) for k in sizes)
     res = weight_match(a, b, groups=gs, n_restarts=3, seed=4)
-    assert res.objective == max(runs[0].restart_objectives) and res.objective > res.objective_identity
+    # the n_restarts descents of the engine, then one from the graph-order solve; the best wins
+    assert res.restart_objectives[:3] == runs[0].restart_objectives
+    assert res.objective == max(res.restart_objectives) >= max(runs[0].restart_objectives)
+    assert res.objective > res.objective_identity

@@ -3,31 +3,32 @@
 Rows:
 
 - ``weight_match ResNet-18``: two independently initialized torchvision ResNet-18s (random init, seeds 0
-  and 1). Ours: :func:`lmctheory.nn.matching.weight_match` (one descent from the identity). Baseline: the
+  and 1). Ours: :func:`lmctheory.nn.matching.weight_match` (one descent from the identity and one from the graph-order
+  solve). Baseline: the
   ``rebasin`` package's ``PermutationCoordinateDescent`` (Git Re-Basin weight matching) when it is installed,
   else :func:`plain_git_rebasin`, a plain re-implementation of Git Re-Basin's Alg. 1 on the same groups (every
   gain recomputed every sweep, no caching). Both objectives are ``Σ_p ⟨θ^A_p, π(θ^B)_p⟩`` over the same
   parameters (those our traced groups permute), computed on each result's permuted model B.
 - ``weight_match GPT-2-small``: GPT-2-small dimensions (12 layers, width 768, 12 heads, vocabulary 50,257,
   1,024 positions, random init), time and peak resident memory of the process (run in a fresh subprocess).
-  The model is a Hugging Face ``GPT2LMHeadModel`` where the symmetry engine traces it, else an equivalent
-  hand-written GPT-2-style model (fused qkv, causal SDPA, GELU MLP, pre-LayerNorm, tied head); the row
-  says which. ``--quick``: 2 layers.
+  The model is the Hugging Face ``GPT2LMHeadModel`` (``Conv1D`` projections, fused qkv, tied ``lm_head``).
+  ``--quick``: 2 layers.
 - ``activation_match 1,600 images``: 1,600 images 3×32×32 through a small CNN (two 32-channel conv layers),
   peak resident memory of a fresh subprocess; streamed statistics keep it independent of the number of
   images (the earlier implementation, which kept every activation, peaked at about 4.3 GB here).
 
-Measured (2 CPU cores shared with other jobs, load average 5–8, full mode, two runs): ResNet-18 ours 8.4 s /
-23.7 s, objective 5196.6, vs rebasin 0.0.47 22.7 s / 36.3 s, objective 5138.1 (identity 4799.7); GPT-2-style 12
-layers 91 s / 248 s, peak RSS 2.9 GB (1.4 GB before matching: the two models and their construction); activation
-matching of 400 and 1,600 images: peak RSS 440 and 468 MB (273 and 287 MB before matching), against 4,334 MB for
-1,600 images with the earlier implementation, which kept every activation.
+Measured (2 CPU cores shared with other jobs, one thread): ResNet-18 ours 5.1 s, objective 5258.1, vs rebasin
+0.0.47 6.9 s, objective 5138.1 (identity 4799.7), load average 0.6–0.8 (earlier, from the identity only and at
+load 5–8: 8.4 s / 23.7 s, objective 5196.6, vs rebasin 22.7 s / 36.3 s); activation matching of 400 and 1,600 images: peak RSS 440 and
+468 MB (273 and 287 MB before matching), against 4,334 MB for 1,600 images with the earlier implementation, which
+kept every activation. Hugging Face GPT2LMHeadModel, 12 layers (one thread): trace 2.5 s, weight_match 97 s at
+load average 0.8–1.8 (281 s and trace 5.4 s at load 4.5–5.5); 37 groups, objective 20921.4 vs 19195.6 at the
+identity; peak RSS 2.9 GB (1.5 GB before matching: the two models and their construction).
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import subprocess
 import sys
@@ -106,8 +107,8 @@ def _member_objective(model_a, model_b, names):
 def _resnet18_rows():
     import torch
 
-    from lmctheory.nn.groups import permutation_groups
     from lmctheory.nn.matching import permute_model, weight_match
+    from lmctheory.nn.symmetry import permutation_groups
 
     tv = _torchvision()
     torch.manual_seed(0)
@@ -146,81 +147,25 @@ def _resnet18_rows():
     }]
 
 
-def _gpt2_style(layers):
-    """A GPT-2-style model at GPT-2-small dimensions (``layers`` blocks)."""
-    return _gpt2_class()(n_layers=layers)
-
-
-@functools.lru_cache(maxsize=None)
-def _gpt2_class():
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, d, h):
-            super().__init__()
-            self.h = h
-            self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.c_attn, self.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-            self.c_fc, self.mlp_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-
-        def forward(self, x):
-            b, t, d = x.shape
-            q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
-            q, k, v = (z.view(b, t, self.h, d // self.h).transpose(1, 2) for z in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + self.c_proj(y.transpose(1, 2).reshape(b, t, d))
-            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
-
-    class GPT(nn.Module):
-        def __init__(self, vocab=50257, ctx=1024, d=768, n_layers=12, heads=12):
-            super().__init__()
-            self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
-            self.blocks = nn.ModuleList(Block(d, heads) for _ in range(n_layers))
-            self.ln_f = nn.LayerNorm(d)
-
-        def forward(self, idx):
-            pos = torch.arange(idx.shape[1], device=idx.device)
-            x = self.wte(idx) + self.wpe(pos)
-            for blk in self.blocks:
-                x = blk(x)
-            return F.linear(self.ln_f(x), self.wte.weight)  # head tied to the token embedding
-
-    return GPT
-
-
 def gpt2_case(layers: int) -> dict:
     """Weight matching of two random GPT-2-small-sized models (run in a fresh process by :func:`run`)."""
     import torch
 
-    from lmctheory.nn.groups import UnsupportedOperationError, permutation_groups
     from lmctheory.nn.matching import weight_match
+    from lmctheory.nn.symmetry import permutation_groups
+    from lmctheory.nn.thirdparty import import_transformers
 
     torch.set_num_threads(1)
     ids = torch.randint(0, 50257, (2, 8), generator=torch.Generator().manual_seed(0))
     kind = "Hugging Face GPT2LMHeadModel"
-    try:
-        from lmctheory.nn.thirdparty import import_transformers
-
-        tr = import_transformers()
-        tiny = tr.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=16, use_cache=False)
-        permutation_groups(tr.GPT2LMHeadModel(tiny), ids % 50)  # does the engine trace it at all?
-        cfg = tr.GPT2Config(n_layer=layers, use_cache=False)
-        torch.manual_seed(0)
-        a = tr.GPT2LMHeadModel(cfg)
-        torch.manual_seed(1)
-        b = tr.GPT2LMHeadModel(cfg)
-        t = time.perf_counter()
-        groups = permutation_groups(a, ids)
-    except (ImportError, UnsupportedOperationError, RuntimeError):
-        kind = "hand-written GPT-2-style model (the symmetry engine does not trace the Hugging Face one here)"
-        torch.manual_seed(0)
-        a = _gpt2_style(layers)
-        torch.manual_seed(1)
-        b = _gpt2_style(layers)
-        t = time.perf_counter()
-        groups = permutation_groups(a, ids)
+    tr = import_transformers()
+    cfg = tr.GPT2Config(n_layer=layers, use_cache=False)
+    torch.manual_seed(0)
+    a = tr.GPT2LMHeadModel(cfg)
+    torch.manual_seed(1)
+    b = tr.GPT2LMHeadModel(cfg)
+    t = time.perf_counter()
+    groups = permutation_groups(a, {"input_ids": ids})
     trace_s = time.perf_counter() - t
     rss0 = _peak_rss_mb()
     t = time.perf_counter()

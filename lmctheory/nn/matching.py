@@ -2,7 +2,7 @@
 [NI] Q1–Q2, F.4; Ainsworth et al. 2023, *Git Re-Basin*).
 
 One path for every model, the package's MLPs included: the symmetry groups come from
-:func:`lmctheory.nn.groups.permutation_groups`; :func:`activation_match` and :func:`weight_match` return a
+:func:`lmctheory.nn.symmetry.permutation_groups`; :func:`activation_match` and :func:`weight_match` return a
 :class:`GroupMatching` (``perms`` by group name, the ``groups`` they act on, per-group costs and diagnostics);
 :func:`permute_model` applies any object carrying ``groups`` (a matching result or a group element).
 
@@ -38,8 +38,8 @@ from torch import nn
 from .._validation import check_int, check_seed
 from ._checks import check_module, check_X, describe, model_dtype, model_io
 from ._inputs import ModelInputs, as_model_inputs, check_finite_parameters, check_same_architecture, eval_mode
-from .groups import (_check_groups, _run, _trace, apply_permutation, is_asymmetric_module, normalize_perms,
-                     permutation_groups)
+from .symmetry import (apply_permutation, capture, check_groups, is_asymmetric_module, normalize_perms,
+                       permutation_groups)
 from .models import MLP
 
 __all__ = ["collect_activations", "activation_match", "weight_match", "permute_model", "to_standard",
@@ -251,7 +251,7 @@ class _Data:
 
 def _resolve_groups(model, groups, example):
     if groups is not None:
-        return _check_groups(groups)
+        return check_groups(groups)
     if example is None:
         raise TypeError("groups is required for this model (or give X, an example input, so they can be traced)")
     return permutation_groups(model, example)
@@ -405,6 +405,60 @@ class _WeightObjective:
             G += part
         return G.cpu().numpy()
 
+    @torch.no_grad()
+    def _nested_values(self, k, gname, m, inner_name, inner_m, perms):
+        """``V[i, j] = max_σ Σ_d ⟨A[unit i, sub d], B'[unit j, sub σ(d)]⟩``: the gain of group ``gname`` on
+        member ``m`` whose units hold the units of the unresolved group ``inner_name`` (a head and its
+        within-head axis), each pair of units matched on its own within-unit assignment."""
+        g, d = self.groups[gname], self.groups[inner_name]
+        bt = self.B[k]
+        for h, mm in self.on[k]:
+            if (h, mm) in ((gname, m), (inner_name, inner_m)) or h not in perms:
+                continue
+            bt = _take_units(bt, mm.axis, mm.outer, self.groups[h].size, mm.inner, self._perm(h, perms))
+        shape = list(bt.shape)
+        view = shape[:m.axis] + [m.outer, g.size, d.size, inner_m.inner] + shape[m.axis + 1:]
+        a = self.A[k].reshape(view).movedim((m.axis + 1, m.axis + 2), (0, 1)).reshape(g.size, d.size, -1)
+        b = bt.reshape(view).movedim((m.axis + 1, m.axis + 2), (0, 1)).reshape(g.size, d.size, -1)
+        return torch.einsum("idr,jer->ijde", a.double(), b.double())
+
+    def initial(self, order) -> dict:
+        """A start for the descent: the groups visited once in graph order, each solved from the members
+        whose other axes are pinned or belong to groups already solved (a member whose axis also carries an
+        unsolved group nested in this group's units — a head's within-head axis — counts with the best
+        within-unit assignment of every pair of units). A group with no such member stays at the identity.
+
+        From the identity, a group's gain also sums the members still permuted at random, whose noise can
+        outweigh the signal; solving in graph order from the pinned inputs uses only matched terms."""
+        perms = {n: np.arange(self.groups[n].size, dtype=np.int64) for n in order}
+        solved = set()
+        for gname in order:
+            g = self.groups[gname]
+            G = torch.zeros(g.size, g.size, dtype=torch.float64, device=self.device)
+            T, used = {}, False
+            for k, m in self.members[gname]:
+                others = [(h, mm) for h, mm in self.on[k] if (h, mm) != (gname, m) and h not in solved]
+                if not others:
+                    bt = self.permuted(k, perms, skip=(gname, m))
+                    G += _gram(self.A[k], bt, m.axis, m.outer, g.size, m.inner)
+                    used = True
+                elif len(others) == 1 and others[0][0] != gname:
+                    h, mm = others[0]
+                    d = self.groups[h]
+                    if mm.axis == m.axis and mm.outer == m.outer * g.size and mm.inner * d.size == m.inner:
+                        part = self._nested_values(k, gname, m, h, mm, perms)
+                        T[h] = part + T[h] if h in T else part
+                        used = True
+            for part in T.values():  # one within-unit assignment per nested group
+                Tn = part.cpu().numpy()
+                V = np.array([[float(Tn[i, j][np.arange(Tn.shape[2]), _lap(Tn[i, j])].sum())
+                               for j in range(g.size)] for i in range(g.size)])
+                G += torch.as_tensor(V, device=self.device)
+            if used:
+                perms[gname] = _lap(G.cpu().numpy())
+            solved.add(gname)
+        return perms
+
 
 def _result_of(C, perm, n_random, rng):
     from ..alignment import MatchingResult
@@ -424,8 +478,9 @@ def _lap(C):
     return perm
 
 
-def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed):
-    """Git Re-Basin descent over the groups ``names`` (the others fixed at ``fixed``)."""
+def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed, init=None):
+    """Git Re-Basin descent over the groups ``names`` (the others fixed at ``fixed``; restart 0 starts at
+    ``init`` where given, else at ``fixed`` or the identity)."""
     from ..alignment import permutation_coordinate_descent
 
     def merged(p):
@@ -437,7 +492,7 @@ def _descend(wo: _WeightObjective, names, fixed, *, n_restarts, max_iter, seed):
         nonlinear=[n for n in names if n in wo.nonlinear],
         neighbors={n: [h for h in wo.neighbors[n] if h in sizes] for n in names},
         n_restarts=n_restarts, max_iter=max_iter, seed=seed,
-        init={n: fixed[n] for n in names if n in fixed})
+        init={n: (init or fixed)[n] for n in names if n in (init or fixed)})
 
 
 def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, max_iter: int = 100,
@@ -450,7 +505,11 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     objective is linear in ``P_g``, ``G_g[i, j] = Σ_{members} ⟨A_m[unit i], B'_m[unit j]⟩`` (``B'``: B's
     tensor with every other member axis permuted; units of block members are whole blocks, e.g. a head's
     ``dh`` rows), solved by ``linear_sum_assignment``. Restart 0 starts at the identity, restarts ``1…`` at
-    random elements; the best objective is returned. Gains are computed in float64 with torch on ``device``.
+    random elements, and one more descent starts from a graph-order solve (each group, in the order of the
+    graph, assigned from the members whose other axes are pinned or already assigned; heads with the best
+    within-head assignment of each pair of heads): from the identity, the members still permuted at random
+    add noise that can outweigh the signal of a group, a graph-order solve starts from the pinned inputs.
+    The best objective is returned. Gains are computed in float64 with torch on ``device``.
 
     Parameters
     ----------
@@ -460,7 +519,7 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
         An example input, used only to trace the groups when ``groups`` is not given (a batch of 2 is
         enough; models of known input width need none).
     groups : list of PermutationGroup, optional
-        Default: :func:`~lmctheory.nn.groups.permutation_groups` of ``model_a`` on ``X``.
+        Default: :func:`~lmctheory.nn.symmetry.permutation_groups` of ``model_a`` on ``X``.
     n_restarts : int, default 1
         ``≥ 1`` descents.
     max_iter : int, default 100
@@ -477,7 +536,8 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     Returns
     -------
     GroupMatching
-        ``objective`` / ``objective_identity``: the inner product at the result / at the identity.
+        ``objective`` / ``objective_identity``: the inner product at the result / at the identity;
+        ``restart_objectives``: the ``n_restarts`` descents', then the graph-order descent's.
 
     Raises
     ------
@@ -492,7 +552,7 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from lmctheory.nn.groups import permutation_groups, random_permutation
+    >>> from lmctheory.nn.symmetry import permutation_groups, random_permutation
     >>> from lmctheory.nn.matching import permute_model, weight_match
     >>> a = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     >>> g = permutation_groups(a, torch.zeros(2, 3))
@@ -507,15 +567,17 @@ def weight_match(model_a, model_b, X=None, *, groups=None, n_restarts: int = 1, 
     seed = check_seed(seed)
     example = None
     if groups is None:
-        example = _positional(model_a, _Data(X, model_a).first().rows(slice(0, 2))) if X is not None \
-            else _example_for(model_a)
+        example = _Data(X, model_a).first().rows(slice(0, 2)) if X is not None else _example_for(model_a)
     groups = _resolve_groups(model_a, groups, example)
     wo = _WeightObjective(model_a, model_b, groups, device)
     ident = {g.name: np.arange(g.size, dtype=np.int64) for g in groups}
     names = [g.name for g in groups]
     if names:
         res = _descend(wo, names, {}, n_restarts=n_restarts, max_iter=max_iter, seed=seed)
-        perms, obj, restarts = res.perms, res.objective, res.restart_objectives
+        solved = _descend(wo, names, {}, n_restarts=1, max_iter=max_iter, seed=seed, init=wo.initial(names))
+        best = solved if solved.objective > res.objective else res
+        perms, obj = best.perms, best.objective
+        restarts = tuple(res.restart_objectives) + tuple(solved.restart_objectives)
     else:
         perms, obj, restarts = {}, wo.objective({}), ()
     rng = np.random.default_rng(seed)
@@ -696,25 +758,23 @@ def _block_cost(R, size, m):
 
 
 class _Runner:
-    """Values of traced activations (tap nodes) of a model on a batch of inputs."""
+    """Values of traced activations (tap nodes) of a model on a batch of inputs: the graph captured from
+    ``model_a`` by :func:`lmctheory.nn.symmetry.capture` (cached per input shapes), run with the parameters
+    and buffers of ``model``."""
 
-    def __init__(self, model, example):
-        self.model = model
-        self.gm = _trace(model, len(example))
-
-    def signature(self):
-        return [(n.name, n.op, str(n.target)) for n in self.gm.graph.nodes]
+    def __init__(self, model_a, model):
+        self.model_a, self.model = model_a, model
 
     def __call__(self, inputs: ModelInputs, keep):
-        with eval_mode(self.model):
-            return _run(self.gm, self.model, _positional(self.model, inputs), set(keep))
+        with torch.no_grad():
+            return capture(self.model_a, inputs, name="X").run(self.model, inputs, keep=set(keep))
 
 
 def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, seed: int = 0,
                      batch_size: int = 64, device=None) -> GroupMatching:
     """Activation matching of model B to model A on inputs ``X`` ([NI] F.4, docs/theory.md §10 "Alignment").
 
-    Per group ``g`` (from :func:`~lmctheory.nn.groups.permutation_groups`), the cost matrix is
+    Per group ``g`` (from :func:`~lmctheory.nn.symmetry.permutation_groups`), the cost matrix is
 
     ``C_g[i, j] = Σ_t corr_t(i, j)``
 
@@ -753,7 +813,7 @@ def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, s
     groups : list of PermutationGroup, optional
         Default: traced from ``model_a`` on the first two samples of ``X``.
     n_random : int, default 100
-        Random permutations for the baseline objectives of each group.
+        Random permutations for the baseline objectives of each group (0: none).
     seed : int, default 0
         Seed of the baselines (and of the weight fallback).
     batch_size : int, default 64
@@ -774,7 +834,7 @@ def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, s
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from lmctheory.nn.groups import permutation_groups, random_permutation
+    >>> from lmctheory.nn.symmetry import permutation_groups, random_permutation
     >>> from lmctheory.nn.matching import activation_match, permute_model
     >>> a = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     >>> g = permutation_groups(a, torch.zeros(2, 3))
@@ -785,18 +845,15 @@ def activation_match(model_a, model_b, X, *, groups=None, n_random: int = 100, s
     True
     """
     _check_pair(model_a, model_b)
-    n_random = check_int(n_random, "n_random", low=1)
+    n_random = check_int(n_random, "n_random", low=0)
     seed = check_seed(seed)
     batch_size = check_int(batch_size, "batch_size", low=1)
     src_a = _Data(X, model_a, batch_size=batch_size)
     src_b = src_a if model_dtype(model_b) == model_dtype(model_a) else _Data(X, model_b, batch_size=batch_size)
     first = src_a.first()
     example = first.rows(slice(0, 2))
-    groups = _resolve_groups(model_a, groups, _positional(model_a, example))
-    pos = _positional(model_a, example)
-    run_a, run_b = _Runner(model_a, pos), _Runner(model_b, pos)
-    if run_a.signature() != run_b.signature():
-        raise ValueError("model_a and model_b trace to different graphs; they must have the same architecture")
+    groups = _resolve_groups(model_a, groups, example)
+    run_a, run_b = _Runner(model_a, model_a), _Runner(model_a, model_b)
     order = [g for g in groups if g.kind == "heads"] + [g for g in groups if g.kind != "heads"]
     tap_nodes = {t.node for g in groups for t in g.taps}
     probe = run_a(example, tap_nodes)
@@ -920,7 +977,7 @@ def to_standard(model):
     """A copy of ``model`` with every asymmetric layer replaced by a plain layer holding its effective
     weight ``F + D ⊙ W`` (same function), so two permuted asymmetric models can be interpolated.
 
-    Every asymmetric submodule (duck-typed by :func:`lmctheory.nn.groups.is_asymmetric_module`:
+    Every asymmetric submodule (duck-typed by :func:`lmctheory.nn.symmetry.is_asymmetric_module`:
     ``F``/``D`` buffers, ``effective_weight()``, 2-D/3-D/4-D weight) becomes an ``nn.Linear`` /
     ``nn.Conv1d`` / ``nn.Conv2d`` with its stride/padding/dilation (zero padding, groups 1); everything else
     is copied; the original is untouched. A :class:`~lmctheory.nn.models.MLP` gets ``kind = "standard"``.
@@ -955,11 +1012,11 @@ def permute_model(model, perms, *, groups=None):
     """Permute the units of ``model`` (function-preserving, T-S1); returns a new model.
 
     ``perms`` is anything that carries its groups — a :class:`GroupMatching` from :func:`activation_match`
-    / :func:`weight_match`, or a group element from :func:`~lmctheory.nn.groups.random_permutation` — or a
+    / :func:`weight_match`, or a group element from :func:`~lmctheory.nn.symmetry.random_permutation` — or a
     plain dict ``{group name: perm}`` / list aligned with ``groups`` (values may be
     :class:`~lmctheory.alignment.MatchingResult`). Every member (parameters and buffers: running
     statistics, asymmetric ``F``/``D``) of every group is reindexed on a deep copy
-    (:func:`lmctheory.nn.groups.apply_permutation`); groups not named keep the identity.
+    (:func:`lmctheory.nn.symmetry.apply_permutation`); groups not named keep the identity.
 
     Parameters
     ----------
@@ -976,7 +1033,7 @@ def permute_model(model, perms, *, groups=None):
     --------
     >>> import numpy as np, torch
     >>> from lmctheory.nn import make_mlp, permute_model
-    >>> from lmctheory.nn.groups import permutation_groups
+    >>> from lmctheory.nn.symmetry import permutation_groups
     >>> m = make_mlp(3, 4, 2, n_layers=2, seed=0)
     >>> g = permutation_groups(m, torch.zeros(2, 3))
     >>> p = permute_model(m, {g[0].name: np.array([1, 0, 3, 2])}, groups=g)
@@ -992,7 +1049,7 @@ def permute_model(model, perms, *, groups=None):
             raise TypeError("groups is required to permute this model (a GroupMatching or a group element "
                             f"carries them), got groups=None and perms of type {describe(perms)}")
         groups = permutation_groups(model, ex)
-    groups = _check_groups(groups)
+    groups = check_groups(groups)
     if isinstance(perms, GroupMatching):
         perms = perms.perms
     elif not isinstance(perms, (dict, list, tuple)) and isinstance(perms, Mapping):
