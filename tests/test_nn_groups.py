@@ -1,5 +1,5 @@
 """Permutation symmetry groups of the symmetry engine (lmctheory.nn.symmetry, also importable as
-lmctheory.nn.groups; docs/theory.md T-S1) on independently written architectures."""
+lmctheory.nn.symmetry; docs/theory.md T-S1) on independently written architectures."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmctheory.nn.groups import (Member, PermutationGroup, SymmetryCheckError, UnsupportedOperationError,
+from lmctheory.nn.symmetry import (Member, PermutationGroup, SymmetryCheckError, UnsupportedOperationError,
                                  apply_permutation, check_permutation_invariance, normalize_perms, permutation_groups,
                                  random_permutation)
 

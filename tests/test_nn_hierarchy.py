@@ -268,7 +268,7 @@ def test_bad_arguments():
 
 
 def test_hugging_face_gpt2():
-    from lmctheory.nn.groups import permutation_groups
+    from lmctheory.nn.symmetry import permutation_groups
     from tests._thirdparty import load_transformers
 
     tr = load_transformers()

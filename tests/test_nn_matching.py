@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lmctheory.nn import GroupMatching, activation_match, collect_activations, make_mlp, permute_model, to_standard
-from lmctheory.nn.groups import permutation_groups
+from lmctheory.nn.symmetry import permutation_groups
 
 
 @pytest.mark.parametrize("kind", ["standard", "wmlp"])

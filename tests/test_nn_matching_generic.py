@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lmctheory.nn import AsymmetricLinear, make_mlp
-from lmctheory.nn.groups import apply_permutation, permutation_groups, random_permutation
+from lmctheory.nn.symmetry import apply_permutation, permutation_groups, random_permutation
 from lmctheory.nn.matching import GroupMatching, activation_match, permute_model, to_standard, weight_match
 
 from ._arch_zoo import ZOO, make_input

@@ -110,7 +110,7 @@ _VARIANTS = [(k, n, a) for k in ("standard", "wasym", "syre") for n in ("layerno
 @pytest.mark.parametrize("kind,norm,attention", _VARIANTS)
 def test_planted_permutation_of_stream_heads_and_units_is_recovered(kind, norm, attention):
     from lmctheory.nn import activation_match, permute_model
-    from lmctheory.nn.groups import apply_permutation, permutation_groups, random_permutation
+    from lmctheory.nn.symmetry import apply_permutation, permutation_groups, random_permutation
 
     a = make_vit(kind=kind, norm=norm, attention=attention, sigma_f=0.5, dim=16, heads=4, depth=2, seed=0).eval()
     X = torch.randn(48, 64, generator=torch.Generator().manual_seed(1))

@@ -12,7 +12,6 @@ Importing this subpackage imports torch (the top-level :mod:`lmctheory` never do
 ``symmetry``  the symmetry engine: :func:`permutation_groups` (symmetry groups of any model ``torch.export``
               captures: torchvision, timm, Hugging Face), :func:`attention_sites`, :func:`random_permutation`,
               :func:`apply_permutation`, :func:`check_permutation_invariance`, :func:`register_handler`
-              (``groups`` re-exports it under its former name)
 ``estimate``  :func:`estimate_realization_costs`, :func:`estimate_all_layers`, :func:`ridge_realization_cost`
 ``biasfree``  [LEWC] bias-free ReLU MLPs: :func:`make_width_mlp`, :func:`train_width_model`,
               :func:`recompute_batchnorm`, :func:`hidden_outputs`

@@ -19,7 +19,7 @@ and of heads (T-S2) and rectangular stream maps between different widths are not
 Structure
 ---------
 :func:`transformer_structure` reads the hierarchy off the model: the residual-stream, head and unit groups of
-:func:`lmctheory.nn.groups.permutation_groups`, and, for every head group, its four *slots* (the blocks of the
+:func:`lmctheory.nn.symmetry.permutation_groups`, and, for every head group, its four *slots* (the blocks of the
 q, k, v projections and of the output projection that the group permutes). Which slots form a circuit is not
 read from names: it is found by the symmetry itself — the pairing of the slots for which random per-head maps
 ``(G, G^{−ᵀ})`` leave the function unchanged (checked on the example input in float64). Behind a rotary position
@@ -30,7 +30,7 @@ that need it.
 
 Conventions
 -----------
-A map ``M`` of a member's units acts as in :mod:`lmctheory.nn.groups`: ``T'[…, o, i, r, …] = Σ_j M[i, j]
+A map ``M`` of a member's units acts as in :mod:`lmctheory.nn.symmetry`: ``T'[…, o, i, r, …] = Σ_j M[i, j]
 T[…, o, j, r, …]``. In that convention the two slots of a circuit get ``G`` and ``G^{−ᵀ}`` (q rows ``G``, k rows
 ``G^{−ᵀ}``; v rows ``G``, the output projection's head columns ``G^{−ᵀ}``). Model B is aligned to model A: the
 result is B in A's coordinates, to be interpolated with ``report.model_a`` (A in the same parametrization: norm
@@ -1294,12 +1294,12 @@ def align(model_a: nn.Module, model_b: nn.Module, X=None, *, strategy: str = "we
     maps orthogonal), ``"invertible"`` = ``"hierarchy"`` (per-head maps invertible: the whole hierarchy).
 
     Every result is checked: ``max |f_B(x) − f_aligned(x)| ≤ 1000·ε(dtype)·max(1, max|f_B|)`` on ``X`` (at most
-    256 rows), else :class:`~lmctheory.nn.groups.SymmetryCheckError`.
+    256 rows), else :class:`~lmctheory.nn.symmetry.SymmetryCheckError`.
 
     Parameters
     ----------
     model_a, model_b : nn.Module
-        Same architecture; transformers :func:`~lmctheory.nn.groups.permutation_groups` can trace.
+        Same architecture; transformers :func:`~lmctheory.nn.symmetry.permutation_groups` can trace.
     X : torch.Tensor or tuple
         Inputs (batch first). Needed by every strategy to trace the model and check the result; the weight
         strategy uses no other information from it.

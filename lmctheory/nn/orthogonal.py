@@ -7,7 +7,7 @@ stream by an orthogonal ``Q`` and every weight that reads it by ``Qᵀ`` (and ev
 (found by orthogonal Procrustes on the stream activations) in addition to permutations of heads and MLP units.
 
 Here the stream is described by its *members*: the ``(state_dict name, axis)`` pairs along which the stream's
-coordinates run (the residual-stream group of :func:`lmctheory.nn.groups.permutation_groups`). Applying ``Q``
+coordinates run (the residual-stream group of :func:`lmctheory.nn.symmetry.permutation_groups`). Applying ``Q``
 means, for every member tensor ``T`` and its axis ``a``, ``T ← Q ×_a T`` (``T'[…, i, …] = Σ_j Q[i, j] T[…, j, …]``):
 a weight writing the stream (``W ∈ R^{D×·}``, axis 0) becomes ``QW``, one reading it (axis 1) ``WQᵀ``, a bias or
 positional embedding on the stream ``Qb``.
@@ -93,7 +93,7 @@ def apply_orthogonal(model: nn.Module, Q, members) -> nn.Module:
         Orthogonal (``QᵀQ = I`` to 1e-6 relative); ``D`` is the stream width.
     members : iterable of (name, axis)
         State-dict names and axes of every tensor carrying the stream (e.g. the members of the residual-stream
-        group of :func:`lmctheory.nn.groups.permutation_groups`).
+        group of :func:`lmctheory.nn.symmetry.permutation_groups`).
 
     Returns
     -------
@@ -555,7 +555,7 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     tensor of B that writes the stream (``W ← QW``, biases, positional embeddings) or reads it (``W ← WQᵀ``)
     (:func:`apply_orthogonal`); the aligned B computes the same function as B, which is verified on ``X``.
 
-    Supported models: any model :func:`~lmctheory.nn.groups.permutation_groups` can trace whose stream passes
+    Supported models: any model :func:`~lmctheory.nn.symmetry.permutation_groups` can trace whose stream passes
     only through linear maps, residual sums, token mixing (attention, means, indexing) and
 
     * parameter-free RMSNorm (this package's ``RMSNorm``, ``nn.RMSNorm(elementwise_affine=False)``, or written

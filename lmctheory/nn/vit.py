@@ -1,7 +1,7 @@
 """Small Vision Transformers for the [NI] App. G.4 and [GLMC] experiments, in standard, W-asymmetric and
 syre variants of every linear map.
 
-Layout (pre-norm, written the common way so that :func:`lmctheory.nn.groups.permutation_groups` can trace it):
+Layout (pre-norm, written the common way so that :func:`lmctheory.nn.symmetry.permutation_groups` can trace it):
 
 ``x (N, C·H·W) or (N, C, H, W)`` → non-overlapping ``p×p`` patches ``(N, T, C·p·p)`` → patch embedding (linear) →
 ``+ pos_embed (1, T, D)`` → ``depth`` × [``x = x + proj(attn(qkv(norm₁(x))))``; ``x = x + fc₂(act(fc₁(norm₂(x))))``]
