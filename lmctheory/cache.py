@@ -120,7 +120,11 @@ def _entry_mode(folder: Path) -> int:
         return 0o600
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, then ``os.replace``.
+
+    Internal API, shared with the paper checks' report writer; creates the parent folder.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _entry_mode(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp")
@@ -240,7 +244,7 @@ class DiskCache:
         if not self._cleaned:
             self._cleaned = True
             self.clean_stale_tmp()
-        _atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data)
         return path
 
     def _load(self, config: dict, suffix: str, parse: Callable[[Path, str], Any], damaged: Callable[[Path], bool]):
