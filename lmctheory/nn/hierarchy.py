@@ -924,6 +924,67 @@ def _task_loss(out, y):
     return nn.functional.cross_entropy(logits, y)
 
 
+def _learned_params(structure, init, level, dtype):
+    """The trainable implicit matrices ``Z`` of :func:`learned_match_hierarchy`, started from ``init`` (keys
+    ``"stream"``, ``("units", name)``, ``("heads", name)``, ``("maps", name, circuit)``), and the split of a
+    LayerNorm stream along the all-ones direction, ``(u, perp, sign)`` in float64, or ``None``."""
+    D = structure.width
+    params = {}
+    Zs = (init.stream if init.stream is not None else torch.eye(D, dtype=torch.float64)).to(dtype).clone()
+    ones = None
+    if level != "permutation" and structure.fixes_ones:
+        u64, perp64 = _ones_basis(D)
+        u, perp = u64.to(dtype), perp64.to(dtype)
+        sign = 1.0 if float(u.T @ Zs @ u) >= 0 else -1.0
+        Zs = perp.T @ Zs @ perp
+        ones = (u64, perp64, sign)
+    params["stream"] = Zs.requires_grad_(True)
+    for g in structure.units:
+        P = init.units.get(g.name, torch.eye(g.size, dtype=torch.float64))
+        params[("units", g.name)] = P.to(dtype).clone().requires_grad_(True)
+    for blk in structure.attention:
+        g = blk.group
+        P = init.heads.get(g.name, torch.eye(g.size, dtype=torch.float64))
+        params[("heads", g.name)] = P.to(dtype).clone().requires_grad_(True)
+        if level != "permutation":
+            for c in range(len(blk.circuits)):
+                G = init.maps.get((g.name, c))
+                if G is None:
+                    G = torch.eye(blk.head_dim, dtype=torch.float64).expand(g.size, -1, -1)
+                params[("maps", g.name, c)] = G.to(dtype).clone().requires_grad_(True)
+    return params, ones
+
+
+def _project_learned(params, structure, level, ones, dtype, hard) -> HierarchyTransform:
+    """The maps of the current ``Z`` (:func:`_learned_params`): straight-through / smooth polar while training,
+    exact (float64) at the end (``hard``)."""
+    P = (lambda Z: _perm_matrix(Z.detach().double())) if hard else _ste_perm
+    O = (lambda Z: _polar(Z.detach().double())) if hard else _polar_smooth
+    Z = params["stream"]
+    if level == "permutation":
+        R = P(Z)
+    elif ones is not None:
+        u64, perp64, sign = ones
+        uu, pp = (u64, perp64) if hard else (u64.to(dtype), perp64.to(dtype))
+        R = sign * (uu @ uu.T) + pp @ O(Z) @ pp.T
+    else:
+        R = O(Z)
+    tr = HierarchyTransform(stream=R)
+    for g in structure.units:
+        tr.units[g.name] = P(params[("units", g.name)])
+    for blk in structure.attention:
+        g = blk.group
+        tr.heads[g.name] = P(params[("heads", g.name)])
+        for c in range(len(blk.circuits)):
+            key = ("maps", g.name, c)
+            if key in params:
+                G = params[key].detach().double() if hard else params[key]
+                if blk.commuting[c] is not None:  # rotary QK circuit: the commuting class
+                    G = _to_class(G, blk.commuting[c], orthogonal=level != "invertible")
+                tr.maps[(g.name, c)] = G if (level == "invertible" or blk.commuting[c] is not None) else O(G)
+    return tr
+
+
 def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: TransformerStructure, X, y,
                             level: str = "invertible", *, init: HierarchyTransform | None = None, steps: int = 100,
                             lr: float = 1e-2, batch_size: int = 128, seed: int = 0):
@@ -971,61 +1032,15 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
     """
     level = _check_level(level)
     _check_level_supported(structure, level)
-    D = structure.width
-    init = init or HierarchyTransform(stream=torch.eye(D, dtype=torch.float64))
+    init = init or HierarchyTransform(stream=torch.eye(structure.width, dtype=torch.float64))
     ref = model_a.state_dict()
     dtype = next((v.dtype for v in ref.values() if v.is_floating_point()), torch.float32)
     sa = {k: v.detach() for k, v in ref.items()}
     sb = {k: v.detach() for k, v in model_b.state_dict().items()}
-    params = {}
-    Zs = (init.stream if init.stream is not None else torch.eye(D, dtype=torch.float64)).to(dtype).clone()
-    u = perp = None
-    if level != "permutation" and structure.fixes_ones:
-        u64, perp64 = _ones_basis(D)
-        u, perp = u64.to(dtype), perp64.to(dtype)
-        sign = 1.0 if float(u.T @ Zs @ u) >= 0 else -1.0
-        Zs = perp.T @ Zs @ perp
-    params["stream"] = Zs.requires_grad_(True)
-    for g in structure.units:
-        P = init.units.get(g.name, torch.eye(g.size, dtype=torch.float64))
-        params[("units", g.name)] = P.to(dtype).clone().requires_grad_(True)
-    for blk in structure.attention:
-        g = blk.group
-        P = init.heads.get(g.name, torch.eye(g.size, dtype=torch.float64))
-        params[("heads", g.name)] = P.to(dtype).clone().requires_grad_(True)
-        if level != "permutation":
-            for c in range(len(blk.circuits)):
-                G = init.maps.get((g.name, c))
-                if G is None:
-                    G = torch.eye(blk.head_dim, dtype=torch.float64).expand(g.size, -1, -1)
-                params[("maps", g.name, c)] = G.to(dtype).clone().requires_grad_(True)
+    params, ones = _learned_params(structure, init, level, dtype)
 
     def project(hard):
-        """The maps of the current ``Z``: straight-through / smooth polar while training, exact (float64) at the end."""
-        P = (lambda Z: _perm_matrix(Z.detach().double())) if hard else _ste_perm
-        O = (lambda Z: _polar(Z.detach().double())) if hard else _polar_smooth
-        Z = params["stream"]
-        if level == "permutation":
-            R = P(Z)
-        elif u is not None:
-            uu, pp = (u64, perp64) if hard else (u, perp)
-            R = sign * (uu @ uu.T) + pp @ O(Z) @ pp.T
-        else:
-            R = O(Z)
-        tr = HierarchyTransform(stream=R)
-        for g in structure.units:
-            tr.units[g.name] = P(params[("units", g.name)])
-        for blk in structure.attention:
-            g = blk.group
-            tr.heads[g.name] = P(params[("heads", g.name)])
-            for c in range(len(blk.circuits)):
-                key = ("maps", g.name, c)
-                if key in params:
-                    G = params[key].detach().double() if hard else params[key]
-                    if blk.commuting[c] is not None:  # rotary QK circuit: the commuting class
-                        G = _to_class(G, blk.commuting[c], orthogonal=level != "invertible")
-                    tr.maps[(g.name, c)] = G if (level == "invertible" or blk.commuting[c] is not None) else O(G)
-        return tr
+        return _project_learned(params, structure, level, ones, dtype, hard)
 
     xs = _inputs_tuple(X, model_a)
     y = torch.as_tensor(y)
