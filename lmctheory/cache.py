@@ -274,7 +274,9 @@ class DiskCache:
                            "treated as missing, file left in place")
             return None
 
-    def _store_quietly(self, save: Callable[[], Path]) -> None:
+    def store_quietly(self, save: Callable[[], Path]) -> None:
+        """Call ``save()``; an ``OSError`` (read-only or full cache) warns once per folder and is swallowed, so the
+        caller keeps its result and runs uncached."""
         try:
             save()
         except OSError as exc:  # read-only, ENOSPC, EACCES, ...: keep the result, run uncached
@@ -309,7 +311,7 @@ class DiskCache:
         if hit is not None:
             return hit
         arrays = compute()
-        self._store_quietly(lambda: self.save_npz(config, arrays))
+        self.store_quietly(lambda: self.save_npz(config, arrays))
         return {k: np.asarray(v) for k, v in arrays.items()}
 
     # -- json ----------------------------------------------------------------------------------
@@ -339,7 +341,7 @@ class DiskCache:
         if hit is not None:
             return hit
         doc = compute()
-        self._store_quietly(lambda: self.save_json(config, doc))
+        self.store_quietly(lambda: self.save_json(config, doc))
         return json.loads(json.dumps(doc, default=float))
 
     # -- torch state dicts ---------------------------------------------------------------------

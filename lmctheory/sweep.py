@@ -246,7 +246,7 @@ def run_jobs(
     def finish(i: int, value) -> None:
         value = _normalize(kind, value)
         # a read-only or full cache warns once and the sweep goes on uncached: never lose a finished job
-        cache._store_quietly(lambda: save(_job_config(fn, configs[i]), value))
+        cache.store_quietly(lambda: save(_job_config(fn, configs[i]), value))
         results[i] = value
         bar.update(1)
 
