@@ -811,7 +811,6 @@ def weight_match_hierarchy(sd_a: dict, sd_b: dict, structure: TransformerStructu
     tr = copy.deepcopy(init) if init is not None else HierarchyTransform(stream=torch.eye(D, dtype=torch.float64))
     if tr.stream is None:
         tr.stream = torch.eye(D, dtype=torch.float64)
-    stream_names = [n for n, _ in structure.stream]
     hidden = set()
     for g in structure.units:
         hidden.update(m.name for m in g.members)
