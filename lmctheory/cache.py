@@ -120,7 +120,11 @@ def _entry_mode(folder: Path) -> int:
         return 0o600
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, then ``os.replace``.
+
+    Internal API, shared with the paper checks' report writer; creates the parent folder.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _entry_mode(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp")
@@ -240,7 +244,7 @@ class DiskCache:
         if not self._cleaned:
             self._cleaned = True
             self.clean_stale_tmp()
-        _atomic_write_bytes(path, data)
+        atomic_write_bytes(path, data)
         return path
 
     def _load(self, config: dict, suffix: str, parse: Callable[[Path, str], Any], damaged: Callable[[Path], bool]):
@@ -270,7 +274,9 @@ class DiskCache:
                            "treated as missing, file left in place")
             return None
 
-    def _store_quietly(self, save: Callable[[], Path]) -> None:
+    def store_quietly(self, save: Callable[[], Path]) -> None:
+        """Call ``save()``; an ``OSError`` (read-only or full cache) warns once per folder and is swallowed, so the
+        caller keeps its result and runs uncached."""
         try:
             save()
         except OSError as exc:  # read-only, ENOSPC, EACCES, ...: keep the result, run uncached
@@ -305,7 +311,7 @@ class DiskCache:
         if hit is not None:
             return hit
         arrays = compute()
-        self._store_quietly(lambda: self.save_npz(config, arrays))
+        self.store_quietly(lambda: self.save_npz(config, arrays))
         return {k: np.asarray(v) for k, v in arrays.items()}
 
     # -- json ----------------------------------------------------------------------------------
@@ -335,7 +341,7 @@ class DiskCache:
         if hit is not None:
             return hit
         doc = compute()
-        self._store_quietly(lambda: self.save_json(config, doc))
+        self.store_quietly(lambda: self.save_json(config, doc))
         return json.loads(json.dumps(doc, default=float))
 
     # -- torch state dicts ---------------------------------------------------------------------

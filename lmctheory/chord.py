@@ -132,11 +132,12 @@ def _check_endpoint_weights(w0, w1, d=None):
     return W0, W1
 
 
-def _sigma_geometry(W0, W1, S):
+def sigma_geometry(W0, W1, S):
     """``s0, s1`` (Σ-norms) and the Σ-angle ``θ`` per row, ``θ = 2·atan2(‖û−v̂‖_Σ, ‖û+v̂‖_Σ)``.
 
     The half-angle form keeps ``θ`` accurate to rounding for nearly parallel rows (``arccos`` of
-    the cosine loses half the digits there).
+    the cosine loses half the digits there). Internal API (also used by :mod:`lmctheory.bench.montecarlo`):
+    ``W0, W1`` of shape ``(n, d)`` and ``S`` of shape ``(d, d)`` are already validated.
     """
     s0 = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", W0, S, W0), 0.0))
     s1 = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", W1, S, W1), 0.0))
@@ -218,14 +219,14 @@ def relu_gaussian_moment(s_x, s_y, cos_theta):
     if np.any(np.abs(ct) > 1.0 + COS_CLIP_TOL):
         raise ValueError(f"cos_theta must lie in [-1, 1] (up to {COS_CLIP_TOL:g} of rounding), "
                          f"got values in [{ct.min()}, {ct.max()}]")
-    out = _arccos_kernel(sx * sy, np.clip(ct, -1.0, 1.0))
+    out = arccos_kernel(sx * sy, np.clip(ct, -1.0, 1.0))
     return float(out) if out.ndim == 0 else out
 
 
-def _arccos_kernel(sxy, c):
+def arccos_kernel(sxy, c):
     """``(s_X s_Y / 2π)(sin θ + (π − θ) cos θ)`` with ``sxy = s_X s_Y`` and ``c = cos θ ∈ [−1, 1]`` (already
     validated): the one implementation of the ReLU Gaussian moment (:func:`relu_gaussian_moment`,
-    :func:`lmctheory.lewc.gaussian_weak_additivity_cosine`)."""
+    :func:`lmctheory.lewc.gaussian_weak_additivity_cosine`). Internal API: inputs are not checked."""
     return sxy / (2.0 * math.pi) * (np.sqrt(np.maximum(1.0 - c * c, 0.0)) + (math.pi - np.arccos(c)) * c)
 
 
@@ -292,7 +293,7 @@ def gaussian_relu_chord_deviation(w0, w1, cov, lam):
     W0, W1 = _check_endpoint_weights(w0, w1)
     S = check_psd(cov, "cov", dim=W0.shape[1])
     lams, scalar = _lam_grid(lam)
-    s0, s1, theta = _sigma_geometry(W0, W1, S)
+    s0, s1, theta = sigma_geometry(W0, W1, S)
     out = _chord_exact(s0, s1, theta, lams)
     return out[0] if scalar else out
 
@@ -402,7 +403,7 @@ def chord_deviation_mc(
     n_samples = check_int(n_samples, "n_samples", low=2)
     seed = check_seed(seed)
     act = ACT_CODES[check_choice(activation, "activation", ACTIVATIONS)]
-    s0, s1, theta = _sigma_geometry(W0, W1, S)
+    s0, s1, theta = sigma_geometry(W0, W1, S)
     n_chunks = -(-n_samples // MC_CHUNK)
     # short Numba calls (Ctrl-C within ~0.1 s), bit-identical to one call
     mean, m2 = run_chord_mc(
@@ -470,7 +471,7 @@ def relu_chord_bound(w0, w1, cov, lam, form: str = "exact"):
     S = check_psd(cov, "cov", dim=W0.shape[1])
     lams, scalar = _lam_grid(lam)
     form = check_choice(form, "form", ("exact", "cubic"))
-    s0, s1, theta = _sigma_geometry(W0, W1, S)
+    s0, s1, theta = sigma_geometry(W0, W1, S)
     g = _sin_minus_theta_cos(theta) / math.pi if form == "exact" else theta**3 / (3.0 * math.pi)
     out = (lams * (1.0 - lams))[:, None] * (s0 * s1 * g)[None, :]
     return out[0] if scalar else out

@@ -77,7 +77,7 @@ from ._validation import (
     check_psd,
     check_scalar,
 )
-from .gram import _packed_kron, _single_threaded_blas
+from .gram import packed_kron, single_threaded_blas
 
 __all__ = [
     "realization_costs",
@@ -189,7 +189,7 @@ class _Plan:
 
     def kron(self):
         if self._Uk is None:
-            self._Uk = _packed_kron(self.U)
+            self._Uk = packed_kron(self.U)
         return self._Uk
 
     def prepare(self, c0, c1, lo, hi, full):
@@ -463,7 +463,7 @@ def _realization_costs_numpy(E, F, D, U, rtol, start, stop):
     prof = _PROFILE if isinstance(_PROFILE, dict) else None
     clock = time.perf_counter
     t0 = clock()
-    with _single_threaded_blas(), ThreadPoolExecutor(_n_threads()) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(_n_threads()) as pool:
         plan = _Plan(E, F, D, U, rtol, pool)
         k, K = plan.k, plan.K
         B = _row_chunk(k)
@@ -567,7 +567,7 @@ def self_costs(effective, fixed, diag, basis, *, rtol=1e-8) -> np.ndarray:
     n = E.shape[0]
     out = np.empty(n)
     # same chunk grid and BLAS mode: equals diag(realization_costs) bit for bit
-    with _single_threaded_blas(), ThreadPoolExecutor(_n_threads()) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(_n_threads()) as pool:
         plan = _Plan(E, F, D, U, rtol, pool, need_coefficients=False)
         B = _row_chunk(plan.k)
         for c0 in range(0, n, B):

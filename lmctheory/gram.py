@@ -39,13 +39,13 @@ def _check_rows_basis(x, name: str, basis):
     return X, U
 
 
-def _single_threaded_blas():
+def single_threaded_blas():
     """``threadpool_limits(1)`` covering NumPy's OpenBLAS *and* the LAPACK that Numba calls.
 
     Many small LAPACK calls (one per neuron) are fastest single-threaded — with spare threads
     spinning they can be tens of times slower on a busy machine — and single-threaded OpenBLAS is
     reproducible bit for bit. Numba's ``np.linalg`` goes through SciPy's own OpenBLAS, which must
-    be loaded before the limits are applied.
+    be loaded before the limits are applied. Internal API (shared with :mod:`lmctheory.costs`).
     """
     import contextlib
 
@@ -56,8 +56,11 @@ def _single_threaded_blas():
     return threadpool_limits(limits=1)
 
 
-def _packed_kron(U: np.ndarray) -> np.ndarray:
-    """``Û`` of shape ``(d, k(k+1)/2)`` with ``Û[j, (p,q)] = U_jp U_jq``, ``p ≤ q``."""
+def packed_kron(U: np.ndarray) -> np.ndarray:
+    """``Û`` of shape ``(d, k(k+1)/2)`` with ``Û[j, (p,q)] = U_jp U_jq``, ``p ≤ q``.
+
+    Internal API (shared with :mod:`lmctheory.costs`): ``U`` must already be a validated float64 basis.
+    """
     from .kernels.costs import pack_outer
 
     d, k = U.shape
@@ -69,7 +72,7 @@ def _packed_kron(U: np.ndarray) -> np.ndarray:
 def _packed_grams(dsq: np.ndarray, U: np.ndarray, Uk: np.ndarray | None = None) -> np.ndarray:
     """Packed upper triangles ``(n, k(k+1)/2)`` of ``S_i = Σ_j d_ij² u_j u_jᵀ``."""
     if Uk is None:
-        Uk = _packed_kron(U)
+        Uk = packed_kron(U)
     return dsq @ Uk
 
 
@@ -151,7 +154,7 @@ def gram_spectra(diag, basis) -> np.ndarray:
      [0. 1.]]
     """
     S = gram_matrices(diag, basis)
-    with _single_threaded_blas():  # one small LAPACK call per neuron
+    with single_threaded_blas():  # one small LAPACK call per neuron
         return np.linalg.eigvalsh(S)
 
 

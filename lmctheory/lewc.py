@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import MAX_ABS, check_array, check_int, check_lam, check_scalar, check_seed, check_weight_list, check_weight_list_pair
-from .chord import MonteCarloEstimate, _arccos_kernel
+from .chord import MonteCarloEstimate, arccos_kernel
 
 __all__ = [
     "weak_additivity_cosine",
@@ -67,7 +67,7 @@ def _relu_moment(va, vb, cab):
     if va <= 0.0 or vb <= 0.0:
         return 0.0
     s = math.sqrt(va * vb)
-    return float(_arccos_kernel(s, min(1.0, max(-1.0, cab / s))))
+    return float(arccos_kernel(s, min(1.0, max(-1.0, cab / s))))
 
 
 # ----- weak additivity ------------------------------------------------------------------------

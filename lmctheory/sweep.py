@@ -104,6 +104,73 @@ def _normalize(kind: str, result: Any):
     return {k: np.asarray(v) for k, v in result.items()}
 
 
+def _run_dask(client, fn, configs, pending, finish, fail) -> None:
+    """Run the jobs ``pending`` (indices into ``configs``) on a Dask client, calling ``finish(i, value)`` as each
+    completes; the first failure cancels the rest and raises ``fail(i, exc)``."""
+    from dask.distributed import as_completed
+
+    futs = {client.submit(_call, fn, configs[i], pure=False): i for i in pending}
+    for fut in as_completed(futs):
+        i = futs[fut]
+        try:
+            value = fut.result()
+        except Exception as exc:
+            for f in futs:
+                f.cancel()
+            raise fail(i, exc) from exc
+        finish(i, value)
+        # drop the result from the cluster: a later worker loss must not trigger a recompute
+        fut.release()
+
+
+def _run_ray(ray, fn, configs, pending, finish, fail) -> None:
+    """As :func:`_run_dask`, on Ray (``ray`` is the imported module)."""
+    remote = ray.remote(_call)
+    refs = {remote.remote(fn, configs[i]): i for i in pending}
+    waiting = list(refs)
+    while waiting:
+        done, waiting = ray.wait(waiting, num_returns=1)
+        ref = done[0]
+        i = refs[ref]
+        try:
+            value = ray.get(ref)
+        except Exception as exc:
+            for r in waiting:
+                ray.cancel(r)
+            raise fail(i, exc) from exc
+        finish(i, value)
+
+
+def _run_local(fn, configs, pending, max_workers, finish, fail) -> None:
+    """As :func:`_run_dask`, in this process (one worker) or a pool of ``max_workers`` spawned processes
+    (default ``os.cpu_count()``)."""
+    workers = (os.cpu_count() or 1) if max_workers is None else int(max_workers)
+    workers = max(1, min(workers, len(pending)))
+    if workers == 1:
+        for i in pending:
+            try:
+                value = fn(configs[i])
+            except Exception as exc:
+                raise fail(i, exc) from exc
+            finish(i, value)
+        return
+    ctx = mp.get_context("spawn")  # fork after torch/numba started threads can deadlock
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+        futs = {pool.submit(_call, fn, configs[i]): i for i in pending}
+        try:
+            for fut in cf.as_completed(futs):
+                i = futs[fut]
+                try:
+                    value = fut.result()
+                except Exception as exc:
+                    raise fail(i, exc) from exc
+                finish(i, value)
+        except BaseException:
+            for f in futs:
+                f.cancel()
+            raise
+
+
 def run_jobs(
     fn: Callable[[dict], Any],
     configs: Sequence[dict],
@@ -179,7 +246,7 @@ def run_jobs(
     def finish(i: int, value) -> None:
         value = _normalize(kind, value)
         # a read-only or full cache warns once and the sweep goes on uncached: never lose a finished job
-        cache._store_quietly(lambda: save(_job_config(fn, configs[i]), value))
+        cache.store_quietly(lambda: save(_job_config(fn, configs[i]), value))
         results[i] = value
         bar.update(1)
 
@@ -190,61 +257,11 @@ def run_jobs(
         if not pending:
             pass
         elif where == "dask":
-            from dask.distributed import as_completed
-
-            futs = {client.submit(_call, fn, configs[i], pure=False): i for i in pending}
-            for fut in as_completed(futs):
-                i = futs[fut]
-                try:
-                    value = fut.result()
-                except Exception as exc:
-                    for f in futs:
-                        f.cancel()
-                    raise fail(i, exc) from exc
-                finish(i, value)
-                # drop the result from the cluster: a later worker loss must not trigger a recompute
-                fut.release()
+            _run_dask(client, fn, configs, pending, finish, fail)
         elif where == "ray":
-            remote = client.remote(_call)
-            refs = {remote.remote(fn, configs[i]): i for i in pending}
-            waiting = list(refs)
-            while waiting:
-                done, waiting = client.wait(waiting, num_returns=1)
-                ref = done[0]
-                i = refs[ref]
-                try:
-                    value = client.get(ref)
-                except Exception as exc:
-                    for r in waiting:
-                        client.cancel(r)
-                    raise fail(i, exc) from exc
-                finish(i, value)
+            _run_ray(client, fn, configs, pending, finish, fail)
         else:
-            workers = (os.cpu_count() or 1) if max_workers is None else int(max_workers)
-            workers = max(1, min(workers, len(pending)))
-            if workers == 1:
-                for i in pending:
-                    try:
-                        value = fn(configs[i])
-                    except Exception as exc:
-                        raise fail(i, exc) from exc
-                    finish(i, value)
-            else:
-                ctx = mp.get_context("spawn")  # fork after torch/numba started threads can deadlock
-                with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-                    futs = {pool.submit(_call, fn, configs[i]): i for i in pending}
-                    try:
-                        for fut in cf.as_completed(futs):
-                            i = futs[fut]
-                            try:
-                                value = fut.result()
-                            except Exception as exc:
-                                raise fail(i, exc) from exc
-                            finish(i, value)
-                    except BaseException:
-                        for f in futs:
-                            f.cancel()
-                        raise
+            _run_local(fn, configs, pending, max_workers, finish, fail)
     finally:
         bar.close()
     return results

@@ -185,11 +185,11 @@ def format_table(results: list[ClaimResult], width: int = 60) -> str:
 
 def results_to_json(results: list[ClaimResult], path: str | Path, **meta) -> Path:
     """Write ``{"meta": …, "results": [ClaimResult dicts]}`` to ``path`` (atomic)."""
-    from lmctheory.cache import _atomic_write_bytes
+    from lmctheory.cache import atomic_write_bytes
 
     path = Path(path)
     doc = {"meta": jsonable(meta), "results": [r.to_dict() for r in results]}
-    _atomic_write_bytes(path, json.dumps(doc, indent=2, default=float).encode())
+    atomic_write_bytes(path, json.dumps(doc, indent=2, default=float).encode())
     return path
 
 

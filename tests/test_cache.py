@@ -223,7 +223,7 @@ def test_unwritable_cache_warns_once_and_returns_results(tmp_path, monkeypatch, 
     def fail(path, data):
         raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(cache_mod, "_atomic_write_bytes", fail)
+    monkeypatch.setattr(cache_mod, "atomic_write_bytes", fail)
     c = DiskCache("t", root=tmp_path)
     with pytest.warns(CacheWarning, match="cannot be written"):
         a = c.get_or_compute_npz({"s": 1}, lambda: {"x": np.arange(3)})

@@ -29,7 +29,7 @@ def test_sweep_on_unwritable_cache_warns_once_and_returns_every_result(tmp_path,
     def fail(path, data):
         raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(cache_mod, "_atomic_write_bytes", fail)
+    monkeypatch.setattr(cache_mod, "atomic_write_bytes", fail)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         out = run_jobs(jobs.square, [{"x": i} for i in range(4)], namespace="ro", cache_root=tmp_path,

@@ -28,7 +28,8 @@ def discover() -> list[str]:
                   if not m.name.startswith("_") and not m.ispkg)
 
 
-def _machine() -> dict:
+def machine_info() -> dict:
+    """Python version, platform, usable CPUs and the load average at the start, for a benchmark report."""
     try:
         ncpu = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
@@ -93,7 +94,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def save_json(rows: list[dict], path: str, quick: bool) -> None:
-    doc = {"quick": quick, "machine": _machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    doc = {"quick": quick, "machine": machine_info(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "results": rows}
     tmp = f"{path}.tmp"
     with open(tmp, "w") as fh:

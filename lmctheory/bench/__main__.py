@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from .._cli import EXIT_FAILED, EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, CLIError, check_output_file
-from . import _machine, discover, format_table, run_all, save_json
+from . import machine_info, discover, format_table, run_all, save_json
 
 
 def main(argv=None) -> int:
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     rows = run_all(quick=args.quick, only=args.only)
-    m = _machine()
+    m = machine_info()
     print(f"machine: {m.get('cpus')} CPUs, load average at end {m.get('loadavg_start')}, "
           f"python {m['python']}  (timings share the machine with whatever else runs)")
     print(format_table(rows))

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from .costs import _load, _maxrss_mb, _rss_mb
+from ._measure import load_average, maxrss_mb, rss_mb
 
 NAME = "conv"
 
@@ -59,11 +59,11 @@ def _child(method: str, stem: str) -> dict:
     cap = cfg["max_samples"]
     kw = {"all": dict(max_samples=10**12), "stream": dict(large="stream", max_samples=cap),
           "subsample": dict(large="subsample", seed=0, max_samples=cap)}[method]
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     t0 = time.perf_counter()
     est = estimate_realization_costs(conv, maps, 0.9, **kw)
     sec = time.perf_counter() - t0
-    peak = _maxrss_mb()
+    peak = maxrss_mb()
     E, F, D = conv.export()
     t1 = time.perf_counter()
     lt.realization_costs(E, F, D, est.basis)
@@ -129,7 +129,7 @@ def run(quick: bool = False) -> list[dict]:
                 "notes": (f"{ours['sampling']}: {ours['n_samples']} of {ours['n_available']} patches, k={ours['k']} "
                           f"(all: k={base['k']}); peak RSS over call: all {base['peak_delta_mb']:.0f} MiB, "
                           f"{method} {ours['peak_delta_mb']:.0f} MiB; sin θ_max(U, U_b)={dist:.1e}, max rel cost "
-                          f"diff {rel:.1e}; of which realization_costs {ours['costs_s']:.2f} s; {_load()}"),
+                          f"diff {rel:.1e}; of which realization_costs {ours['costs_s']:.2f} s; {load_average()}"),
             })
     return rows
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+
+from ._measure import load_average, maxrss_mb, rss_mb
 
 NAME = "costs"
 
@@ -93,15 +94,6 @@ def torch_einsum_pinv_costs(effective, fixed, diag, U, rtol=1e-8):
     return C.numpy()
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
 def _n_threads() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -149,15 +141,15 @@ def _child_compare(inp: str, reps: int, numpy_baseline: bool) -> dict:
     width = k * (k + 1) // 2 + k + 1
     cm.realization_costs(E[:4], F[:4], D[:4], U)  # load the Numba cache outside the timing
     res = {"threads": threads, "torch_threads": torch.get_num_threads(), "blas_kernel": _blas_kernel()}
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     t0 = time.perf_counter()
     C = cm.realization_costs(E, F, D, U)
     ours_first = time.perf_counter() - t0
-    res["peak_ours_mb"] = _maxrss_mb() - rss0
+    res["peak_ours_mb"] = maxrss_mb() - rss0
     t0 = time.perf_counter()
     Cb = torch_einsum_pinv_costs(E, F, D, U)
     base = [time.perf_counter() - t0]
-    res["peak_baseline_mb"] = _maxrss_mb() - rss0
+    res["peak_baseline_mb"] = maxrss_mb() - rss0
     ours, gemm, stages = [ours_first], [], []
     for rep in range(reps):
         gemm.append(_gemm_seconds(n, width, threads, seed=rep))
@@ -202,13 +194,13 @@ def _child_large(inp: str) -> dict:
 
     E, F, D, U = _inputs(inp)
     cm.realization_costs(E[:4], F[:4], D[:4], U)
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     prof = {}
     cm._PROFILE = prof
     t0 = time.perf_counter()
     cm.realization_costs(E, F, D, U)
     sec = time.perf_counter() - t0
-    peak = _maxrss_mb()
+    peak = maxrss_mb()
     return {"seconds": sec, "peak_delta_mb": peak - rss0, "peak_rss_mb": peak, "stages": prof,
             "blas_kernel": _blas_kernel(), "threads": _n_threads()}
 
@@ -254,13 +246,6 @@ def _stages(st: dict) -> str:
     return ", ".join(parts) + f", recomputed entries {int(st.get('recomputed_entries', 0))}"
 
 
-def _load() -> str:
-    try:
-        return "load avg %.1f/%.1f/%.1f" % os.getloadavg()
-    except OSError:  # pragma: no cover
-        return ""
-
-
 def _compare_row(tmp: str, n: int, d: int, k: int, mask: str, quick: bool) -> dict:
     stem = _save_inputs(tmp, n, d, k, mask)
     r = _spawn(["compare", stem, str(REPS[quick]),
@@ -285,7 +270,7 @@ def _compare_row(tmp: str, n: int, d: int, k: int, mask: str, quick: bool) -> di
             f"NumPy GEMM ({gemm_rate:.1f} GFLOP/s, shape {n}×{width}·{width}×{n}); max rel diff vs baseline "
             f"off-diag {r['max_rel_diff_offdiag']:.1e}, diag {r['max_rel_diff_diag']:.1e}, inf pattern equal "
             f"{r['same_inf_pattern']} ({r['n_inf']} inf); peak RSS growth: ours {r['peak_ours_mb']:.0f} MiB, baseline "
-            f"{r['peak_baseline_mb']:.0f} MiB; stages {_stages(r['stages'])}; {_load()}")
+            f"{r['peak_baseline_mb']:.0f} MiB; stages {_stages(r['stages'])}; {load_average()}")
     if "numpy_baseline_s" in r:
         note += f"; NumPy einsum baseline {r['numpy_baseline_s']:.1f} s (×{r['numpy_baseline_s'] / r['ours_s']:.0f})"
     row["notes"] = note
@@ -317,7 +302,7 @@ def run(quick: bool = False) -> list[dict]:
             "stages_s": big["stages"], "gemm_equiv_gflops": rate,
             "notes": (f"{big['threads']} threads, BLAS kernel {big['blas_kernel']}; peak RSS growth over the call "
                       f"{big['peak_delta_mb']:.0f} MiB (process total {big['peak_rss_mb']:.0f} MiB); "
-                      f"{rate:.1f} GFLOP/s GEMM-equivalent; stages {_stages(big['stages'])}; {_load()}"),
+                      f"{rate:.1f} GFLOP/s GEMM-equivalent; stages {_stages(big['stages'])}; {load_average()}"),
         })
     warm = _spawn(["jit"])
     note = f"first call with the on-disk Numba cache warm: {warm['seconds']:.2f} s"

@@ -72,7 +72,7 @@ def _numpy_chord(s0, s1, theta, lams, n_samples, seed):
 
 
 def run(quick: bool = False) -> list[dict]:
-    from lmctheory.chord import _sigma_geometry, chord_deviation_mc, gaussian_relu_chord_deviation
+    from lmctheory.chord import sigma_geometry, chord_deviation_mc, gaussian_relu_chord_deviation
     from lmctheory.lewc import gaussian_weak_additivity_cosine, weak_additivity_cosine_mc
 
     repeats = 2 if quick else 3
@@ -108,7 +108,7 @@ def run(quick: bool = False) -> list[dict]:
     chord_deviation_mc(w0[:1], w1[:1], cov, lams, n_samples=100, seed=0)
     first = time.perf_counter() - t0
     ours_s, est = _best(lambda: chord_deviation_mc(w0, w1, cov, lams, n_samples=ns, seed=3), repeats)
-    s0, s1, theta = _sigma_geometry(w0, w1, cov)
+    s0, s1, theta = sigma_geometry(w0, w1, cov)
     base_s, (ref, sd) = _best(lambda: _numpy_chord(s0, s1, theta, lams, ns, 3), repeats)
     exact = gaussian_relu_chord_deviation(w0, w1, cov, lams)
     z_ours = np.abs(est.mean - exact) / est.stderr

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from .costs import _load, _maxrss_mb, _rss_mb
+from ._measure import load_average, maxrss_mb, rss_mb
 
 NAME = "symmetry"
 
@@ -77,7 +77,7 @@ def _child(what: str, quick: bool) -> dict:
     model = _model(layers, width, heads, vocab, positions)
     ids = torch.randint(0, vocab, (2, 16), generator=torch.Generator().manual_seed(1))
     capture(_model(1, 8, 2, 16, 16), torch.zeros(2, 4, dtype=torch.long))  # warm-up: imports, export machinery
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     t0 = time.perf_counter()
     if what == "capture":
         capture(model, ids)
@@ -87,7 +87,7 @@ def _child(what: str, quick: bool) -> dict:
         extra = {"groups": len(a.groups), "attention_sites": len(a.attention),
                  "kinds": sorted({g.kind for g in a.groups})}
     sec = time.perf_counter() - t0
-    return {"seconds": sec, "rss_before_mb": rss0, "peak_delta_mb": _maxrss_mb() - rss0, **extra}
+    return {"seconds": sec, "rss_before_mb": rss0, "peak_delta_mb": maxrss_mb() - rss0, **extra}
 
 
 def _spawn(what: str, quick: bool) -> dict:
@@ -111,7 +111,7 @@ def run(quick: bool = False) -> list[dict]:
         "groups": ours["groups"], "attention_sites": ours["attention_sites"],
         "notes": (f"{ours['groups']} groups ({', '.join(ours['kinds'])}), {ours['attention_sites']} attention sites; "
                   f"peak RSS over call: capture {base['peak_delta_mb']:.0f} MiB, analyze {ours['peak_delta_mb']:.0f} "
-                  f"MiB (model itself {ours['rss_before_mb']:.0f} MiB RSS); {_load()}"),
+                  f"MiB (model itself {ours['rss_before_mb']:.0f} MiB RSS); {load_average()}"),
     }]
 
 

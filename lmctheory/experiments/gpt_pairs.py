@@ -104,7 +104,7 @@ def train_pair(cfg: dict) -> dict:
 def _train_pair(cfg: dict) -> dict:
     import torch
 
-    from .vit_pairs import _curve_on, measure_strategies
+    from .vit_pairs import curve_on, measure_strategies
 
     t0 = time.perf_counter()
     Xtr, Ytr = modular_sequences(cfg["n_train"], cfg["length"], cfg["p"], seed=cfg["data_seed"])
@@ -115,7 +115,7 @@ def _train_pair(cfg: dict) -> dict:
         m = make_gpt(cfg["p"], cfg["length"], cfg["dim"], cfg["depth"], cfg["heads"], seed=s)
         models.append(_train(m, Xtr, Ytr, cfg, s))
     test = {"input_ids": Xte, "use_cache": False}
-    ends = _curve_on(models[0], models[1], test, Yte, [0.0, 1.0])
+    ends = curve_on(models[0], models[1], test, Yte, [0.0, 1.0])
     out = {"endpoint_test_acc": ends["acc"], "endpoint_test_loss": ends["loss"]}
     torch.manual_seed(cfg["seed"])
     # align() takes positional inputs only: the token ids bind to GPT2LMHeadModel.forward's first argument, input_ids

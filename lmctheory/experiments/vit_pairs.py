@@ -188,7 +188,7 @@ STRATEGIES_NAMESPACE = "experiments_vit_strategies"
 STRATEGIES_VERSION = 1
 
 
-def _curve_on(model_a, model_b, X, y, lams, batch=512):
+def curve_on(model_a, model_b, X, y, lams, batch=512):
     """Loss (mean cross-entropy per sample, or per token for ``(N, T, V)`` outputs) and accuracy along the linear
     path, with the barriers of :func:`lmctheory.nn.training.barriers`; ``X`` any model inputs (a tensor, a tuple, or
     a dict of keyword inputs such as ``{"input_ids": …}``)."""
@@ -241,7 +241,7 @@ def measure_strategies(a, b, X_train, y_train, X_test, y_test, cfg: dict) -> dic
                             steps=cfg["learned_steps"], lr=cfg["learned_lr"], seed=cfg["seed"])
             ma = rep.model_a
         secs = time.perf_counter() - t1
-        out[label] = _curve_on(ma, mb, X_test, y_test, lams)
+        out[label] = curve_on(ma, mb, X_test, y_test, lams)
         out[label]["align_seconds"] = secs
         if rep is not None:
             out[label]["function_change"] = rep.function_change

@@ -96,19 +96,12 @@ def sorted_rows_min(Y, key, bound2, key_err, a0, a1):
     return best, ri, rj
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def pairwise_gaps(X, out):
     """``out[i, j] = ‖x_i − x_j‖₂``; each row computed in full (sequential writes beat the 2× flops
     of not exploiting symmetry; ``(x_i − x_j)²`` and ``(x_j − x_i)²`` round identically, so ``out`` is
-    exactly symmetric with a zero diagonal)."""
-    n, k = X.shape
-    for i in prange(n):
-        for j in range(n):
-            s = 0.0
-            for l in range(k):
-                t = X[i, l] - X[j, l]
-                s += t * t
-            out[i, j] = np.sqrt(s)
+    exactly symmetric with a zero diagonal). All rows of :func:`pairwise_gaps_rows` (parallel over rows)."""
+    pairwise_gaps_rows(X, out, 0, X.shape[0])
 
 
 @njit(cache=True, parallel=True)

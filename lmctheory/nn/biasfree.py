@@ -240,11 +240,15 @@ def hidden_outputs(model: WidthMLP, X) -> list[np.ndarray]:
     (float32 by default, so outputs carry float32 rounding) as a C-contiguous tensor.
     """
     check_width_model(model)
-    return _hidden_outputs(model, check_width_X(X, model))
+    return hidden_outputs_unchecked(model, check_width_X(X, model))
 
 
 @torch.no_grad()
-def _hidden_outputs(model: WidthMLP, X: torch.Tensor) -> list[np.ndarray]:
+def hidden_outputs_unchecked(model: WidthMLP, X: torch.Tensor) -> list[np.ndarray]:
+    """:func:`hidden_outputs` without validation: ``X`` is already the tensor :func:`check_width_X` returns.
+
+    Internal API for the width-alignment module, which validates once and calls this per model.
+    """
     was = model.training
     model.eval()
     out, hidden = model(X, return_hidden=True)

@@ -288,6 +288,43 @@ def _slots_of(group) -> list[Slot]:
     return [Slot(module=k[0], outer=k[1], members=tuple(v)) for k, v in by.items()]
 
 
+def _circuit_probe(hg, dh, slots, sd64, m64, x64, y0, gen, tied):
+    """``passes(pair, pairs=None)``: whether random per-head maps on the circuit ``pair`` of ``slots`` (restricted
+    to those commuting with rotations of the planes ``pairs`` when given) leave the outputs ``y0`` unchanged
+    (float64 probe, relative tolerance ``1e-7``)."""
+    slots = tuple(slots)
+
+    def passes(pair, pairs=None):
+        G = _random_maps(hg.size, dh, gen)
+        if pairs is not None:
+            G = _to_class(G, pairs)
+        tr = HierarchyTransform(maps={(hg.name, 0): G})
+        blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=slots, circuits=(pair,),
+                             roles=("circuit",))
+        new = _apply_sd(sd64, _mini_structure(blk, tied), tr)
+        diff, scale = _max_diff(y0, _functional_outputs(m64, new, x64))
+        return diff <= 1e-7 * max(scale, 1.0)
+    return passes
+
+
+def _qk_restriction(hg, names, pair, dh, passes):
+    """``(qk_ok, qk_issue, commuting)`` for a QK circuit ``pair`` (slots ``names``) that general per-head maps
+    break: maps commuting with the rotary planes (``"half"`` or ``"interleaved"``) if those pass the probe, else
+    none."""
+    found = [c for c in ("half", "interleaved") if dh % 2 == 0 and passes(pair, _rotary_pairs(dh, c))]
+    if found:
+        qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits only maps commuting with "
+                    f"rotations of the planes {found[0]!r} (rotary position embeddings): its per-head maps are "
+                    "restricted to a·I + b·J per plane")
+        return True, qk_issue, (_rotary_pairs(dh, found[0]), None)
+    qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible "
+                "or orthogonal maps, not even those commuting with rotations of 2-D planes: an operation "
+                "between these projections and the attention scores does not commute with them (rotary "
+                "position embeddings on part of the head or with repeated planes, a norm on q/k); "
+                "per-head maps inside this QK circuit are not supported (use level='permutation')")
+    return False, qk_issue, (None, None)
+
+
 def _probed_block(hg, model, sd64, m64, x64, y0, gen, tied):
     """The attention block of a head group with no attention site (an attention the engine's site finder does not
     follow, e.g. written with ``einsum``): its four slots paired into circuits by the symmetry itself, the pairing
@@ -303,18 +340,7 @@ def _probed_block(hg, model, sd64, m64, x64, y0, gen, tied):
             f"head group {hg.name!r} has {len(slots)} projection slots {[(s.module, s.outer) for s in slots]}; "
             "the circuit maps need exactly q, k, v and an output projection per head")
     pairings = [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
-
-    def passes(pair, pairs=None):
-        G = _random_maps(hg.size, dh, gen)
-        if pairs is not None:
-            G = _to_class(G, pairs)
-        tr = HierarchyTransform(maps={(hg.name, 0): G})
-        blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=tuple(slots), circuits=(pair,),
-                             roles=("circuit",))
-        new = _apply_sd(sd64, _mini_structure(blk, tied), tr)
-        diff, scale = _max_diff(y0, _functional_outputs(m64, new, x64))
-        return diff <= 1e-7 * max(scale, 1.0)
-
+    passes = _circuit_probe(hg, dh, slots, sd64, m64, x64, y0, gen, tied)
     ok = {pair: passes(pair) for pr in pairings for pair in pr}
     full = [pr for pr in pairings if ok[pr[0]] and ok[pr[1]]]
     half = [pr for pr in pairings if ok[pr[0]] != ok[pr[1]]]
@@ -327,19 +353,7 @@ def _probed_block(hg, model, sd64, m64, x64, y0, gen, tied):
         bad = pr[1] if ok[pr[0]] else pr[0]
         pr = (bad, good)
         names = [(slots[i].module, slots[i].outer) for i in bad]
-        found = [c for c in ("half", "interleaved") if dh % 2 == 0 and passes(bad, _rotary_pairs(dh, c))]
-        if found:
-            commuting = (_rotary_pairs(dh, found[0]), None)
-            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits only maps commuting with "
-                        f"rotations of the planes {found[0]!r} (rotary position embeddings): its per-head maps are "
-                        "restricted to a·I + b·J per plane")
-        else:
-            qk_ok = False
-            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible "
-                        "or orthogonal maps, not even those commuting with rotations of 2-D planes: an operation "
-                        "between these projections and the attention scores does not commute with them (rotary "
-                        "position embeddings on part of the head or with repeated planes, a norm on q/k); "
-                        "per-head maps inside this QK circuit are not supported (use level='permutation')")
+        qk_ok, qk_issue, commuting = _qk_restriction(hg, names, bad, dh, passes)
     else:
         raise ValueError(f"head group {hg.name!r}: no pairing of its slots "
                          f"{[(s.module, s.outer) for s in slots]} into two circuits leaves the function unchanged "
@@ -393,18 +407,7 @@ def _site_block(site, hg, model, sd64, m64, x64, y0, gen, tied):
     if site.v_head_dim != dh or inner != {dh}:
         raise ValueError(f"head group {hg.name!r}: q/k heads of width {dh} and v/o heads of width "
                          f"{site.v_head_dim} (member widths {sorted(inner)}); per-head maps need one width")
-
-    def passes(pair, pairs=None):
-        G = _random_maps(hg.size, dh, gen)
-        if pairs is not None:
-            G = _to_class(G, pairs)
-        tr = HierarchyTransform(maps={(hg.name, 0): G})
-        blk = AttentionBlock(group=hg, n_heads=hg.size, head_dim=dh, slots=slots, circuits=(pair,),
-                             roles=("circuit",))
-        new = _apply_sd(sd64, _mini_structure(blk, tied), tr)
-        diff, scale = _max_diff(y0, _functional_outputs(m64, new, x64))
-        return diff <= 1e-7 * max(scale, 1.0)
-
+    passes = _circuit_probe(hg, dh, slots, sd64, m64, x64, y0, gen, tied)
     qk, ov = (0, 1), (2, 3)
     if not passes(ov):
         raise ValueError(f"head group {hg.name!r}: per-head maps (G on v, G^-T on the output projection) of the OV "
@@ -413,19 +416,7 @@ def _site_block(site, hg, model, sd64, m64, x64, y0, gen, tied):
     qk_ok, qk_issue, commuting = True, "", (None, None)
     if not passes(qk):
         names = [(slots[i].module, slots[i].outer) for i in qk]
-        found = [c for c in ("half", "interleaved") if dh % 2 == 0 and passes(qk, _rotary_pairs(dh, c))]
-        if found:
-            commuting = (_rotary_pairs(dh, found[0]), None)
-            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits only maps commuting with "
-                        f"rotations of the planes {found[0]!r} (rotary position embeddings): its per-head maps are "
-                        "restricted to a·I + b·J per plane")
-        else:
-            qk_ok = False
-            qk_issue = (f"the circuit of slots {names} in head group {hg.name!r} admits no per-head invertible "
-                        "or orthogonal maps, not even those commuting with rotations of 2-D planes: an operation "
-                        "between these projections and the attention scores does not commute with them (rotary "
-                        "position embeddings on part of the head or with repeated planes, a norm on q/k); "
-                        "per-head maps inside this QK circuit are not supported (use level='permutation')")
+        qk_ok, qk_issue, commuting = _qk_restriction(hg, names, qk, dh, passes)
     elif site.rotary:  # the rotations act as the identity on X (e.g. one position): the planes cannot be probed
         qk_ok = False
         qk_issue = (f"attention site {site.node!r} has rotary embeddings, but general per-head QK maps leave the "
@@ -820,7 +811,6 @@ def weight_match_hierarchy(sd_a: dict, sd_b: dict, structure: TransformerStructu
     tr = copy.deepcopy(init) if init is not None else HierarchyTransform(stream=torch.eye(D, dtype=torch.float64))
     if tr.stream is None:
         tr.stream = torch.eye(D, dtype=torch.float64)
-    stream_names = [n for n, _ in structure.stream]
     hidden = set()
     for g in structure.units:
         hidden.update(m.name for m in g.members)
@@ -924,6 +914,67 @@ def _task_loss(out, y):
     return nn.functional.cross_entropy(logits, y)
 
 
+def _learned_params(structure, init, level, dtype):
+    """The trainable implicit matrices ``Z`` of :func:`learned_match_hierarchy`, started from ``init`` (keys
+    ``"stream"``, ``("units", name)``, ``("heads", name)``, ``("maps", name, circuit)``), and the split of a
+    LayerNorm stream along the all-ones direction, ``(u, perp, sign)`` in float64, or ``None``."""
+    D = structure.width
+    params = {}
+    Zs = (init.stream if init.stream is not None else torch.eye(D, dtype=torch.float64)).to(dtype).clone()
+    ones = None
+    if level != "permutation" and structure.fixes_ones:
+        u64, perp64 = _ones_basis(D)
+        u, perp = u64.to(dtype), perp64.to(dtype)
+        sign = 1.0 if float(u.T @ Zs @ u) >= 0 else -1.0
+        Zs = perp.T @ Zs @ perp
+        ones = (u64, perp64, sign)
+    params["stream"] = Zs.requires_grad_(True)
+    for g in structure.units:
+        P = init.units.get(g.name, torch.eye(g.size, dtype=torch.float64))
+        params[("units", g.name)] = P.to(dtype).clone().requires_grad_(True)
+    for blk in structure.attention:
+        g = blk.group
+        P = init.heads.get(g.name, torch.eye(g.size, dtype=torch.float64))
+        params[("heads", g.name)] = P.to(dtype).clone().requires_grad_(True)
+        if level != "permutation":
+            for c in range(len(blk.circuits)):
+                G = init.maps.get((g.name, c))
+                if G is None:
+                    G = torch.eye(blk.head_dim, dtype=torch.float64).expand(g.size, -1, -1)
+                params[("maps", g.name, c)] = G.to(dtype).clone().requires_grad_(True)
+    return params, ones
+
+
+def _project_learned(params, structure, level, ones, dtype, hard) -> HierarchyTransform:
+    """The maps of the current ``Z`` (:func:`_learned_params`): straight-through / smooth polar while training,
+    exact (float64) at the end (``hard``)."""
+    P = (lambda Z: _perm_matrix(Z.detach().double())) if hard else _ste_perm
+    O = (lambda Z: _polar(Z.detach().double())) if hard else _polar_smooth
+    Z = params["stream"]
+    if level == "permutation":
+        R = P(Z)
+    elif ones is not None:
+        u64, perp64, sign = ones
+        uu, pp = (u64, perp64) if hard else (u64.to(dtype), perp64.to(dtype))
+        R = sign * (uu @ uu.T) + pp @ O(Z) @ pp.T
+    else:
+        R = O(Z)
+    tr = HierarchyTransform(stream=R)
+    for g in structure.units:
+        tr.units[g.name] = P(params[("units", g.name)])
+    for blk in structure.attention:
+        g = blk.group
+        tr.heads[g.name] = P(params[("heads", g.name)])
+        for c in range(len(blk.circuits)):
+            key = ("maps", g.name, c)
+            if key in params:
+                G = params[key].detach().double() if hard else params[key]
+                if blk.commuting[c] is not None:  # rotary QK circuit: the commuting class
+                    G = _to_class(G, blk.commuting[c], orthogonal=level != "invertible")
+                tr.maps[(g.name, c)] = G if (level == "invertible" or blk.commuting[c] is not None) else O(G)
+    return tr
+
+
 def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: TransformerStructure, X, y,
                             level: str = "invertible", *, init: HierarchyTransform | None = None, steps: int = 100,
                             lr: float = 1e-2, batch_size: int = 128, seed: int = 0):
@@ -971,61 +1022,15 @@ def learned_match_hierarchy(model_a: nn.Module, model_b: nn.Module, structure: T
     """
     level = _check_level(level)
     _check_level_supported(structure, level)
-    D = structure.width
-    init = init or HierarchyTransform(stream=torch.eye(D, dtype=torch.float64))
+    init = init or HierarchyTransform(stream=torch.eye(structure.width, dtype=torch.float64))
     ref = model_a.state_dict()
     dtype = next((v.dtype for v in ref.values() if v.is_floating_point()), torch.float32)
     sa = {k: v.detach() for k, v in ref.items()}
     sb = {k: v.detach() for k, v in model_b.state_dict().items()}
-    params = {}
-    Zs = (init.stream if init.stream is not None else torch.eye(D, dtype=torch.float64)).to(dtype).clone()
-    u = perp = None
-    if level != "permutation" and structure.fixes_ones:
-        u64, perp64 = _ones_basis(D)
-        u, perp = u64.to(dtype), perp64.to(dtype)
-        sign = 1.0 if float(u.T @ Zs @ u) >= 0 else -1.0
-        Zs = perp.T @ Zs @ perp
-    params["stream"] = Zs.requires_grad_(True)
-    for g in structure.units:
-        P = init.units.get(g.name, torch.eye(g.size, dtype=torch.float64))
-        params[("units", g.name)] = P.to(dtype).clone().requires_grad_(True)
-    for blk in structure.attention:
-        g = blk.group
-        P = init.heads.get(g.name, torch.eye(g.size, dtype=torch.float64))
-        params[("heads", g.name)] = P.to(dtype).clone().requires_grad_(True)
-        if level != "permutation":
-            for c in range(len(blk.circuits)):
-                G = init.maps.get((g.name, c))
-                if G is None:
-                    G = torch.eye(blk.head_dim, dtype=torch.float64).expand(g.size, -1, -1)
-                params[("maps", g.name, c)] = G.to(dtype).clone().requires_grad_(True)
+    params, ones = _learned_params(structure, init, level, dtype)
 
     def project(hard):
-        """The maps of the current ``Z``: straight-through / smooth polar while training, exact (float64) at the end."""
-        P = (lambda Z: _perm_matrix(Z.detach().double())) if hard else _ste_perm
-        O = (lambda Z: _polar(Z.detach().double())) if hard else _polar_smooth
-        Z = params["stream"]
-        if level == "permutation":
-            R = P(Z)
-        elif u is not None:
-            uu, pp = (u64, perp64) if hard else (u, perp)
-            R = sign * (uu @ uu.T) + pp @ O(Z) @ pp.T
-        else:
-            R = O(Z)
-        tr = HierarchyTransform(stream=R)
-        for g in structure.units:
-            tr.units[g.name] = P(params[("units", g.name)])
-        for blk in structure.attention:
-            g = blk.group
-            tr.heads[g.name] = P(params[("heads", g.name)])
-            for c in range(len(blk.circuits)):
-                key = ("maps", g.name, c)
-                if key in params:
-                    G = params[key].detach().double() if hard else params[key]
-                    if blk.commuting[c] is not None:  # rotary QK circuit: the commuting class
-                        G = _to_class(G, blk.commuting[c], orthogonal=level != "invertible")
-                    tr.maps[(g.name, c)] = G if (level == "invertible" or blk.commuting[c] is not None) else O(G)
-        return tr
+        return _project_learned(params, structure, level, ones, dtype, hard)
 
     xs = _inputs_tuple(X, model_a)
     y = torch.as_tensor(y)

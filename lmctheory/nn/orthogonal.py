@@ -298,18 +298,61 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
     (True, True)
     """
     from .symmetry import capture
-    from .symmetry.capture import module_path
 
     if not any(_has_affine(m) for m in model.modules()):
         return model
     cg = capture(model, example_input)
-    mods = dict(model.named_modules())
-    calls = {}  # linear module -> its call nodes (aten.linear; aten.addmm of a Hugging Face Conv1D)
+    plan = _fold_plan(cg, dict(model.named_modules()))
+    new = copy.deepcopy(model)
+    _fold_into_linears(new, plan)
+    return new
+
+
+def _linear_calls(cg, mods) -> dict:
+    """Linear module name -> its call nodes in the captured graph ``cg`` (``aten.linear``; ``aten.addmm`` of a
+    Hugging Face ``Conv1D``)."""
+    from .symmetry.capture import module_path
+
+    calls = {}
     for node in cg.graph.nodes:
         m = mods.get(module_path(node)) if node.op == "call_function" else None
         if isinstance(m, nn.Linear) and str(node.target).startswith("aten.linear.") or \
                 _is_conv1d(m) and str(node.target).startswith("aten.addmm."):
             calls.setdefault(module_path(node), set()).add(node)
+    return calls
+
+
+def _norm_readers(node, where, reads) -> set:
+    """The linear call nodes reading the norm output ``node`` (through token operations only, :func:`_token_op`);
+    ``ValueError`` (prefixed by ``where``) if the output reaches anything else."""
+    from .symmetry.capture import module_path
+
+    readers, stack = set(), [(node, node.meta["val"].ndim)]
+    while stack:
+        cur, nd = stack.pop()
+        for user in cur.users:
+            if user.op == "output":
+                raise ValueError(f"{where}: its output is an output of the model, not only read by nn.Linear "
+                                 "maps; orthogonal alignment needs the norm without gain/bias (T-S3)")
+            if reads(user, cur):
+                readers.add(user)
+                continue
+            nd2 = _token_op(user, cur, nd)
+            if nd2 is None or nd2 < 1:
+                raise ValueError(
+                    f"{where}: its output feeds {user.target} (node {user.name!r}, module "
+                    f"{module_path(user)!r}), not only nn.Linear maps; orthogonal alignment needs the norm "
+                    "without gain/bias (T-S3)")
+            stack.append((user, nd2))
+    return readers
+
+
+def _fold_plan(cg, mods) -> dict:
+    """Norm name -> the names of the linear maps its gain/bias folds into; ``ValueError`` naming a norm that
+    cannot be folded (see :func:`fold_norm_gains`)."""
+    from .symmetry.capture import module_path
+
+    calls = _linear_calls(cg, mods)
 
     def reads(user, cur):
         return user in calls.get(module_path(user), ()) and \
@@ -326,31 +369,35 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
         ran = _module_nodes(cg, name)
         if not ran:
             continue  # not called on this input
-        node = ran[-1]
-        readers, stack = set(), [(node, node.meta["val"].ndim)]
-        while stack:
-            cur, nd = stack.pop()
-            for user in cur.users:
-                if user.op == "output":
-                    raise ValueError(f"{where}: its output is an output of the model, not only read by nn.Linear "
-                                     "maps; orthogonal alignment needs the norm without gain/bias (T-S3)")
-                if reads(user, cur):
-                    readers.add(user)
-                    continue
-                nd2 = _token_op(user, cur, nd)
-                if nd2 is None or nd2 < 1:
-                    raise ValueError(
-                        f"{where}: its output feeds {user.target} (node {user.name!r}, module "
-                        f"{module_path(user)!r}), not only nn.Linear maps; orthogonal alignment needs the norm "
-                        "without gain/bias (T-S3)")
-                stack.append((user, nd2))
+        readers = _norm_readers(ran[-1], where, reads)
         names = {module_path(r) for r in readers}
         for ln in names:
             if not calls[ln] <= readers or claimed.get(ln, name) != name:
                 raise ValueError(f"{where}: the linear map {ln!r} reading it also reads other tensors")
             claimed[ln] = name
         plan[name] = names
-    new = copy.deepcopy(model)
+    return plan
+
+
+def _plain_norm(norm, ref):
+    """The norm ``norm`` without affine parameters (same kind, shape and ``eps``), on ``ref``'s device/dtype."""
+    if _rms_eps(norm) is not None:
+        plain = nn.RMSNorm(_norm_shape(norm), eps=_rms_eps(norm), elementwise_affine=False,
+                           device=ref.device, dtype=ref.dtype)
+    elif isinstance(norm, _RMSNORM):
+        plain = nn.RMSNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
+                           device=ref.device, dtype=ref.dtype)
+    else:
+        plain = nn.LayerNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
+                             device=ref.device, dtype=ref.dtype)
+    plain.train(norm.training)
+    return plain
+
+
+@torch.no_grad()
+def _fold_into_linears(new, plan) -> None:
+    """Fold each planned norm's gain/bias into its linear maps and replace the norm by a plain one, in place on
+    ``new`` (a copy of the model); a tied weight is untied, a missing bias added."""
     nmods = dict(new.named_modules())
 
     def replace(name, module):
@@ -388,18 +435,7 @@ def fold_norm_gains(model: nn.Module, example_input) -> nn.Module:
             lin.weight.copy_(w0 * g.to(w0.dtype))
             if beta is not None:
                 lin.bias.add_(w0 @ beta.detach().to(w0.dtype))
-        if _rms_eps(norm) is not None:
-            plain = nn.RMSNorm(_norm_shape(norm), eps=_rms_eps(norm), elementwise_affine=False,
-                               device=ref.device, dtype=ref.dtype)
-        elif isinstance(norm, _RMSNORM):
-            plain = nn.RMSNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
-                               device=ref.device, dtype=ref.dtype)
-        else:
-            plain = nn.LayerNorm(norm.normalized_shape, eps=norm.eps, elementwise_affine=False,
-                                 device=ref.device, dtype=ref.dtype)
-        plain.train(norm.training)
-        replace(norm_name, plain)
-    return new
+        replace(norm_name, _plain_norm(norm, ref))
 
 
 def residual_stream_group(groups, group: str | None = None):
@@ -629,8 +665,7 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     from ..alignment import orthogonal_procrustes
     from ._checks import check_module
     from ._inputs import as_model_inputs, check_same_architecture
-    from .matching import to_standard
-    from .symmetry import SymmetryCheckError, capture, check_groups, is_asymmetric_module, permutation_groups
+    from .symmetry import capture, check_groups, permutation_groups
 
     check_module(model_a, "model_a", nn.Module, "a torch.nn.Module")
     check_module(model_b, "model_b", nn.Module, "a torch.nn.Module")
@@ -643,6 +678,38 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
         raise ValueError(f"X needs at least 2 samples along its first axis, got {xs.batch_size}")
     # the stream is identified on the model as given, so a model without one is refused for that reason
     g = residual_stream_group(permutation_groups(model_a, xs) if groups is None else check_groups(groups), group)
+    model_a, model_b, g, converted = _standard_pair(model_a, model_b, xs, g, fold_gains)
+    members = _stream_members(model_b, g, converted)
+    check_stream_rotatable(model_b, members)
+    cg = capture(model_a, xs)
+    fix_ones = _check_stream_ops(cg, model_a, g)
+    taps = _alignment_taps(model_a, g)
+    keep = {t.node for t in taps}
+    A = _stream_rows(cg.run(model_a, xs, keep), taps)
+    B = _stream_rows(cg.run(model_b, xs, keep), taps)
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
+        raise ValueError("the stream activations are not finite on X")
+    # B O ≈ A, i.e. a ≈ Oᵀ b; with LayerNorm on the stream O must fix the all-ones direction (T-S3)
+    O = _procrustes_fixing_ones(B, A) if fix_ones else orthogonal_procrustes(B, A)
+    Q = O.T
+    aligned = apply_orthogonal(model_b, Q, members)
+    diff = _check_rotation_unchanged(model_b, aligned, xs, members, g.name, atol, rtol)
+    nA = float(np.linalg.norm(A))
+    res_before = float(np.linalg.norm(A - B) / nA) if nA > 0 else float("nan")
+    res_after = float(np.linalg.norm(A - B @ Q.T) / nA) if nA > 0 else float("nan")
+    return aligned, OrthogonalAlignment(Q=Q, residual_before=res_before, residual_after=res_after,
+                                        n_samples=int(A.shape[0]), function_change=diff, group=g.name,
+                                        fixes_ones=fix_ones,
+                                        members=tuple(members), converted=tuple(converted), model_a=model_a)
+
+
+def _standard_pair(model_a, model_b, xs, g, fold_gains):
+    """Both models with asymmetric layers made standard and norm gains folded (when needed), the stream group
+    ``g`` re-traced on the converted model, and the list of conversions made: ``(model_a, model_b, g,
+    converted)``."""
+    from .matching import to_standard
+    from .symmetry import is_asymmetric_module, permutation_groups
+
     converted = []
     if any(is_asymmetric_module(m) for m in model_a.modules()):
         model_a, model_b = to_standard(model_a), to_standard(model_b)
@@ -661,15 +728,23 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
         if not found:
             raise ValueError(f"group {g.name!r} is not a group of the converted (standard) model")
         g = found[0]
+    return model_a, model_b, g, converted
+
+
+def _stream_members(model_b, g, converted) -> list[tuple[str, int]]:
+    """The ``(name, axis)`` members of the stream group ``g`` present in ``model_b`` (``F``/``D`` of converted
+    layers are gone); ``ValueError`` if members are missing from a model that was not converted."""
     sd = model_b.state_dict()
     members = [(m.name, m.axis) for m in g.members if m.name in sd]  # F/D of converted layers are gone
     dropped = [m.name for m in g.members if m.name not in sd]
     if dropped and not converted:
         raise ValueError(f"group {g.name!r} has members that are not in the model: {dropped[:3]}")
-    members = _as_members([(n, a) for n, a in members])
-    check_stream_rotatable(model_b, members)
-    cg = capture(model_a, xs)
-    fix_ones = _check_stream_ops(cg, model_a, g)
+    return _as_members([(n, a) for n, a in members])
+
+
+def _alignment_taps(model_a, g) -> list:
+    """The stream activations Procrustes aligns on: the residual sums of ``g``, else the outputs of the linear
+    maps on the stream; ``ValueError`` if there are none."""
     taps = [t for t in g.taps if t.tier == 1 and t.outer == 1 and t.inner == 1]
     if not taps:
         mods = dict(model_a.named_modules())
@@ -678,15 +753,14 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
     if not taps:
         raise ValueError(f"group {g.name!r} has no traced activation to align on (no residual sum or linear "
                          "output carries it)")
-    keep = {t.node for t in taps}
-    A = _stream_rows(cg.run(model_a, xs, keep), taps)
-    B = _stream_rows(cg.run(model_b, xs, keep), taps)
-    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
-        raise ValueError("the stream activations are not finite on X")
-    # B O ≈ A, i.e. a ≈ Oᵀ b; with LayerNorm on the stream O must fix the all-ones direction (T-S3)
-    O = _procrustes_fixing_ones(B, A) if fix_ones else orthogonal_procrustes(B, A)
-    Q = O.T
-    aligned = apply_orthogonal(model_b, Q, members)
+    return taps
+
+
+def _check_rotation_unchanged(model_b, aligned, xs, members, group_name, atol, rtol) -> float:
+    """``max|f_B(x) − f_{QB}(x)|`` on ``xs``; ``SymmetryCheckError`` if it exceeds ``atol + rtol·max|f_B|``
+    (``atol`` default: ``100·ε(dtype)·max(1, max|f_B|)``)."""
+    from .symmetry import SymmetryCheckError
+
     ya, yb = _outputs(model_b, xs), _outputs(aligned, xs)
     diff = max(float((u.double() - v.double()).abs().max()) if u.numel() else 0.0 for u, v in zip(ya, yb))
     scale = max(float(u.double().abs().max()) if u.numel() else 0.0 for u in ya)
@@ -697,13 +771,7 @@ def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, 
         gains = [n for n, _ in members if n.rsplit(".", 1)[-1] not in ("weight", "bias") or
                  not isinstance(dict(model_b.named_modules()).get(n.rpartition(".")[0]), nn.Linear)]
         raise SymmetryCheckError(
-            f"rotating the residual stream (group {g.name!r}) changed model B's outputs by {diff:.3g} > "
+            f"rotating the residual stream (group {group_name!r}) changed model B's outputs by {diff:.3g} > "
             f"{float(atol) + rtol * scale:.3g}: some operation on the stream does not commute with orthogonal maps "
             f"(stream tensors that are not linear weights: {gains[:6]})")
-    nA = float(np.linalg.norm(A))
-    res_before = float(np.linalg.norm(A - B) / nA) if nA > 0 else float("nan")
-    res_after = float(np.linalg.norm(A - B @ Q.T) / nA) if nA > 0 else float("nan")
-    return aligned, OrthogonalAlignment(Q=Q, residual_before=res_before, residual_after=res_after,
-                                        n_samples=int(A.shape[0]), function_change=diff, group=g.name,
-                                        fixes_ones=fix_ones,
-                                        members=tuple(members), converted=tuple(converted), model_a=model_a)
+    return diff

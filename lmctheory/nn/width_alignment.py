@@ -16,7 +16,7 @@ import torch
 
 from ..alignment import linear_cka, orthogonal_procrustes, permute_mlp
 from ._checks import check_layer_indices
-from .biasfree import WidthMLP, _hidden_outputs, check_width_model, check_width_pair, check_width_X
+from .biasfree import WidthMLP, check_width_model, check_width_pair, check_width_X, hidden_outputs_unchecked
 
 __all__ = ["permute_width_model", "ProcrustesResult", "procrustes_align", "cka_matrix"]
 
@@ -74,7 +74,8 @@ def procrustes_align(model_a: WidthMLP, model_b: WidthMLP, X, layers=None) -> Pr
     """
     check_width_pair(model_a, model_b)
     layers = check_layer_indices(layers, "layers", model_a.n_layers)
-    za, zb = _hidden_outputs(model_a, check_width_X(X, model_a)), _hidden_outputs(model_b, check_width_X(X, model_b))
+    za = hidden_outputs_unchecked(model_a, check_width_X(X, model_a))
+    zb = hidden_outputs_unchecked(model_b, check_width_X(X, model_b))
     rots, before, after = [], [], []
     for ell in layers:
         A, B = za[ell - 1], zb[ell - 1]
@@ -99,7 +100,7 @@ def cka_matrix(model_a: WidthMLP, model_b: WidthMLP, X) -> np.ndarray:
                          f"{model_b.dims[0]}")
     Xa = check_width_X(X, model_a, min_rows=2)
     Xb = check_width_X(X, model_b, min_rows=2)
-    za, zb = _hidden_outputs(model_a, Xa), _hidden_outputs(model_b, Xb)
+    za, zb = hidden_outputs_unchecked(model_a, Xa), hidden_outputs_unchecked(model_b, Xb)
     K = np.full((len(za), len(zb)), np.nan)
     for i, A in enumerate(za):
         for j, B in enumerate(zb):
