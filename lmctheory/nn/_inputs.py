@@ -53,6 +53,8 @@ __all__ = [
     "model_device",
     "probe_output",
     "check_same_function",
+    "model_outputs",
+    "output_difference",
 ]
 
 
@@ -313,6 +315,30 @@ def probe_output(model: nn.Module, inputs: ModelInputs, name: str = "X", model_n
 
 
 @torch.no_grad()
+def model_outputs(model: nn.Module, inputs) -> list[torch.Tensor]:
+    """Every output tensor of ``model`` on ``inputs`` (a :class:`ModelInputs` or a tuple of positional inputs),
+    evaluated in eval mode without gradients (:func:`eval_mode`, :func:`flatten_output`)."""
+    with eval_mode(model):
+        out = call_model(model, inputs) if isinstance(inputs, ModelInputs) else model(*inputs)
+    return [t.detach() for t in flatten_output(out)]
+
+
+def output_difference(outputs, reference) -> tuple[float, float]:
+    """``(max |outputs − reference|, max |reference|)`` over matching lists of tensors, in float64.
+
+    The one measure of "the function is unchanged" behind every check of the package (same-function
+    checks, the alignment checks of :mod:`~lmctheory.nn.orthogonal` and :mod:`~lmctheory.nn.hierarchy`);
+    each caller states its own tolerance. ``ValueError`` if the two lists differ in structure.
+    """
+    if len(outputs) != len(reference) or any(u.shape != v.shape for u, v in zip(outputs, reference)):
+        raise ValueError("the two models return outputs of different structure")
+    diff = max((float((u.double() - v.double()).abs().max()) if u.numel() else 0.0
+                for u, v in zip(outputs, reference)), default=0.0)
+    scale = max((float(v.double().abs().max()) if v.numel() else 0.0 for v in reference), default=0.0)
+    return diff, scale
+
+
+@torch.no_grad()
 def check_same_function(model: nn.Module, reference: nn.Module, inputs: ModelInputs, *,
                         names=("model", "reference"), rtol: float = 1e-5, what: str = "") -> float:
     """Check that ``model`` computes the same function as ``reference`` on ``inputs`` (both in eval mode).
@@ -321,9 +347,7 @@ def check_same_function(model: nn.Module, reference: nn.Module, inputs: ModelInp
     reference's largest output magnitude (plus the dtype's resolution). Returns that largest
     difference; ``ValueError`` naming both models (and ``what`` was done) otherwise.
     """
-    with eval_mode(model, reference):
-        got = flatten_output(call_model(model, inputs))
-        ref = flatten_output(call_model(reference, inputs))
+    got, ref = model_outputs(model, inputs), model_outputs(reference, inputs)
     na, nb = names
     if len(got) != len(ref) or any(g.shape != r.shape for g, r in zip(got, ref)):
         raise ValueError(f"{na} and {nb} return outputs of different structure{what}")
@@ -333,8 +357,7 @@ def check_same_function(model: nn.Module, reference: nn.Module, inputs: ModelInp
             if not torch.equal(g, r):
                 raise ValueError(f"{na} and {nb} compute different functions{what}: integer outputs differ")
             continue
-        diff = float((g.double() - r.double()).abs().max()) if g.numel() else 0.0
-        scale = float(r.double().abs().max()) if r.numel() else 0.0
+        diff, scale = output_difference([g], [r])
         tol = rtol * scale + 8 * torch.finfo(r.dtype).eps * max(scale, 1.0)
         if not diff <= tol:
             raise ValueError(f"{na} and {nb} compute different functions{what}: outputs differ by {diff:.3g} "

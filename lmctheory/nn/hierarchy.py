@@ -143,16 +143,15 @@ def _rows(xs, n):
 
 
 def _outputs(model, xs):
-    from ._inputs import eval_mode, flatten_output
+    from ._inputs import model_outputs
 
-    with eval_mode(model), torch.no_grad():
-        return [t.detach() for t in flatten_output(model(*xs))]
+    return model_outputs(model, xs)
 
 
 def _max_diff(ya, yb):
-    diff = max((float((u.double() - v.double()).abs().max()) if u.numel() else 0.0) for u, v in zip(ya, yb))
-    scale = max((float(u.double().abs().max()) if u.numel() else 0.0) for u in ya)
-    return diff, scale
+    from ._inputs import output_difference
+
+    return output_difference(yb, ya)
 
 
 def _writes(model, slot) -> bool | None:

@@ -571,10 +571,9 @@ def _stream_rows(vals, taps):
 
 
 def _outputs(model, inputs):
-    from ._inputs import call_model, eval_mode, flatten_output
+    from ._inputs import model_outputs
 
-    with eval_mode(model), torch.no_grad():
-        return flatten_output(call_model(model, inputs))
+    return model_outputs(model, inputs)
 
 
 def orthogonal_align(model_a: nn.Module, model_b: nn.Module, X, groups=None, *, group: str | None = None,
@@ -761,9 +760,10 @@ def _check_rotation_unchanged(model_b, aligned, xs, members, group_name, atol, r
     (``atol`` default: ``100·ε(dtype)·max(1, max|f_B|)``)."""
     from .symmetry import SymmetryCheckError
 
+    from ._inputs import output_difference
+
     ya, yb = _outputs(model_b, xs), _outputs(aligned, xs)
-    diff = max(float((u.double() - v.double()).abs().max()) if u.numel() else 0.0 for u, v in zip(ya, yb))
-    scale = max(float(u.double().abs().max()) if u.numel() else 0.0 for u in ya)
+    diff, scale = output_difference(yb, ya)
     if atol is None:
         eps = max(torch.finfo(u.dtype).eps if u.is_floating_point() else 0.0 for u in ya)
         atol = 100 * eps * max(scale, 1.0)
