@@ -11,98 +11,29 @@ import numpy as np
 import pytest
 import torch
 
+from lmctheory.bench import models as bench_models
 from lmctheory.nn._inputs import as_model_inputs, call_model, eval_mode, flatten_output
 from lmctheory.nn.matching import GroupMatching, activation_match, permute_model, weight_match
 from lmctheory.nn.symmetry import permutation_groups, random_permutation
 
-from ._thirdparty import load_timm, load_torchvision, load_transformers
-
 slow = pytest.mark.slow
 
 
-def _img(size=32, n=6):
-    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(1))
+def _param(name, entry):
+    build, quick, restarts = entry
+    return pytest.param(name, id=name.split(" (")[0].replace(" ", "_"), marks=() if quick else slow)
 
 
-def _ids(n=6, t=8, vocab=64):
-    return {"input_ids": torch.randint(0, vocab, (n, t), generator=torch.Generator().manual_seed(1))}
-
-
-def _torchvision(name, size=32, **kw):
-    def build():
-        return getattr(load_torchvision().models, name)(num_classes=10, **kw), _img(size)
-    return build
-
-
-def _tv_vit():
-    tv = load_torchvision()
-    return tv.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
-                                       mlp_dim=32, num_classes=10), _img()
-
-
-def _timm(name, size=32, **kw):
-    def build():
-        return load_timm().create_model(name, pretrained=False, num_classes=10, **kw), _img(size)
-    return build
-
-
-def _mixer(resmlp=False):
-    def build():
-        load_timm()
-        from timm.models.mlp_mixer import Affine, MlpMixer, ResBlock
-
-        kw = dict(block_layer=ResBlock, norm_layer=Affine, mlp_ratio=4) if resmlp else {}
-        return MlpMixer(img_size=32, patch_size=8, num_blocks=2, embed_dim=32, num_classes=10, **kw), _img()
-    return build
-
-
-_SMALL_LM = dict(num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=4, vocab_size=64,
-                 max_position_embeddings=16)
-
-
-def _hf(cls, cfg, make_input=_ids, **kw):
-    def build():
-        tr = load_transformers()
-        return getattr(tr, cls)(getattr(tr, cfg)(**kw)), make_input()
-    return build
-
-
-MODELS = {
-    # torchvision
-    "torchvision_resnet18": _torchvision("resnet18"),
-    "torchvision_mobilenet_v3_small": _torchvision("mobilenet_v3_small"),
-    "torchvision_efficientnet_b0": pytest.param(_torchvision("efficientnet_b0"), marks=slow),
-    "torchvision_convnext_tiny": pytest.param(_torchvision("convnext_tiny"), marks=slow),
-    "torchvision_swin_t": pytest.param(_torchvision("swin_t", size=64), marks=slow),
-    "torchvision_vit": _tv_vit,
-    # timm
-    "timm_vit": _timm("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2),
-    "timm_convnext_atto": _timm("convnext_atto"),
-    "timm_swin": _timm("swin_tiny_patch4_window7_224", 56, img_size=56, depths=(1, 1), num_heads=(1, 2),
-                       embed_dim=16),
-    "timm_mixer": _mixer(),
-    "timm_resmlp": _mixer(resmlp=True),
-    # Hugging Face transformers
-    "hf_gpt2": _hf("GPT2LMHeadModel", "GPT2Config", n_layer=2, n_embd=32, n_head=4, vocab_size=64, n_positions=16,
-                   use_cache=False),
-    "hf_bert": _hf("BertModel", "BertConfig", **_SMALL_LM),
-    "hf_llama_gqa": _hf("LlamaForCausalLM", "LlamaConfig", num_key_value_heads=2, use_cache=False, **_SMALL_LM),
-    "hf_qwen2": pytest.param(_hf("Qwen2ForCausalLM", "Qwen2Config", num_key_value_heads=2, use_cache=False,
-                                 **_SMALL_LM), marks=slow),
-    "hf_vit": pytest.param(_hf("ViTForImageClassification", "ViTConfig", make_input=_img, image_size=32, patch_size=8,
-                               num_labels=10, **{k: v for k, v in _SMALL_LM.items()
-                                                 if k not in ("vocab_size", "max_position_embeddings")}),
-                           marks=slow),
-}
-
-
-#: weight matching is a local descent; restarts where one descent stops short of the planted element
-RESTARTS = {"timm_mixer": 3}
+#: the real models, from the one registry the models benchmark also measures (lmctheory.bench.models):
+#: name -> (builder, in the quick set, weight-matching restarts); the non-quick ones are marked slow
+MODELS = bench_models.MODELS
 
 
 def _build(key):
-    v = MODELS[key]
-    return (v.values[0] if hasattr(v, "values") else v)()
+    try:
+        return MODELS[key][0]()
+    except ImportError as err:  # a test-only library that is not installed
+        pytest.skip(str(err))
 
 
 def _setup(key):
@@ -133,15 +64,14 @@ def _recovered(model, b, groups, planted, res):
     return missed, unequal
 
 
-@pytest.mark.parametrize("key", [pytest.param(k, marks=v.marks, id=k) if hasattr(v, "marks") else
-                                 pytest.param(k, id=k) for k, v in MODELS.items()])
+@pytest.mark.parametrize("key", [_param(k, v) for k, v in MODELS.items()])
 def test_planted_element_recovered(key):
     model, b, X, groups, planted = _setup(key)
     sa = model.state_dict()
     assert any(not torch.equal(sa[k], v) for k, v in b.state_dict().items())  # the plant moved something
     for ya, yb in zip(_outputs(model, X), _outputs(b, X)):  # the element is a symmetry
         torch.testing.assert_close(yb, ya, rtol=1e-4, atol=1e-4)
-    wm = weight_match(model, b, groups=groups, n_random=2, n_restarts=RESTARTS.get(key, 1))
+    wm = weight_match(model, b, groups=groups, n_random=2, n_restarts=MODELS[key][2])
     assert _recovered(model, b, groups, planted, wm) == ([], []), "weight matching"
     am = activation_match(model, b, X, groups=groups, n_random=2)
     assert _recovered(model, b, groups, planted, am) == ([], []), "activation matching"
@@ -149,7 +79,7 @@ def test_planted_element_recovered(key):
 
 def test_matching_on_cpu_device():
     """``device="cpu"`` (the models' own device here): the same permutations as the default."""
-    model, b, X, groups, planted = _setup("hf_gpt2")
+    model, b, X, groups, planted = _setup("HF GPT-2 (tied lm_head)")
     for fn, args in ((weight_match, ()), (activation_match, (X,))):
         default = fn(model, b, *args, groups=groups, n_random=0)
         on_cpu = fn(model, b, *args, groups=groups, n_random=0, device="cpu")
