@@ -29,6 +29,7 @@ identity; peak RSS 2.9 GB (1.5 GB before matching: the two models and their cons
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import subprocess
 import sys
@@ -178,16 +179,12 @@ def gpt2_case(layers: int) -> dict:
             "params_mb_per_model": sum(p.numel() * p.element_size() for p in a.parameters()) / 2**20}
 
 
-def activation_case(n_images: int) -> dict:
-    """Activation matching of two small CNNs on ``n_images`` random 3×32×32 images (fresh process)."""
+@functools.cache
+def _small_cnn_class():
     import torch
     from torch import nn
 
-    from lmctheory.nn.matching import activation_match
-
-    torch.set_num_threads(1)
-
-    class Net(nn.Module):
+    class SmallCNN(nn.Module):
         def __init__(self):
             super().__init__()
             self.c1, self.c2 = nn.Conv2d(3, 32, 3, padding=1), nn.Conv2d(32, 32, 3, padding=1)
@@ -197,8 +194,25 @@ def activation_case(n_images: int) -> dict:
             h = torch.relu(self.c2(torch.relu(self.c1(x))))
             return self.fc(h.mean(dim=(2, 3)))
 
+    return SmallCNN
+
+
+def small_cnn():
+    """The network of the activation-matching memory case: two 32-channel 3×3 convolutions with ReLU, a global
+    mean pool and a linear read-out (random init from torch's current seed; one class for every call, so two
+    instances are the same architecture)."""
+    return _small_cnn_class()()
+
+
+def activation_case(n_images: int) -> dict:
+    """Activation matching of two small CNNs on ``n_images`` random 3×32×32 images (fresh process)."""
+    import torch
+
+    from lmctheory.nn.matching import activation_match
+
+    torch.set_num_threads(1)
     torch.manual_seed(0)
-    a, b = Net(), Net()
+    a, b = small_cnn(), small_cnn()
     X = torch.randn(n_images, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     rss0 = _peak_rss_mb()
     t = time.perf_counter()
